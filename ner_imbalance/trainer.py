@@ -1,0 +1,131 @@
+"""`ImbalanceTrainer`: `transformers.Trainer` with a per-token loss from `ner_imbalance.losses`.
+
+The Trainer does batching, gradient accumulation, distribution (accelerate), mixed precision,
+checkpoints and logging; this subclass only changes how the loss is computed, and keeps the
+loss's own state (GHM-C moving averages) in every checkpoint.
+
+Normalisation (the part that must be exactly right): the Trainer counts the valid label tokens
+of a whole gradient-accumulation window, summed over all processes, and passes that count as
+`num_items_in_batch`. The loss divides the sum of its per-token losses by it, so the gradients
+of GA = k micro-batches equal those of one k-times-larger batch. DDP then averages gradients over
+the P processes, so, as the base Trainer does under `average_tokens_across_devices`, the loss is
+multiplied by P. The loss is therefore already scaled for gradient accumulation
+(`loss_is_scaled_for_ga = True`) and the Trainer must not divide it again.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_utils import get_last_checkpoint
+
+LOSS_STATE_NAME = "loss_state.pt"
+
+
+class ImbalanceTrainer(Trainer):
+    """A `Trainer` whose training and evaluation loss is `loss_fn(logits, labels, num_items_in_batch)`.
+
+    Args:
+        loss_fn: a module from `ner_imbalance.losses.build_loss`; it receives the model's logits
+            unchanged (fp32, fp16 or bf16) and computes in float32.
+        *args, **kwargs: everything `transformers.Trainer` takes (`model`, `args`, datasets,
+            `data_collator`, `processing_class`, `compute_metrics`, ...).
+
+    A non-finite training loss stops training with a `FloatingPointError` naming the step, at the
+    next logging, evaluation or checkpoint step and before any checkpoint is written, so the
+    checkpoints already on disk stay valid. The check reads one device flag at those steps only:
+    the training step itself never synchronises with the host.
+    """
+
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args: Any, loss_fn: nn.Module, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_fn = loss_fn.to(self.args.device)
+        # The Trainer counts `num_items_in_batch` only for models that take loss kwargs. This
+        # compute_loss always normalises by it (it never forwards it to the model), so count it
+        # for every model.
+        self.model_accepts_loss_kwargs = True
+        # [step of the first non-finite loss (0: none yet), that loss]; written on the device.
+        self._first_nonfinite_loss = torch.zeros(2, device=self.args.device)
+        self.add_callback(_NonFiniteLossGuard(self))
+
+    def compute_loss(
+        self,
+        model: nn.Module,
+        inputs: dict[str, torch.Tensor | Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
+        """Run the model without labels and apply `loss_fn` to its logits."""
+        labels = inputs["labels"]
+        outputs = model(**{name: value for name, value in inputs.items() if name != "labels"})
+        self.loss_fn.train(model.training)
+        loss = self.loss_fn(outputs.logits, labels, num_items_in_batch=num_items_in_batch)
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        if model.training:
+            self._remember_first_nonfinite(loss.detach())
+        return (loss, outputs) if return_outputs else loss
+
+    def _remember_first_nonfinite(self, loss: torch.Tensor) -> None:
+        step_and_loss = torch.stack([torch.full_like(loss, self.state.global_step + 1, dtype=torch.float32), loss.float()])
+        is_first_bad = ~torch.isfinite(loss) & (self._first_nonfinite_loss[0] == 0)
+        self._first_nonfinite_loss = torch.where(is_first_bad, step_and_loss, self._first_nonfinite_loss)
+
+    def raise_if_loss_was_nonfinite(self) -> None:
+        """Raise `FloatingPointError` if any training step so far had a NaN or infinite loss."""
+        step, loss = self._first_nonfinite_loss.tolist()
+        if step:
+            raise FloatingPointError(
+                f"training loss is {loss} at step {int(step)} ({type(self.loss_fn).__name__}); training stopped. "
+                f"Checkpoints already in {self.args.output_dir} were written before that step and stay valid."
+            )
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
+        # The base Trainer drops unused columns (among them the precomputed `length`) before
+        # building the sampler, and would then tokenize-count every example again for
+        # group_by_length. The rows are the same, so give it the dataset that still has `length`.
+        return super()._get_train_sampler(self.train_dataset)
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
+        """`Trainer.train`, restoring the loss state (GHM-C moving averages) from the checkpoint too."""
+        if resume_from_checkpoint is True:
+            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is None:
+                raise ValueError(f"resume_from_checkpoint=True but {self.args.output_dir} holds no checkpoint")
+        if resume_from_checkpoint:
+            self.load_loss_state(resume_from_checkpoint)
+        return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+
+    def save_loss_state(self, folder: str) -> None:
+        torch.save(self.loss_fn.state_dict(), os.path.join(folder, LOSS_STATE_NAME))
+
+    def load_loss_state(self, folder: str) -> None:
+        path = os.path.join(folder, LOSS_STATE_NAME)
+        if os.path.isfile(path):
+            self.loss_fn.load_state_dict(torch.load(path, map_location=self.args.device, weights_only=True))
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        """`Trainer.save_model` plus the loss state; checkpoints are written through here too."""
+        super().save_model(output_dir, _internal_call)
+        if self.args.should_save:
+            self.save_loss_state(output_dir or self.args.output_dir)
+
+
+class _NonFiniteLossGuard(TrainerCallback):
+    """Checks the non-finite-loss flag before every log, evaluation and checkpoint."""
+
+    def __init__(self, trainer: ImbalanceTrainer) -> None:
+        self.trainer = trainer
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> TrainerControl:
+        if control.should_log or control.should_evaluate or control.should_save or control.should_training_stop:
+            self.trainer.raise_if_loss_was_nonfinite()
+        return control

@@ -1,0 +1,55 @@
+"""Tiny, offline model pieces for the tests: a WordPiece tokenizer, a random BERT, token batches.
+
+Importable by pytest fixtures (`conftest.py`) and by worker scripts that `accelerate launch` starts.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import datasets
+import torch
+from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def make_tiny_tokenizer() -> BertTokenizerFast:
+    """A fast uncased WordPiece tokenizer over `fixtures/vocab.txt`: words outside the vocabulary
+    split into single-character pieces, which gives multi-sub-token words for alignment tests."""
+    pieces = (FIXTURES / "vocab.txt").read_text(encoding="utf-8").split()
+    vocab = {piece: index for index, piece in enumerate(pieces)}
+    return BertTokenizerFast(vocab=vocab, do_lower_case=True, model_max_length=512)
+
+
+def make_tiny_bert(num_labels: int, vocab_size: int, seed: int = 0, dropout: float = 0.1) -> BertForTokenClassification:
+    """A 2-layer, 32-wide BertForTokenClassification with random weights (fixed by `seed`)."""
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+        num_labels=num_labels,
+    )
+    return BertForTokenClassification(config)
+
+
+def random_token_dataset(num_examples: int, vocab_size: int, num_labels: int, seed: int = 0) -> datasets.Dataset:
+    """Sentences of 6 to 13 ids with random labels; -100 on [CLS]/[SEP] and on about 20 % of the rest."""
+    generator = torch.Generator().manual_seed(seed)
+    rows: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
+    for _ in range(num_examples):
+        length = int(torch.randint(4, 12, (1,), generator=generator))
+        input_ids = [2] + torch.randint(5, vocab_size, (length,), generator=generator).tolist() + [3]
+        labels = torch.randint(0, num_labels, (length + 2,), generator=generator)
+        labels[torch.rand(length + 2, generator=generator) < 0.2] = -100
+        labels[0] = labels[-1] = -100
+        rows["input_ids"].append(input_ids)
+        rows["attention_mask"].append([1] * len(input_ids))
+        rows["labels"].append(labels.tolist())
+    return datasets.Dataset.from_dict(rows)
