@@ -1,0 +1,122 @@
+"""`TokenLoss`, the base module of every loss, and the checks of hyperparameters.
+
+A subclass implements `token_losses(batch)`, the unweighted loss of every token from a
+`TokenBatch`; the base module does the rest (see `_reduce`). Hyperparameters are checked in the
+constructors, so a loss built directly is checked as one built by `build_loss`; a bad value
+raises `ValueError` naming the argument and the allowed values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ner_imbalance.losses._reduce import (
+    REDUCTIONS,
+    Reduction,
+    TokenBatch,
+    reduce_token_losses,
+    token_log_probs,
+)
+
+WeightVector = Sequence[float] | Tensor
+
+
+def require(condition: bool, argument: str, allowed: str, value: Any) -> None:
+    """Raise `ValueError("<argument> must be <allowed>; got <value>")` unless `condition`."""
+    if not condition:
+        raise ValueError(f"{argument} must be {allowed}; got {value!r}")
+
+
+def is_real_number(value: Any) -> bool:
+    """An int or float (not a bool) that is finite."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def is_integer(value: Any) -> bool:
+    """An int that is not a bool."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_weight_vector(values: WeightVector, argument: str, num_labels: int | None) -> Tensor:
+    """A 1-D float32 tensor of finite, non-negative per-class values (of length `num_labels` if given)."""
+    try:
+        vector = torch.as_tensor(values, dtype=torch.float32).detach().clone()
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{argument} must be a sequence of floats, one per class; got {values!r}") from error
+    require(vector.dim() == 1 and vector.numel() > 0, argument, "a non-empty 1-D sequence, one value per class", values)
+    require(
+        bool(torch.isfinite(vector).all()) and bool((vector >= 0).all()), argument, "finite and >= 0 values", values
+    )
+    if num_labels is not None:
+        require(vector.numel() == num_labels, argument, f"of length num_labels={num_labels}", values)
+    return vector
+
+
+def check_vector_matches_classes(vector: Tensor | None, argument: str, num_classes: int) -> None:
+    """A per-class vector must have one value per column of the logits."""
+    if vector is not None and vector.numel() != num_classes:
+        raise ValueError(f"{argument} must have one value per class ({num_classes}); got {vector.numel()} values")
+
+
+class TokenLoss(nn.Module):
+    """Base of the per-token losses: `loss_fn(logits, labels, num_items_in_batch=None)`.
+
+    Args:
+        class_weights: Optional length-C weights; each token's loss is multiplied by the weight
+            of its gold class. Stored as a float32 non-persistent buffer (moves with `.to()`).
+        ignore_index: Label value of positions that get no loss.
+        reduction: `"mean"` (sum over valid tokens divided by `num_items_in_batch`, or by the
+            number of valid tokens when it is not given), `"sum"` or `"none"` (per-token losses
+            with the labels' shape, 0 where ignored).
+        num_labels: Number of classes C, when known, to check the length of per-class vectors
+            at construction (they are checked against the logits at every call anyway).
+    """
+
+    class_weights: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        class_weights: WeightVector | None = None,
+        ignore_index: int = -100,
+        reduction: Reduction = "mean",
+        num_labels: int | None = None,
+    ) -> None:
+        super().__init__()
+        require(reduction in REDUCTIONS, "reduction", f"one of {REDUCTIONS}", reduction)
+        require(is_integer(ignore_index), "ignore_index", "an int", ignore_index)
+        require(num_labels is None or (is_integer(num_labels) and num_labels >= 1), "num_labels", "None or an int >= 1", num_labels)
+        self.ignore_index = ignore_index
+        self.reduction: Reduction = reduction
+        self.num_labels = num_labels
+        weights = None if class_weights is None else check_weight_vector(class_weights, "class_weights", num_labels)
+        self.register_buffer("class_weights", weights, persistent=False)
+
+    def forward(self, logits: Tensor, labels: Tensor, num_items_in_batch: int | Tensor | None = None) -> Tensor:
+        """The loss of `logits` `[..., C]` (any float dtype) against integer `labels` `[...]`.
+
+        Returns a float32 scalar (float64 for float64 logits), or per-token losses with
+        `reduction="none"`.
+        """
+        check_vector_matches_classes(self.class_weights, "class_weights", logits.shape[-1])
+        batch = token_log_probs(logits, labels, self.ignore_index)
+        return reduce_token_losses(
+            self.token_losses(batch),
+            batch,
+            class_weights=self.class_weights,
+            num_items_in_batch=num_items_in_batch,
+            reduction=self.reduction,
+        )
+
+    def token_losses(self, batch: TokenBatch) -> Tensor:
+        """The unweighted loss of every token of `batch`, shape `[num_tokens]`."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        weighted = "None" if self.class_weights is None else f"[{self.class_weights.numel()}]"
+        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, class_weights={weighted}"

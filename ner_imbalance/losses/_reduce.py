@@ -1,0 +1,98 @@
+"""The one place where per-token losses meet masking, class weights, upcasting and normalisation.
+
+Every loss in this package is a function of the target log-probability
+`log p_t = log_softmax(x)_t` of each token. `token_log_probs` computes it in (at least) float32
+and masks the positions labelled `ignore_index`; `reduce_token_losses` weights each token's
+loss by the weight of its gold class and normalises:
+
+    loss = sum_{valid i} w_{y_i} * l_i / N
+
+with `N = num_items_in_batch` when the caller gives it (the Trainer passes the number of valid
+tokens of the whole gradient-accumulation window across processes), else the number of valid
+tokens of this call. This is the normalisation of `transformers.loss.loss_utils`: the losses of
+micro-batches, each divided by the same `N`, add up to the loss of the concatenated batch.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, NamedTuple
+
+import torch
+from torch import Tensor
+
+Reduction = Literal["mean", "sum", "none"]
+REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
+
+
+class TokenBatch(NamedTuple):
+    """A batch of tokens flattened to `[num_tokens]`, in the computation dtype.
+
+    `targets` equals the labels where they are valid and 0 at ignored positions, so that it can
+    index any per-class vector; losses computed there are discarded by `reduce_token_losses`.
+    """
+
+    logits: Tensor
+    target_log_prob: Tensor
+    targets: Tensor
+    valid: Tensor
+    labels_shape: torch.Size
+
+
+def computation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for fp32/fp16/bf16 logits; float64 logits stay float64 (for `gradcheck`)."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def target_log_softmax(logits: Tensor, targets: Tensor) -> Tensor:
+    """`log_softmax(logits)[i, targets[i]]` for `logits` `[num_tokens, C]`."""
+    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+
+
+def token_log_probs(logits: Tensor, labels: Tensor, ignore_index: int) -> TokenBatch:
+    """Flatten `logits` `[..., C]` and `labels` `[...]`, upcast, mask `ignore_index`, gather `log p_t`."""
+    if logits.shape[:-1] != labels.shape:
+        raise ValueError(
+            f"labels must have the leading shape of logits {tuple(logits.shape[:-1])}; got {tuple(labels.shape)}"
+        )
+    num_classes = logits.shape[-1]
+    flat_logits = logits.reshape(-1, num_classes).to(computation_dtype(logits.dtype))
+    flat_labels = labels.reshape(-1).long()
+    valid = flat_labels != ignore_index
+    targets = torch.where(valid, flat_labels, torch.zeros_like(flat_labels))
+    return TokenBatch(
+        logits=flat_logits,
+        target_log_prob=target_log_softmax(flat_logits, targets),
+        targets=targets,
+        valid=valid,
+        labels_shape=labels.shape,
+    )
+
+
+def reduce_token_losses(
+    token_losses: Tensor,
+    batch: TokenBatch,
+    *,
+    class_weights: Tensor | None,
+    num_items_in_batch: int | Tensor | None,
+    reduction: Reduction,
+) -> Tensor:
+    """Weight by gold class, zero the ignored positions and reduce.
+
+    `reduction="none"` returns the weighted per-token losses with the labels' shape (0 where
+    ignored); `"sum"` their sum; `"mean"` their sum divided by `num_items_in_batch` (or the
+    number of valid tokens). A zero denominator gives a zero loss that keeps its `grad_fn`. No
+    value is read back to the host.
+    """
+    if class_weights is not None:
+        token_losses = token_losses * class_weights.to(token_losses.dtype)[batch.targets]
+    token_losses = torch.where(batch.valid, token_losses, torch.zeros_like(token_losses))
+    if reduction == "none":
+        return token_losses.reshape(batch.labels_shape)
+    total = token_losses.sum()
+    if reduction == "sum":
+        return total
+    if num_items_in_batch is None:
+        denominator = batch.valid.sum().to(total.dtype)
+    else:
+        denominator = torch.as_tensor(num_items_in_batch).to(device=total.device, dtype=total.dtype)
+    return torch.where(denominator > 0, total / denominator.clamp_min(1), torch.zeros_like(total))

@@ -1,0 +1,93 @@
+"""Focal loss (Lin et al., 2017), carried from binary detection to multiclass tagging."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ner_imbalance.losses._base import (
+    TokenLoss,
+    WeightVector,
+    check_vector_matches_classes,
+    check_weight_vector,
+    is_integer,
+    is_real_number,
+    require,
+)
+from ner_imbalance.losses._reduce import TokenBatch
+
+
+class FocalLoss(TokenLoss):
+    r"""Focal loss :math:`\ell_i = -\alpha_t (1 - p_t)^\gamma \log p_t`.
+
+    From T.-Y. Lin, P. Goyal, R. Girshick, K. He, P. Dollár, "Focal Loss for Dense Object
+    Detection", ICCV 2017 (arXiv:1708.02002). The modulating factor :math:`(1-p_t)^\gamma`
+    shrinks the loss of tokens the model already gets right (:math:`p_t \to 1`), so the many easy
+    `O` tokens stop dominating the gradient. With :math:`\gamma = 0` and no `alpha` it is
+    cross-entropy.
+
+    :math:`1 - p_t` is computed as `-expm1(log p_t)` (accurate near :math:`p_t = 1`) and clamped
+    at the smallest normal float before the power, so :math:`0 < \gamma < 1` gives finite
+    gradients where :math:`p_t = 1` (the loss is 0 there).
+
+    Args:
+        gamma: Focusing exponent :math:`\gamma \ge 0` (default 2.0).
+        alpha: Class balance :math:`\alpha_t`: None (1 for every class); a length-C sequence of
+            per-class values; or a float in [0, 1] together with `outside_label_id`, giving
+            :math:`\alpha` to every entity class and :math:`1-\alpha` to the outside class (the
+            RetinaNet convention, foreground :math:`\alpha`, background :math:`1-\alpha`).
+        outside_label_id: Id of the outside (`O`) class; required with a float `alpha` only.
+        **common: `class_weights`, `ignore_index`, `reduction`, `num_labels` (see `TokenLoss`).
+            `class_weights` multiplies on top of `alpha`.
+    """
+
+    alpha_per_class: Tensor | None
+
+    def __init__(
+        self,
+        *,
+        gamma: float = 2.0,
+        alpha: float | WeightVector | None = None,
+        outside_label_id: int | None = None,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        require(is_real_number(gamma) and gamma >= 0, "gamma", "a finite float >= 0", gamma)
+        self.gamma = float(gamma)
+        self.alpha_scalar: float | None = None
+        alpha_vector = None
+        if is_real_number(alpha):
+            require(0 <= alpha <= 1, "alpha", "a float in [0, 1], a per-class sequence or None", alpha)
+            require(
+                is_integer(outside_label_id) and outside_label_id >= 0,
+                "outside_label_id",
+                "an int >= 0 (the id of the O class) when alpha is a float",
+                outside_label_id,
+            )
+            if self.num_labels is not None:
+                require(outside_label_id < self.num_labels, "outside_label_id", f"< num_labels={self.num_labels}", outside_label_id)
+            self.alpha_scalar = float(alpha)
+        else:
+            require(outside_label_id is None, "outside_label_id", "None unless alpha is a float", outside_label_id)
+            if alpha is not None:
+                alpha_vector = check_weight_vector(alpha, "alpha", self.num_labels)
+        self.outside_label_id = outside_label_id
+        self.register_buffer("alpha_per_class", alpha_vector, persistent=False)
+
+    def token_losses(self, batch: TokenBatch) -> Tensor:
+        log_p_t = batch.target_log_prob
+        one_minus_p_t = (-torch.expm1(log_p_t)).clamp_min(torch.finfo(log_p_t.dtype).tiny)
+        losses = -one_minus_p_t.pow(self.gamma) * log_p_t
+        if self.alpha_per_class is not None:
+            check_vector_matches_classes(self.alpha_per_class, "alpha", batch.logits.shape[-1])
+            losses = losses * self.alpha_per_class.to(losses.dtype)[batch.targets]
+        elif self.alpha_scalar is not None:
+            is_outside = batch.targets == self.outside_label_id
+            losses = losses * torch.where(is_outside, 1.0 - self.alpha_scalar, self.alpha_scalar)
+        return losses
+
+    def extra_repr(self) -> str:
+        alpha = self.alpha_scalar if self.alpha_per_class is None else f"[{self.alpha_per_class.numel()}]"
+        return f"gamma={self.gamma}, alpha={alpha}, outside_label_id={self.outside_label_id}, {super().extra_repr()}"

@@ -1,0 +1,137 @@
+"""GHM-C (Li, Liu, Wang, AAAI 2019): cross-entropy reweighted by the density of gradient norms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+from ner_imbalance.losses._base import TokenLoss, is_integer, is_real_number, require
+from ner_imbalance.losses._reduce import TokenBatch
+
+
+def distributed_world_size() -> int:
+    """Number of processes of the default group, 1 when `torch.distributed` is not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+class GHMCLoss(TokenLoss):
+    r"""Gradient harmonized cross-entropy :math:`\ell_i = -\beta_i \log p_t`.
+
+    From B. Li, Y. Liu, X. Wang, "Gradient Harmonized Single-stage Detector", AAAI 2019
+    (arXiv:1811.05181), carried to softmax cross-entropy. The gradient of cross-entropy on the
+    logits is :math:`p - \mathrm{onehot}(t)`, whose L1 norm is :math:`2(1 - p_t)`; the gradient
+    norm of a token is taken as :math:`g = 1 - p_t \in [0, 1]` (no gradient flows through it).
+    The unit interval is cut into `bins` bins by the edges :math:`e_j = j / \mathrm{bins}`, the
+    last raised by 1e-6 so that :math:`g = 1` falls in the last bin; bin :math:`j` holds the
+    valid tokens with :math:`e_j \le g < e_{j+1}`. A token in bin :math:`j` gets the weight
+
+    .. math:: \beta_i = \frac{\mathrm{tot}}{\mathrm{count}_j \, n}
+
+    with tot the number of valid tokens and n the number of non-empty bins, so the mean weight is
+    1 and the scale matches cross-entropy. Tokens of crowded bins (the many easy `O` tokens, and
+    outliers the model cannot fit) are down-weighted.
+
+    With `momentum` :math:`\mu > 0`, :math:`\mathrm{count}_j` is an exponential moving average
+    :math:`a_j \leftarrow \mu a_j + (1-\mu)\,\mathrm{count}_j`, updated only for bins that are
+    non-empty in the batch and only in training mode; in eval mode the average is combined with
+    the batch the same way but not stored. With `bias_correction` the average is divided by
+    :math:`1 - \mu^{u_j}`, :math:`u_j` the number of updates of bin :math:`j`, so that the first
+    steps are not inflated by the zero start; without it this is mmdetection's `GHMC` exactly.
+
+    Everything is computed on the device without reading values back (`bucketize`,
+    `scatter_add`). When `torch.distributed` runs more than one process, the bin counts and tot
+    are summed over processes (one `all_reduce`) before the weights are computed, so every
+    process uses the density of the global batch. The state dict holds the moving average
+    (`acc_count`) and the per-bin update counts (`bin_updates`).
+
+    Args:
+        bins: Number of bins of the gradient norm, an int >= 1 (default 10).
+        momentum: :math:`\mu` in [0, 1) (default 0.75); 0 uses the batch counts alone.
+        bias_correction: Divide the moving average by :math:`1-\mu^{u}` (default True).
+        **common: `class_weights`, `ignore_index`, `reduction`, `num_labels` (see `TokenLoss`).
+    """
+
+    edges: Tensor
+    acc_count: Tensor
+    bin_updates: Tensor
+    last_bin_counts: Tensor
+    last_bin_weights: Tensor
+
+    def __init__(self, *, bins: int = 10, momentum: float = 0.75, bias_correction: bool = True, **common: Any) -> None:
+        super().__init__(**common)
+        require(is_integer(bins) and bins >= 1, "bins", "an int >= 1", bins)
+        require(is_real_number(momentum) and 0 <= momentum < 1, "momentum", "a float in [0, 1)", momentum)
+        require(isinstance(bias_correction, bool), "bias_correction", "a bool", bias_correction)
+        self.bins = bins
+        self.momentum = float(momentum)
+        self.bias_correction = bias_correction
+        edges = torch.arange(bins + 1, dtype=torch.float32) / bins
+        edges[-1] += 1e-6
+        self.register_buffer("edges", edges, persistent=False)
+        self.register_buffer("acc_count", torch.zeros(bins, dtype=torch.float32))
+        self.register_buffer("bin_updates", torch.zeros(bins, dtype=torch.long))
+        self.register_buffer("last_bin_counts", torch.zeros(bins, dtype=torch.float32), persistent=False)
+        self.register_buffer("last_bin_weights", torch.zeros(bins, dtype=torch.float32), persistent=False)
+
+    def token_losses(self, batch: TokenBatch) -> Tensor:
+        gradient_norms = 1 - batch.target_log_prob.detach().exp()
+        return -self.harmonizing_weights(gradient_norms, batch.valid) * batch.target_log_prob
+
+    def harmonizing_weights(self, gradient_norms: Tensor, valid: Tensor) -> Tensor:
+        """The weight :math:`\\beta_i` of every token from its gradient norm `g` in [0, 1].
+
+        Updates the moving average in training mode. Invalid tokens are not counted (their
+        weight is meaningless and is discarded by the reduction).
+        """
+        bin_index = torch.bucketize(gradient_norms, self.edges.to(gradient_norms.dtype), right=True)
+        bin_index = (bin_index - 1).clamp(0, self.bins - 1)
+        bin_counts = torch.zeros_like(self.acc_count).scatter_add(0, bin_index, valid.to(self.acc_count.dtype))
+        num_valid_tokens = valid.sum().to(self.acc_count.dtype)
+        if distributed_world_size() > 1:
+            global_totals = torch.cat([bin_counts, num_valid_tokens.reshape(1)])
+            dist.all_reduce(global_totals)
+            bin_counts, num_valid_tokens = global_totals[:-1], global_totals[-1]
+        nonempty = bin_counts > 0
+        density = self._smoothed_density(bin_counts, nonempty) if self.momentum > 0 else bin_counts
+        num_nonempty_bins = nonempty.sum().clamp_min(1)
+        tiny = torch.finfo(density.dtype).tiny
+        bin_weights = torch.where(nonempty, num_valid_tokens / density.clamp_min(tiny) / num_nonempty_bins, 0.0)
+        self.last_bin_counts.copy_(bin_counts)
+        self.last_bin_weights.copy_(bin_weights)
+        return bin_weights[bin_index].to(gradient_norms.dtype)
+
+    def _smoothed_density(self, bin_counts: Tensor, nonempty: Tensor) -> Tensor:
+        """The moving average of the bin counts including this batch (stored in training mode)."""
+        moving_average = torch.where(
+            nonempty, self.momentum * self.acc_count + (1 - self.momentum) * bin_counts, self.acc_count
+        )
+        bin_updates = self.bin_updates + nonempty.long()
+        if self.training:
+            self.acc_count.copy_(moving_average)
+            self.bin_updates.copy_(bin_updates)
+        if not self.bias_correction:
+            return moving_average
+        correction = 1 - torch.pow(self.momentum, bin_updates).to(moving_average.dtype)
+        return moving_average / correction.clamp_min(torch.finfo(moving_average.dtype).tiny)
+
+    def last_bin_statistics(self) -> dict[str, list[float]]:
+        """Host copies of the last call's bin counts and bin weights and of the moving average.
+
+        This reads values back from the device: call it at logging steps, not every step.
+        """
+        return {
+            "bin_counts": self.last_bin_counts.tolist(),
+            "bin_weights": self.last_bin_weights.tolist(),
+            "moving_average_counts": self.acc_count.tolist(),
+        }
+
+    def extra_repr(self) -> str:
+        return (
+            f"bins={self.bins}, momentum={self.momentum}, bias_correction={self.bias_correction}, "
+            f"{super().extra_repr()}"
+        )

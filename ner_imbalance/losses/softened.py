@@ -1,0 +1,75 @@
+"""Softened truncation (Su Jianlin, 2017): hard truncation with a differentiable gate."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+from ner_imbalance.losses._base import TokenLoss, is_real_number, require
+from ner_imbalance.losses._reduce import TokenBatch, target_log_softmax
+
+SoftenedVariant = Literal["argmax", "literal"]
+SOFTENED_VARIANTS: tuple[str, ...] = ("argmax", "literal")
+
+
+class SoftenedLoss(TokenLoss):
+    r"""Softened truncation :math:`\ell_i = -w_i \log p_t` with a soft gate :math:`w_i` of steepness K.
+
+    From Su Jianlin, "从loss的硬截断、软化到focal loss" ("From hard truncation and softening of the
+    loss to focal loss", kexue.fm/archives/4733, 2017). Hard truncation drops the loss of tokens
+    whose target is already the prediction; replacing the step :math:`\theta` by a sigmoid
+    :math:`\sigma(Kx)` makes the gate differentiable. In the binary case, with
+    :math:`p_t = \sigma(z)`, the loss is :math:`-\sigma(-Kz)\log\sigma(z)`, which for K = 1 is
+    :math:`-(1-p_t)\log p_t`, focal loss with :math:`\gamma = 1`.
+
+    Two multiclass gates, both equal to the binary form when C = 2 (:math:`z = x_t - x_{other}`):
+
+    - `variant="argmax"` (default): :math:`w = 1 - \mathrm{softmax}(Kx)_t`, the smooth version
+      of "the target is not yet the argmax", hard truncation's multiclass condition. With
+      K = 1 it is :math:`1 - p_t`, so the loss equals focal loss with :math:`\gamma = 1` for any
+      number of classes, as the source derives.
+    - `variant="literal"`: :math:`w = \mathrm{softmax}(-Kx)_t`, the formula as printed in the
+      source.
+
+    Args:
+        K: Steepness of the gate, K > 0 (default 1.0); K -> infinity tends to hard truncation.
+        variant: `"argmax"` or `"literal"` (see above).
+        detach_weight: Stop the gradient through :math:`w` (default False: the gate's gradient
+            is what softening adds over hard truncation).
+        **common: `class_weights`, `ignore_index`, `reduction`, `num_labels` (see `TokenLoss`).
+    """
+
+    def __init__(
+        self,
+        *,
+        K: float = 1.0,  # noqa: N803 - the name of the source and of the command line
+        variant: SoftenedVariant = "argmax",
+        detach_weight: bool = False,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        require(is_real_number(K) and K > 0, "K", "a finite float > 0", K)
+        require(variant in SOFTENED_VARIANTS, "variant", f"one of {SOFTENED_VARIANTS}", variant)
+        require(isinstance(detach_weight, bool), "detach_weight", "a bool", detach_weight)
+        self.K = float(K)
+        self.variant: SoftenedVariant = variant
+        self.detach_weight = detach_weight
+
+    def gate(self, batch: TokenBatch) -> Tensor:
+        """The soft gate :math:`w` of every token, in [0, 1]."""
+        if self.variant == "literal":
+            return target_log_softmax(-self.K * batch.logits, batch.targets).exp()
+        if self.K == 1.0:
+            return -torch.expm1(batch.target_log_prob)
+        return -torch.expm1(target_log_softmax(self.K * batch.logits, batch.targets))
+
+    def token_losses(self, batch: TokenBatch) -> Tensor:
+        gate = self.gate(batch)
+        if self.detach_weight:
+            gate = gate.detach()
+        return -gate * batch.target_log_prob
+
+    def extra_repr(self) -> str:
+        return f"K={self.K}, variant={self.variant!r}, detach_weight={self.detach_weight}, {super().extra_repr()}"
