@@ -161,6 +161,10 @@ class NerTrainingArguments(TrainingArguments):
             "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
         },
     )
+    ddp_find_unused_parameters: bool | None = field(
+        default=False,
+        metadata={"help": "DDP: look for parameters without gradient each step (token-classification heads use all)."},
+    )
     do_train: bool = field(default=True, metadata={"help": "Train (pass --do_train false to only evaluate)."})
     do_eval: bool = field(default=True, metadata={"help": "Evaluate on the validation split."})
     do_predict: bool = field(default=True, metadata={"help": "Evaluate on the test split, if there is one."})

@@ -1,0 +1,72 @@
+"""Worker for test_distributed.py, started by `accelerate launch --multi_gpu --num_processes 2 --cpu`.
+
+Each rank trains the same tiny BERT for two optimizer steps with focal loss and with GHM-C
+(momentum 0.75) and saves its final weights, loss state and training loss to OUT/<loss>_rank<r>.pt.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from transformers import DataCollatorForTokenClassification
+
+from ner_imbalance.arguments import NerTrainingArguments
+from ner_imbalance.losses import build_loss
+from ner_imbalance.trainer import ImbalanceTrainer
+from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_dataset
+
+NUM_LABELS = 5
+DISTRIBUTED_LOSSES = {"focal": {"gamma": 2.0}, "ghmc": {"bins": 5, "momentum": 0.75}}
+
+
+def train_tiny(output_dir: Path, loss_name: str, per_device_batch: int, accumulation: int) -> dict:
+    """Two SGD steps over 16 random sentences; the same function serves the single-process reference."""
+    tokenizer = make_tiny_tokenizer()
+    model = make_tiny_bert(NUM_LABELS, len(tokenizer), seed=0, dropout=0.0)
+    args = NerTrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=per_device_batch,
+        gradient_accumulation_steps=accumulation,
+        max_steps=2,
+        optim="sgd",
+        learning_rate=0.5,
+        lr_scheduler_type="constant",
+        warmup_steps=0,
+        weight_decay=0.0,
+        max_grad_norm=0.0,
+        train_sampling_strategy="sequential",
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=0,
+    )
+    trainer = ImbalanceTrainer(
+        model=model,
+        args=args,
+        loss_fn=build_loss(loss_name, num_labels=NUM_LABELS, **DISTRIBUTED_LOSSES[loss_name]),
+        train_dataset=random_token_dataset(16, len(tokenizer), NUM_LABELS, seed=5),
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+    )
+    result = trainer.train()
+    return {
+        "weights": {name: tensor.detach().clone() for name, tensor in trainer.model.state_dict().items()},
+        "loss_state": {name: tensor.clone() for name, tensor in trainer.loss_fn.state_dict().items()},
+        "training_loss": result.training_loss,
+        "world_size": trainer.args.world_size,
+    }
+
+
+def main(output_dir: Path) -> None:
+    for loss_name in DISTRIBUTED_LOSSES:
+        outcome = train_tiny(output_dir / loss_name, loss_name, per_device_batch=4, accumulation=1)
+        rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
+        torch.save(outcome, output_dir / f"{loss_name}_rank{rank}.pt")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

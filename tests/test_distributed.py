@@ -1,0 +1,76 @@
+"""Two CPU processes through `accelerate launch` (gloo): the same gradients as one process.
+
+Focal loss on 2 ranks x 4 sentences equals one process with 4 sentences x GA 2 (the Trainer's
+token count spans ranks and micro-batches). GHM-C all-reduces its bin counts, so both ranks hold
+the same moving averages, equal to one process that sees all 8 sentences in one batch.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from distributed_worker import train_tiny
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+CPU_CONFIG = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_2proc.yaml"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def two_rank_outcomes(tmp_path_factory):
+    output_dir = tmp_path_factory.mktemp("distributed")
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--config_file", str(CPU_CONFIG), "--main_process_port", str(free_port()),
+        str(WORKER), str(output_dir),
+    ]
+    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [str(WORKER.parent), os.environ.get("PYTHONPATH")])))
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    return {
+        (loss, rank): torch.load(output_dir / f"{loss}_rank{rank}.pt", weights_only=False)
+        for loss in ("focal", "ghmc")
+        for rank in (0, 1)
+    }
+
+
+def assert_same_weights(actual: dict, expected: dict, atol: float = 1e-5) -> None:
+    for name, tensor in expected.items():
+        torch.testing.assert_close(actual[name], tensor, atol=atol, rtol=0, msg=name)
+
+
+@pytest.mark.slow
+def test_two_ranks_match_single_process_with_gradient_accumulation(two_rank_outcomes, tmp_path):
+    rank0, rank1 = two_rank_outcomes["focal", 0], two_rank_outcomes["focal", 1]
+    assert rank0["world_size"] == rank1["world_size"] == 2
+    single = train_tiny(tmp_path, "focal", per_device_batch=4, accumulation=2)
+    assert_same_weights(rank1["weights"], rank0["weights"], atol=0)
+    assert_same_weights(rank0["weights"], single["weights"])
+    # Each rank reports its own share (local token-loss sum / all tokens x 2 processes); the
+    # Trainer's logged loss is their mean, which is the single-process loss.
+    mean_over_ranks = (rank0["training_loss"] + rank1["training_loss"]) / 2
+    assert mean_over_ranks == pytest.approx(single["training_loss"], abs=1e-5)
+
+
+@pytest.mark.slow
+def test_ghmc_ranks_share_one_density_equal_to_the_whole_batch(two_rank_outcomes, tmp_path):
+    rank0, rank1 = two_rank_outcomes["ghmc", 0], two_rank_outcomes["ghmc", 1]
+    for name, tensor in rank0["loss_state"].items():
+        torch.testing.assert_close(rank1["loss_state"][name], tensor, atol=0, rtol=0, msg=name)
+    single = train_tiny(tmp_path, "ghmc", per_device_batch=8, accumulation=1)
+    for name, tensor in single["loss_state"].items():
+        torch.testing.assert_close(rank0["loss_state"][name], tensor, atol=1e-6, rtol=0, msg=name)
+    assert any(tensor.abs().sum() > 0 for tensor in single["loss_state"].values() if tensor.is_floating_point())
+    assert_same_weights(rank0["weights"], single["weights"])
