@@ -1,0 +1,258 @@
+"""Word-level tags <-> sub-token labels, with no word lost to truncation.
+
+A sentence longer than `max_seq_length` sub-tokens is cut into windows at word boundaries that
+overlap by up to `stride` sub-tokens. (The fast tokenizers' own overflow, `return_overflowing_tokens`
+with `stride`, windows at the sub-token level: a window can start in the middle of a word, whose
+first sub-token then lives only in the previous window. Windowing by words keeps every word whole.)
+
+At prediction time every word takes the prediction of its first sub-token from the window where
+it has the most context on both sides, and `merge_window_predictions` returns exactly one tag per
+input word, in input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from functools import partial
+from itertools import chain
+
+import datasets
+import numpy as np
+import pyarrow.compute as pc
+from transformers import PreTrainedTokenizerBase
+
+from ner_imbalance.data.readers import TAG_COLUMN, TOKEN_COLUMN
+
+IGNORE_INDEX = -100
+NO_WORD = -1
+
+
+def tokenize_and_align(
+    dataset: datasets.Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    label2id: Mapping[str, int],
+    *,
+    max_seq_length: int = 128,
+    stride: int = 32,
+    label_all_tokens: bool = False,
+    num_proc: int | None = None,
+) -> datasets.Dataset:
+    """Tokenize pre-split words into windows and align the word tags to sub-token labels.
+
+    One row per window, columns: `input_ids`, `attention_mask`, `token_type_ids` (when the
+    tokenizer makes them), `labels` (the word's label id on its first sub-token, `-100` on the
+    others, or with `label_all_tokens` the label on every sub-token with `B-X` turned into `I-X`
+    on continuations; all `-100` when the dataset has no `tags`), `length` (sub-tokens),
+    `example_index` (row of `dataset`) and `word_ids` (word index in the sentence, `-1` for
+    special tokens). A word that the tokenizer turns into no sub-token at all (such as a lone
+    U+FE0F) is fed as the unknown token so that it keeps its label and gets a prediction.
+    """
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError(
+            f"{type(tokenizer).__name__} is not a fast tokenizer; word alignment needs word_ids(): "
+            "load it with AutoTokenizer.from_pretrained(..., use_fast=True)"
+        )
+    budget = max_seq_length - tokenizer.num_special_tokens_to_add(pair=False)
+    if budget < 1:
+        raise ValueError(f"max_seq_length {max_seq_length} leaves no room next to the special tokens")
+    if not 0 <= stride < budget:
+        raise ValueError(f"stride must be in [0, {budget}) for max_seq_length {max_seq_length}, got {stride}")
+    if tokenizer.unk_token is None:
+        raise ValueError(f"{type(tokenizer).__name__} has no unknown token to stand in for words without sub-tokens")
+    align = partial(
+        _align_batch,
+        tokenizer=tokenizer,
+        label2id=label2id,
+        max_seq_length=max_seq_length,
+        budget=budget,
+        stride=stride,
+        continuation_ids=_continuation_ids(label2id) if label_all_tokens else None,
+    )
+    return dataset.map(
+        align,
+        batched=True,
+        with_indices=True,
+        remove_columns=dataset.column_names,
+        num_proc=num_proc,
+        desc="tokenizing and aligning labels",
+    )
+
+
+def word_windows(piece_counts: Sequence[int], budget: int, stride: int) -> list[tuple[int, int]]:
+    """Word ranges `[start, end)` of the windows of one sentence.
+
+    Each window holds as many whole words as fit into `budget` sub-tokens (at least one word; a
+    single word longer than `budget` is truncated by the tokenizer, its first sub-token kept), and
+    the next window starts at the first word such that at most `stride` sub-tokens are shared.
+    """
+    counts = np.asarray(piece_counts, dtype=np.int64)
+    if counts.sum() <= budget:
+        return [(0, len(counts))]
+    ends = np.cumsum(counts)
+    starts = ends - counts
+    windows = []
+    start = 0
+    while True:
+        end = max(int(np.searchsorted(ends, starts[start] + budget, side="right")), start + 1)
+        windows.append((start, end))
+        if end >= len(counts):
+            return windows
+        start = max(int(np.searchsorted(starts, ends[end - 1] - stride, side="left")), start + 1)
+
+
+def merge_window_predictions(
+    tokenized: datasets.Dataset,
+    predicted_label_ids: np.ndarray | Sequence[np.ndarray],
+    id2label: Mapping[int, str] | Sequence[str],
+    num_words: Sequence[int],
+) -> list[list[str]]:
+    """One predicted tag per word of every source sentence, in input order.
+
+    `predicted_label_ids`: label ids per sub-token, `[num_windows, seq_len]` (padding beyond a
+    window's length is ignored; `[num_windows, seq_len, num_labels]` scores are arg-maxed) or
+    one array per window. `num_words[i]`: words of source row `i`. Each word takes the
+    prediction at its first sub-token in the window where the smaller of its distances to the
+    window's first and last word sub-tokens is largest (the earlier window on ties).
+    """
+    table = tokenized.select_columns(["example_index", "word_ids"]).with_format("arrow")[:]
+    word_lists = table.column("word_ids").combine_chunks()
+    lengths = pc.list_value_length(word_lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    word_ids = word_lists.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    examples = table.column("example_index").to_numpy().astype(np.int64)
+    predictions = _flat_predictions(predicted_label_ids, lengths)
+
+    window, is_first = _first_pieces(word_ids, lengths)
+    is_word = word_ids != NO_WORD
+    words_before = np.concatenate(([0], np.cumsum(is_word)))
+    window_start = np.concatenate(([0], np.cumsum(lengths)))[:-1]
+    before = words_before[:-1] - words_before[window_start][window]
+    in_window = (words_before[window_start + lengths] - words_before[window_start])[window]
+    context = np.minimum(before, in_window - 1 - before)
+
+    num_words = np.asarray(num_words, dtype=np.int64)
+    sentence_start = np.concatenate(([0], np.cumsum(num_words)))
+    if len(examples) and examples.max() >= len(num_words):
+        raise ValueError(f"windows refer to row {examples.max()}, but num_words covers {len(num_words)} rows")
+    if np.any(word_ids >= num_words[examples][window]):
+        raise ValueError("the windows hold more words than num_words gives: they describe another dataset")
+    word_key = sentence_start[examples][window] + word_ids
+    candidates = np.flatnonzero(is_first)
+    order = candidates[np.lexsort((-context[candidates], word_key[candidates]))]
+    keys = word_key[order]
+    best = order[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(order) else order
+    if len(best) != sentence_start[-1]:
+        missing = np.setdiff1d(np.arange(sentence_start[-1]), word_key[best])[0]
+        row = int(np.searchsorted(sentence_start, missing, side="right") - 1)
+        raise ValueError(
+            f"word {missing - sentence_start[row]} of row {row} is in no window: "
+            "the windows and num_words do not describe the same dataset"
+        )
+    labels = np.asarray(_label_names(id2label), dtype=object)
+    tags = labels[predictions[best]].tolist()
+    return [tags[sentence_start[row] : sentence_start[row + 1]] for row in range(len(num_words))]
+
+
+def _align_batch(
+    batch: dict[str, list],
+    indices: list[int],
+    *,
+    tokenizer: PreTrainedTokenizerBase,
+    label2id: Mapping[str, int],
+    max_seq_length: int,
+    budget: int,
+    stride: int,
+    continuation_ids: np.ndarray | None,
+) -> dict[str, list]:
+    sentences = batch[TOKEN_COLUMN]
+    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+    window_words, window_rows, window_offsets = [], [], []
+    for row, words in enumerate(sentences):
+        counts = np.bincount([word for word in pieces.word_ids(row) if word is not None], minlength=len(words))
+        if not counts.all():
+            words = [word if count else tokenizer.unk_token for word, count in zip(words, counts)]
+        for start, end in word_windows(np.maximum(counts, 1), budget, stride):
+            window_words.append(words[start:end])
+            window_rows.append(row)
+            window_offsets.append(start)
+    encoded = tokenizer(window_words, is_split_into_words=True, truncation=True, max_length=max_seq_length)
+
+    word_id_lists = [encoded.word_ids(index) for index in range(len(window_words))]
+    lengths = np.fromiter(map(len, word_id_lists), dtype=np.int64, count=len(word_id_lists))
+    local = np.array(list(chain.from_iterable(word_id_lists)), dtype=np.float64)
+    is_word = ~np.isnan(local)
+    window = np.repeat(np.arange(len(window_words)), lengths)
+    word_ids = np.where(is_word, local + np.asarray(window_offsets, dtype=np.float64)[window], NO_WORD).astype(np.int64)
+
+    labels = np.full(len(word_ids), IGNORE_INDEX, dtype=np.int64)
+    if TAG_COLUMN in batch:
+        tag_ids = _tag_ids(batch[TAG_COLUMN], label2id, indices)
+        sentence_start = np.concatenate(([0], np.cumsum([len(tags) for tags in batch[TAG_COLUMN]])))
+        word_labels = np.full(len(word_ids), IGNORE_INDEX, dtype=np.int64)
+        word_labels[is_word] = tag_ids[(sentence_start[np.asarray(window_rows, dtype=np.int64)][window] + word_ids)[is_word]]
+        _, is_first = _first_pieces(word_ids, lengths)
+        labels[is_first] = word_labels[is_first]
+        if continuation_ids is not None:
+            is_continuation = is_word & ~is_first
+            labels[is_continuation] = continuation_ids[word_labels[is_continuation]]
+
+    bounds = np.cumsum(lengths)[:-1]
+    output = {key: encoded[key] for key in ("input_ids", "attention_mask", "token_type_ids") if key in encoded}
+    output["labels"] = [part.tolist() for part in np.split(labels, bounds)]
+    output["word_ids"] = [part.tolist() for part in np.split(word_ids, bounds)]
+    output["length"] = lengths.tolist()
+    output["example_index"] = [indices[row] for row in window_rows]
+    return output
+
+
+def _first_pieces(word_ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For windows concatenated (`lengths` sub-tokens each): the window of every position, and
+    whether the position holds the first sub-token of a word within its window."""
+    window = np.repeat(np.arange(len(lengths)), lengths)
+    previous = np.concatenate(([NO_WORD], word_ids[:-1]))
+    previous[np.concatenate(([0], np.cumsum(lengths)[:-1]))[lengths > 0]] = NO_WORD
+    return window, (word_ids != NO_WORD) & (word_ids != previous)
+
+
+def _tag_ids(tag_lists: list[list[str]], label2id: Mapping[str, int], indices: list[int]) -> np.ndarray:
+    try:
+        return np.array([label2id[tag] for tags in tag_lists for tag in tags], dtype=np.int64)
+    except KeyError as error:
+        row = next(index for index, tags in zip(indices, tag_lists) if error.args[0] in tags)
+        raise ValueError(f"tag {error.args[0]!r} of row {row} is not in label2id ({len(label2id)} labels)") from None
+
+
+def _continuation_ids(label2id: Mapping[str, int]) -> np.ndarray:
+    """label id -> the id continuation sub-tokens get: that of `I-X` for `B-X`, the same id otherwise."""
+    continuation = np.arange(max(label2id.values()) + 1)
+    for tag, index in label2id.items():
+        if tag.startswith("B-") and f"I-{tag[2:]}" in label2id:
+            continuation[index] = label2id[f"I-{tag[2:]}"]
+    return continuation
+
+
+def _flat_predictions(predicted_label_ids: np.ndarray | Sequence[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """The predicted ids of every window position, windows concatenated."""
+    if isinstance(predicted_label_ids, np.ndarray) and predicted_label_ids.ndim >= 2:
+        predictions = predicted_label_ids.argmax(-1) if predicted_label_ids.ndim == 3 else predicted_label_ids
+        _check_window_count(len(predictions), lengths)
+        if len(lengths) and predictions.shape[1] < lengths.max():
+            raise ValueError(f"predictions cover {predictions.shape[1]} sub-tokens, the longest window has {lengths.max()}")
+        return predictions[np.arange(predictions.shape[1]) < lengths[:, None]].astype(np.int64)
+    windows = [np.asarray(window) for window in predicted_label_ids]
+    _check_window_count(len(windows), lengths)
+    short = [index for index, (window, length) in enumerate(zip(windows, lengths)) if len(window) < length]
+    if short:
+        raise ValueError(f"window {short[0]} has {lengths[short[0]]} sub-tokens but only {len(windows[short[0]])} predictions")
+    return np.concatenate([window[:length] for window, length in zip(windows, lengths)] or [np.zeros(0)]).astype(np.int64)
+
+
+def _check_window_count(num_predicted: int, lengths: np.ndarray) -> None:
+    if num_predicted != len(lengths):
+        raise ValueError(f"got predictions for {num_predicted} windows, the tokenized dataset has {len(lengths)}")
+
+
+def _label_names(id2label: Mapping[int, str] | Sequence[str]) -> list[str]:
+    if isinstance(id2label, Mapping):
+        by_id = {int(index): label for index, label in id2label.items()}
+        return [by_id[index] for index in range(len(by_id))]
+    return list(id2label)

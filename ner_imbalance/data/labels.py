@@ -1,0 +1,169 @@
+"""Label lists, tag schemes and tag checks.
+
+IOB2 is the internal form. IOB1 input is converted on request; BIOES input (`B-`, `I-`, `E-`,
+`S-`) is kept and evaluated in its own scheme.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+
+import datasets
+
+from ner_imbalance.data.readers import TAG_COLUMN, split_sources
+
+logger = logging.getLogger(__name__)
+
+OUTSIDE = "O"
+IOB2 = "IOB2"
+IOBES = "IOBES"
+IOB2_PREFIXES = ("B", "I")
+IOBES_PREFIXES = ("B", "I", "E", "S")
+TAG_SCHEMES = ("iob2", "iob1", "bioes", "iobes")
+INVALID_EXAMPLES = 5
+
+
+def split_tag(tag: str) -> tuple[str, str]:
+    """(prefix, type) of a tag: `("B", "PER")` for `B-PER`, `("O", "")` for `O`."""
+    if tag == OUTSIDE:
+        return OUTSIDE, ""
+    return tag[0], tag[2:]
+
+
+def detect_scheme(label_list: Iterable[str]) -> str:
+    """`"IOBES"` when any tag starts with `E-` or `S-`, else `"IOB2"`."""
+    return IOBES if any(tag[:2] in ("E-", "S-") for tag in label_list) else IOB2
+
+
+def build_label_list(tag_sequences: Iterable[Sequence[str]]) -> list[str]:
+    """The label list of a training split: `O`, then for each type (alphabetically) its tags.
+
+    Every type seen gets all prefixes of the scheme, in the order B, I (IOB2) or B, I, E, S
+    (BIOES), so that a type seen only as single words can still be predicted as `I-X`. The
+    result does not depend on the order of the data.
+    """
+    tags = {tag for sequence in tag_sequences for tag in sequence}
+    prefixes = IOBES_PREFIXES if detect_scheme(tags) == IOBES else IOB2_PREFIXES
+    types = sorted({split_tag(tag)[1] for tag in tags if tag != OUTSIDE})
+    return [OUTSIDE] + [f"{prefix}-{entity_type}" for entity_type in types for prefix in prefixes]
+
+
+def check_known_tags(
+    dataset_dict: datasets.DatasetDict, label_list: Sequence[str], sources: Mapping[str, str] | None = None
+) -> None:
+    """Raise a `ValueError` listing, per split and its source, every tag outside `label_list`."""
+    sources = split_sources(dataset_dict) if sources is None else sources
+    known = set(label_list)
+    problems = []
+    for split, dataset in dataset_dict.items():
+        if TAG_COLUMN not in dataset.column_names:
+            continue
+        unknown = Counter(tag for sequence in dataset[TAG_COLUMN] for tag in sequence if tag not in known)
+        if unknown:
+            listed = ", ".join(f"{tag} ({count}x)" for tag, count in sorted(unknown.items()))
+            problems.append(f"{split} ({sources.get(split, '<unknown>')}): {listed}")
+    if problems:
+        raise ValueError(
+            "tags that the training split never uses (the model cannot predict them): " + "; ".join(problems)
+        )
+
+
+def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
+    """IOB1 -> IOB2: an `I-X` that starts an entity (first, after `O` or another type) becomes `B-X`."""
+    return repair(tags)
+
+
+def find_invalid_transitions(tags: Sequence[str]) -> list[int]:
+    """Positions of inside tags that continue nothing: `I-X` (or BIOES `E-X`) first in the sentence,
+    after `O`, after another type, or (BIOES) after an entity's end `E-`/`S-`."""
+    invalid = []
+    previous_prefix, previous_type = OUTSIDE, ""
+    for position, tag in enumerate(tags):
+        prefix, entity_type = split_tag(tag)
+        if prefix in ("I", "E") and (previous_prefix not in ("B", "I") or previous_type != entity_type):
+            invalid.append(position)
+        previous_prefix, previous_type = prefix, entity_type
+    return invalid
+
+
+def repair(tags: Sequence[str]) -> list[str]:
+    """Every inside tag that continues nothing starts an entity instead (`I-X` -> `B-X`, `E-X` -> `S-X`)."""
+    invalid = set(find_invalid_transitions(tags))
+    return [_beginning_tag(tag) if position in invalid else tag for position, tag in enumerate(tags)]
+
+
+def prepare_tags(
+    dataset_dict: datasets.DatasetDict,
+    *,
+    tag_scheme: str = "iob2",
+    repair_tags: bool = False,
+    sources: Mapping[str, str] | None = None,
+) -> tuple[datasets.DatasetDict, dict]:
+    """Bring the tags into their internal form and report invalid sequences per split.
+
+    `tag_scheme`: `"iob2"` (tags kept), `"iob1"` (converted to IOB2), `"bioes"`/`"iobes"`
+    (kept; required for tags with `E-`/`S-` prefixes). Invalid transitions (see
+    `find_invalid_transitions`) are counted per split and logged as a warning naming the
+    source; `repair_tags=True` repairs them (see `repair`).
+
+    Returns the prepared corpus and a report `{"scheme": "IOB2"|"IOBES", "repaired": bool,
+    "invalid": {split: {"source", "transitions", "sentences", "first_rows"}}}` where the
+    counts are those found before any repair.
+    """
+    if tag_scheme not in TAG_SCHEMES:
+        raise ValueError(f"tag_scheme must be one of {', '.join(TAG_SCHEMES)}, got {tag_scheme!r}")
+    sources = split_sources(dataset_dict) if sources is None else sources
+    tagged = {split: dataset for split, dataset in dataset_dict.items() if TAG_COLUMN in dataset.column_names}
+    found_scheme = detect_scheme({tag for dataset in tagged.values() for sequence in dataset[TAG_COLUMN] for tag in sequence})
+    if found_scheme == IOBES and tag_scheme in ("iob2", "iob1"):
+        raise ValueError(
+            f"E-/S- tags found in {', '.join(sources.get(split, split) for split in tagged)} "
+            f"but tag_scheme={tag_scheme!r}: pass tag_scheme='bioes' for BIOES input"
+        )
+    prepared = dict(dataset_dict)
+    if tag_scheme == "iob1":
+        prepared.update({split: _map_tags(dataset, iob1_to_iob2) for split, dataset in tagged.items()})
+        tagged = {split: prepared[split] for split in tagged}
+    invalid = {split: _invalid_summary(dataset, sources.get(split, "<unknown>")) for split, dataset in tagged.items()}
+    for split, summary in invalid.items():
+        if summary["transitions"]:
+            logger.warning(
+                "%s (%s): %d invalid tag transitions (an inside tag after O or after another type) in %d sentences, "
+                "first in rows %s; %s",
+                split,
+                summary["source"],
+                summary["transitions"],
+                summary["sentences"],
+                summary["first_rows"],
+                "repaired (I-X -> B-X)" if repair_tags else "pass repair_tags=True to turn them into B-X",
+            )
+    if repair_tags:
+        prepared.update({split: _map_tags(prepared[split], repair) for split, summary in invalid.items() if summary["transitions"]})
+    report = {"scheme": found_scheme, "repaired": repair_tags, "invalid": invalid}
+    return datasets.DatasetDict(prepared), report
+
+
+def _beginning_tag(tag: str) -> str:
+    prefix, entity_type = split_tag(tag)
+    return f"{'S' if prefix == 'E' else 'B'}-{entity_type}"
+
+
+def _map_tags(dataset: datasets.Dataset, convert) -> datasets.Dataset:
+    return dataset.map(
+        lambda batch: {TAG_COLUMN: [convert(tags) for tags in batch[TAG_COLUMN]]},
+        batched=True,
+        desc="converting tags",
+    )
+
+
+def _invalid_summary(dataset: datasets.Dataset, source: str) -> dict:
+    per_sentence = [len(find_invalid_transitions(tags)) for tags in dataset[TAG_COLUMN]]
+    sentences = [index for index, count in enumerate(per_sentence) if count]
+    return {
+        "source": source,
+        "transitions": sum(per_sentence),
+        "sentences": len(sentences),
+        "first_rows": sentences[:INVALID_EXAMPLES],
+    }

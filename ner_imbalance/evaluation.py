@@ -1,0 +1,211 @@
+"""Entity-level evaluation of word-level tag sequences, with the numbers of CoNLL `conlleval`.
+
+`mode="conlleval"` finds chunks as the `conlleval` script does (seqeval's default mode: an `I-X`
+after `O` or after another type starts an entity); `mode="strict"` uses seqeval's strict scheme
+mode, where only entities that are well-formed in the scheme count. Entities are extracted once
+per call; every number is derived from the per-type counts of gold, predicted and correct
+entities. Also here: the `token gold pred` prediction files and their readers.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from seqeval.metrics.sequence_labeling import get_entities
+from seqeval.scheme import IOB2, IOBES, Entities
+
+from ner_imbalance.data.readers import ColumnSentence, check_columns, column_values, read_column_sentences
+
+MODES = ("conlleval", "strict")
+STRICT_SCHEMES = {"IOB2": IOB2, "IOBES": IOBES, "BIOES": IOBES}
+TYPE_METRICS = ("precision", "recall", "f1", "support")
+
+
+def evaluate_tags(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, mode: str = "conlleval", scheme: str = "IOB2"
+) -> dict:
+    """Entity-level scores of predicted against gold tags (one list of tags per sentence).
+
+    Returns `precision`, `recall`, `f1` (micro, over all entities), `macro_f1` (unweighted mean of
+    the per-type F1 over the types found in gold or predictions, as seqeval's macro average),
+    `accuracy` (share of tokens whose tag is right), `per_type` {type: {precision, recall, f1,
+    support (gold entities), predicted, correct}} and the counts `gold_entities`,
+    `pred_entities`, `correct_entities`, `tokens`, `correct_tokens`. Scores are fractions in
+    [0, 1]; a ratio with a zero denominator is 0, as in conlleval. `scheme` ("IOB2" or "IOBES")
+    matters in strict mode only: conlleval's chunking reads both.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    gold, pred = _checked_sequences(gold, pred)
+    gold_entities = _entities(gold, mode, scheme)
+    pred_entities = _entities(pred, mode, scheme)
+    gold_counts = Counter(entity[0] for entity in gold_entities)
+    pred_counts = Counter(entity[0] for entity in pred_entities)
+    correct_counts = Counter(entity[0] for entity in gold_entities & pred_entities)
+    per_type = {
+        entity_type: _scores(correct_counts[entity_type], pred_counts[entity_type], gold_counts[entity_type])
+        for entity_type in sorted(gold_counts.keys() | pred_counts.keys())
+    }
+    overall = _scores(sum(correct_counts.values()), len(pred_entities), len(gold_entities))
+    tokens = sum(len(tags) for tags in gold)
+    correct_tokens = sum(g == p for gold_tags, pred_tags in zip(gold, pred) for g, p in zip(gold_tags, pred_tags))
+    return {
+        "precision": overall["precision"],
+        "recall": overall["recall"],
+        "f1": overall["f1"],
+        "macro_f1": sum(scores["f1"] for scores in per_type.values()) / len(per_type) if per_type else 0.0,
+        "accuracy": correct_tokens / tokens,
+        "per_type": per_type,
+        "gold_entities": len(gold_entities),
+        "pred_entities": len(pred_entities),
+        "correct_entities": overall["correct"],
+        "tokens": tokens,
+        "correct_tokens": correct_tokens,
+    }
+
+
+def flatten_metrics(metrics: dict) -> dict[str, float]:
+    """Overall scores plus `<type>_precision`, `<type>_recall`, `<type>_f1`, `<type>_support`, for logging."""
+    flat = {key: float(metrics[key]) for key in ("precision", "recall", "f1", "macro_f1", "accuracy")}
+    for entity_type, scores in metrics["per_type"].items():
+        flat.update({f"{entity_type}_{name}": float(scores[name]) for name in TYPE_METRICS})
+    return flat
+
+
+def format_report(metrics: dict) -> str:
+    """conlleval's two summary lines, then one row per type and the micro and macro averages."""
+    lines = [
+        f"processed {metrics['tokens']} tokens with {metrics['gold_entities']} phrases; "
+        f"found: {metrics['pred_entities']} phrases; correct: {metrics['correct_entities']}.",
+        f"accuracy: {metrics['accuracy']:7.2%}; precision: {metrics['precision']:7.2%}; "
+        f"recall: {metrics['recall']:7.2%}; FB1: {100 * metrics['f1']:6.2f}",
+        f"{'type':<20}{'precision':>10}{'recall':>10}{'FB1':>8}{'support':>9}{'found':>8}{'correct':>9}",
+    ]
+    for entity_type, scores in metrics["per_type"].items():
+        lines.append(
+            f"{entity_type:<20}{scores['precision']:>10.2%}{scores['recall']:>10.2%}{100 * scores['f1']:>8.2f}"
+            f"{scores['support']:>9}{scores['predicted']:>8}{scores['correct']:>9}"
+        )
+    lines.append(
+        f"{'micro avg':<20}{metrics['precision']:>10.2%}{metrics['recall']:>10.2%}{100 * metrics['f1']:>8.2f}"
+        f"{metrics['gold_entities']:>9}{metrics['pred_entities']:>8}{metrics['correct_entities']:>9}"
+    )
+    lines.append(f"{'macro avg':<20}{'':>10}{'':>10}{100 * metrics['macro_f1']:>8.2f}")
+    return "\n".join(lines)
+
+
+def write_predictions(
+    path: str | os.PathLike,
+    tokens: Sequence[Sequence[str]],
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+) -> None:
+    """Write `token<TAB>gold<TAB>pred` per word and a blank line after every sentence.
+
+    Every word is written (sentences without words have nothing to write). TAB-separated, so
+    tokens may hold spaces; conlleval reads it with `-d '\\t'`.
+    """
+    if not len(tokens) == len(gold) == len(pred):
+        raise ValueError(f"{len(tokens)} token, {len(gold)} gold and {len(pred)} predicted sentences")
+    lines = []
+    for number, (words, gold_tags, pred_tags) in enumerate(zip(tokens, gold, pred), start=1):
+        if not len(words) == len(gold_tags) == len(pred_tags):
+            raise ValueError(
+                f"sentence {number}: {len(words)} tokens, {len(gold_tags)} gold and {len(pred_tags)} predicted tags"
+            )
+        for word in words:
+            if not word.strip() or "\t" in word or "\n" in word:
+                raise ValueError(f"sentence {number}: token {word!r} cannot be written to a column file")
+        lines.extend(f"{word}\t{g}\t{p}\n" for word, g, p in zip(words, gold_tags, pred_tags))
+        if words:
+            lines.append("\n")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(lines), encoding="utf-8", newline="\n")
+
+
+def read_predictions(path: str | os.PathLike) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """Tokens, gold and predicted tags of a `token ... gold pred` file (first and last two columns)."""
+    sentences = read_column_sentences(path)
+    check_columns(path, sentences, tag_columns=(-2, -1))
+    return column_values(sentences, 0), column_values(sentences, -2), column_values(sentences, -1)
+
+
+def read_gold_and_pred(
+    gold_path: str | os.PathLike, pred_path: str | os.PathLike | None = None
+) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
+    """Tokens, gold and predicted tags from a GOLD file and a PRED file aligned line by line
+    (token first, tag last), or from one `token gold pred` file when `pred_path` is None.
+
+    Sentences and tokens of the two files must match; the first difference is an error naming
+    the sentence number, both tokens and their lines.
+    """
+    if pred_path is None:
+        return read_predictions(gold_path)
+    gold_sentences = read_column_sentences(gold_path)
+    check_columns(gold_path, gold_sentences, tag_columns=(-1,))
+    pred_sentences = read_column_sentences(pred_path)
+    check_columns(pred_path, pred_sentences, tag_columns=(-1,))
+    for number, (gold_sentence, pred_sentence) in enumerate(zip(gold_sentences, pred_sentences), start=1):
+        _check_same_tokens(number, gold_path, gold_sentence, pred_path, pred_sentence)
+    if len(gold_sentences) != len(pred_sentences):
+        longer, path = (gold_sentences, gold_path) if len(gold_sentences) > len(pred_sentences) else (pred_sentences, pred_path)
+        extra = longer[min(len(gold_sentences), len(pred_sentences))]
+        raise ValueError(
+            f"{gold_path} has {len(gold_sentences)} sentences, {pred_path} has {len(pred_sentences)}: "
+            f"sentence {min(len(gold_sentences), len(pred_sentences)) + 1} ({path}, line {extra.lines[0]}) has no counterpart"
+        )
+    return column_values(gold_sentences, 0), column_values(gold_sentences, -1), column_values(pred_sentences, -1)
+
+
+def _checked_sequences(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]]
+) -> tuple[list[list[str]], list[list[str]]]:
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    for number, (gold_tags, pred_tags) in enumerate(zip(gold, pred), start=1):
+        if len(gold_tags) != len(pred_tags):
+            raise ValueError(f"sentence {number}: {len(gold_tags)} gold tags but {len(pred_tags)} predicted")
+    if not any(gold):
+        raise ValueError("nothing to evaluate: no tokens")
+    return [list(tags) for tags in gold], [list(tags) for tags in pred]
+
+
+def _entities(sequences: list[list[str]], mode: str, scheme: str) -> set[tuple]:
+    """Entities as `(type, ...position)` tuples, unique within the sequences."""
+    if mode == "conlleval":
+        return set(get_entities(sequences))
+    if scheme.upper() not in STRICT_SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(STRICT_SCHEMES)}, got {scheme!r}")
+    entities = Entities(sequences, STRICT_SCHEMES[scheme.upper()]).entities
+    return {(entity.tag, entity.sent_id, entity.start, entity.end) for sentence in entities for entity in sentence}
+
+
+def _scores(correct: int, predicted: int, support: int) -> dict:
+    precision = correct / predicted if predicted else 0.0
+    recall = correct / support if support else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "support": support, "predicted": predicted, "correct": correct}
+
+
+def _check_same_tokens(
+    number: int, gold_path: str | os.PathLike, gold: ColumnSentence, pred_path: str | os.PathLike, pred: ColumnSentence
+) -> None:
+    gold_tokens = [columns[0] for columns in gold.rows]
+    pred_tokens = [columns[0] for columns in pred.rows]
+    if gold_tokens == pred_tokens:
+        return
+    position = next(
+        (index for index, (g, p) in enumerate(zip(gold_tokens, pred_tokens)) if g != p),
+        min(len(gold_tokens), len(pred_tokens)),
+    )
+    gold_token = repr(gold_tokens[position]) + f" (line {gold.lines[position]})" if position < len(gold_tokens) else "end of sentence"
+    pred_token = repr(pred_tokens[position]) + f" (line {pred.lines[position]})" if position < len(pred_tokens) else "end of sentence"
+    raise ValueError(
+        f"sentence {number}: {gold_path} has {len(gold_tokens)} tokens, {pred_path} has {len(pred_tokens)}; "
+        f"token {position + 1} differs: gold {gold_token}, pred {pred_token}"
+    )
+
