@@ -1,0 +1,497 @@
+"""Per-token losses: identities between losses, GHM-C against a slow reference, masking,
+normalisation, low-precision logits, gradcheck, torch.compile and distributed GHM-C."""
+
+from __future__ import annotations
+
+import math
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+import torch.nn.functional as F
+
+from ner_imbalance.losses import LOSS_NAMES, GHMCLoss, build_loss, loss_hyperparameters
+
+NUM_CLASSES = 13
+
+# One configuration per loss whose value does not depend on the rest of the batch.
+BATCH_INDEPENDENT = [
+    ("ce", {}),
+    ("focal", {"gamma": 2.0}),
+    ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
+    ("softened", {"K": 1.0}),
+    ("softened", {"K": 2.5, "variant": "literal"}),
+    ("truncated", {"threshold": 0.5}),
+    ("ghmc", {"bins": 1, "momentum": 0.0}),
+]
+EVERY_LOSS = [(name, {}) for name in LOSS_NAMES] + [
+    ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
+    ("softened", {"K": 2.5, "variant": "literal"}),
+    ("ghmc", {"momentum": 0.0}),
+]
+
+
+def config_id(config: tuple[str, dict[str, Any]]) -> str:
+    name, hyperparameters = config
+    return "-".join([name, *(f"{key}={value}" for key, value in hyperparameters.items())])
+
+
+def random_batch(
+    shape: tuple[int, ...] = (4, 9),
+    num_classes: int = NUM_CLASSES,
+    seed: int = 0,
+    scale: float = 3.0,
+    dtype: torch.dtype = torch.float32,
+    ignored_fraction: float = 0.2,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits `[*shape, C]` with `requires_grad` and labels `[*shape]`, some of them -100."""
+    generator = torch.Generator().manual_seed(seed)
+    logits = (scale * torch.randn(*shape, num_classes, generator=generator)).to(dtype).requires_grad_()
+    labels = torch.randint(0, num_classes, shape, generator=generator)
+    ignored = torch.rand(shape, generator=generator) < ignored_fraction
+    return logits, labels.masked_fill(ignored, -100)
+
+
+def value_and_grad(loss_fn: torch.nn.Module, logits: torch.Tensor, labels: torch.Tensor, **kwargs: Any):
+    loss = loss_fn(logits, labels, **kwargs)
+    (grad,) = torch.autograd.grad(loss, logits)
+    return loss.detach(), grad
+
+
+def assert_same_loss(first: torch.nn.Module, second: torch.nn.Module, logits: torch.Tensor, labels: torch.Tensor):
+    first_loss, first_grad = value_and_grad(first, logits, labels)
+    second_loss, second_grad = value_and_grad(second, logits, labels)
+    torch.testing.assert_close(first_loss, second_loss)
+    torch.testing.assert_close(first_grad, second_grad)
+
+
+# Registry and hyperparameter checks
+
+
+def test_loss_names_and_registry():
+    assert LOSS_NAMES == ("ce", "focal", "softened", "truncated", "ghmc")
+    for name in LOSS_NAMES:
+        assert isinstance(build_loss(name), torch.nn.Module)
+    assert loss_hyperparameters("focal")["gamma"] == 2.0
+    assert loss_hyperparameters("softened")["K"] == 1.0
+    assert loss_hyperparameters("ghmc") == {
+        "bins": 10,
+        "momentum": 0.75,
+        "bias_correction": True,
+        "class_weights": None,
+        "ignore_index": -100,
+        "reduction": "mean",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "hyperparameters", "argument"),
+    [
+        ("nope", {}, "loss name"),
+        ("focal", {"gamma": -0.1}, "gamma"),
+        ("focal", {"alpha": 0.25}, "outside_label_id"),
+        ("focal", {"alpha": 1.5, "outside_label_id": 0}, "alpha"),
+        ("focal", {"alpha": [1.0, 2.0], "num_labels": 3}, "alpha"),
+        ("focal", {"bins": 10}, "accepted"),
+        ("softened", {"K": 0.0}, "K"),
+        ("softened", {"variant": "exact"}, "variant"),
+        ("truncated", {"threshold": 0.0}, "threshold"),
+        ("ghmc", {"bins": 0}, "bins"),
+        ("ghmc", {"momentum": 1.0}, "momentum"),
+        ("ghmc", {"momentum": -0.5}, "momentum"),
+        ("ce", {"class_weights": [1.0, 2.0], "num_labels": 3}, "class_weights"),
+        ("ce", {"class_weights": [1.0, -2.0]}, "class_weights"),
+        ("ce", {"reduction": "average"}, "reduction"),
+    ],
+)
+def test_bad_hyperparameters_raise_value_error_naming_the_argument(name, hyperparameters, argument):
+    with pytest.raises(ValueError, match=argument):
+        build_loss(name, **hyperparameters)
+
+
+def test_class_weights_of_the_wrong_length_for_the_logits_raise():
+    logits, labels = random_batch()
+    with pytest.raises(ValueError, match="class_weights"):
+        build_loss("ce", class_weights=[1.0] * (NUM_CLASSES - 1))(logits, labels)
+
+
+def test_class_weights_are_a_buffer_that_is_not_saved():
+    loss_fn = build_loss("focal", class_weights=[1.0] * NUM_CLASSES)
+    assert "class_weights" in dict(loss_fn.named_buffers())
+    assert loss_fn.class_weights.dtype == torch.float32
+    assert "class_weights" not in loss_fn.state_dict()
+
+
+# Identities between losses
+
+
+def test_focal_with_gamma_zero_is_cross_entropy():
+    logits, labels = random_batch(seed=1)
+    weights = torch.linspace(0.5, 2.0, NUM_CLASSES)
+    assert_same_loss(build_loss("focal", gamma=0.0), build_loss("ce"), logits, labels)
+    assert_same_loss(
+        build_loss("focal", gamma=0.0, class_weights=weights), build_loss("ce", class_weights=weights), logits, labels
+    )
+
+
+def test_cross_entropy_matches_torch():
+    logits, labels = random_batch(seed=2)
+    weights = torch.linspace(0.5, 2.0, NUM_CLASSES)
+    num_valid_tokens = (labels != -100).sum()
+    flat_logits, flat_labels = logits.reshape(-1, NUM_CLASSES), labels.reshape(-1)
+    torch.testing.assert_close(build_loss("ce")(logits, labels), F.cross_entropy(flat_logits, flat_labels))
+    weighted = F.cross_entropy(flat_logits, flat_labels, weight=weights, reduction="sum") / num_valid_tokens
+    torch.testing.assert_close(build_loss("ce", class_weights=weights)(logits, labels), weighted)
+
+
+def test_softened_argmax_with_k_one_is_focal_with_gamma_one():
+    logits, labels = random_batch(seed=3, num_classes=NUM_CLASSES)
+    assert_same_loss(build_loss("softened", K=1.0, variant="argmax"), build_loss("focal", gamma=1.0), logits, labels)
+
+
+@pytest.mark.parametrize("variant", ["argmax", "literal"])
+@pytest.mark.parametrize("steepness", [0.5, 1.0, 3.0])
+def test_softened_with_two_classes_is_the_binary_formula(variant, steepness):
+    logits, labels = random_batch(seed=4, num_classes=2, ignored_fraction=0.0)
+    softened = build_loss("softened", K=steepness, variant=variant, reduction="none")
+    loss = softened(logits, labels)
+    (grad,) = torch.autograd.grad(loss.sum(), logits)
+
+    target_logit = logits.gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    other_logit = logits.gather(-1, (1 - labels).unsqueeze(-1)).squeeze(-1)
+    margin = target_logit - other_logit
+    expected = -torch.sigmoid(-steepness * margin) * F.logsigmoid(margin)
+    (expected_grad,) = torch.autograd.grad(expected.sum(), logits)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_softened_detach_weight_keeps_the_value_and_drops_the_gate_gradient():
+    logits, labels = random_batch(seed=5)
+    attached, attached_grad = value_and_grad(build_loss("softened", K=2.0), logits, labels)
+    detached, detached_grad = value_and_grad(build_loss("softened", K=2.0, detach_weight=True), logits, labels)
+    torch.testing.assert_close(attached, detached)
+    assert not torch.allclose(attached_grad, detached_grad)
+
+
+def test_ghmc_with_one_bin_and_no_momentum_is_cross_entropy():
+    logits, labels = random_batch(seed=6)
+    assert_same_loss(build_loss("ghmc", bins=1, momentum=0.0), build_loss("ce"), logits, labels)
+
+
+def test_truncated_drops_confident_tokens_and_keeps_cross_entropy_elsewhere():
+    logits, labels = random_batch(seed=7, scale=4.0, ignored_fraction=0.0)
+    labels[:2] = logits[:2].argmax(-1)
+    truncated = build_loss("truncated", threshold=0.5, reduction="none")(logits, labels)
+    cross_entropy = build_loss("ce", reduction="none")(logits, labels)
+    confident = torch.softmax(logits, -1).gather(-1, labels.unsqueeze(-1)).squeeze(-1) > 0.5
+    assert confident.any() and (~confident).any()
+    torch.testing.assert_close(truncated, torch.where(confident, 0.0, cross_entropy))
+    assert_same_loss(build_loss("truncated", threshold=1.0), build_loss("ce"), logits, labels)
+
+
+def test_focal_alpha_float_weights_entities_by_alpha_and_outside_by_one_minus_alpha():
+    logits, labels = random_batch(seed=8, ignored_fraction=0.0)
+    plain = build_loss("focal", reduction="none")(logits, labels)
+    balanced = build_loss("focal", alpha=0.25, outside_label_id=0, reduction="none")(logits, labels)
+    torch.testing.assert_close(balanced, plain * torch.where(labels == 0, 0.75, 0.25))
+    per_class = torch.rand(NUM_CLASSES, generator=torch.Generator().manual_seed(8))
+    vector = build_loss("focal", alpha=per_class, num_labels=NUM_CLASSES, reduction="none")(logits, labels)
+    torch.testing.assert_close(vector, plain * per_class[labels])
+
+
+@pytest.mark.parametrize("gamma", [0.2, 0.5, 0.9])
+def test_focal_with_gamma_below_one_has_finite_gradients_where_p_t_is_one(gamma):
+    logits = torch.tensor([[100.0, 0.0, 0.0], [0.0, 100.0, 0.0], [1.0, 2.0, 3.0]], requires_grad=True)
+    labels = torch.tensor([0, 1, 2])
+    loss, grad = value_and_grad(build_loss("focal", gamma=gamma), logits, labels)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    assert grad[:2].abs().max() < 1e-6
+
+
+# Class weights, ignore_index, normalisation
+
+
+@pytest.mark.parametrize("config", EVERY_LOSS, ids=config_id)
+def test_class_weights_multiply_each_token_by_the_weight_of_its_gold_class(config):
+    name, hyperparameters = config
+    logits, labels = random_batch(seed=9)
+    weights = torch.linspace(0.1, 3.0, NUM_CLASSES)
+    plain = build_loss(name, reduction="none", **hyperparameters)(logits, labels)
+    weighted = build_loss(name, reduction="none", class_weights=weights.tolist(), **hyperparameters)(logits, labels)
+    torch.testing.assert_close(weighted, plain * weights[labels.clamp_min(0)])
+
+
+@pytest.mark.parametrize("config", EVERY_LOSS, ids=config_id)
+def test_ignored_positions_count_for_nothing(config):
+    name, hyperparameters = config
+    logits, labels = random_batch(seed=10, ignored_fraction=0.4)
+    labels = labels.masked_fill(labels == -100, -1)
+    valid = labels != -1
+    per_token = build_loss(name, ignore_index=-1, reduction="none", **hyperparameters)(logits, labels)
+    assert per_token.shape == labels.shape and (per_token[~valid] == 0).all()
+    masked = build_loss(name, ignore_index=-1, **hyperparameters)(logits, labels)
+    on_valid_tokens = build_loss(name, **hyperparameters)(logits[valid], labels[valid])
+    torch.testing.assert_close(masked, on_valid_tokens)
+
+
+@pytest.mark.parametrize("config", EVERY_LOSS, ids=config_id)
+def test_an_all_ignored_batch_gives_zero_with_finite_zero_gradients(config):
+    name, hyperparameters = config
+    logits, labels = random_batch(seed=11)
+    loss = build_loss(name, **hyperparameters)(logits, torch.full_like(labels, -100))
+    assert loss.grad_fn is not None and loss.item() == 0.0
+    (grad,) = torch.autograd.grad(loss, logits)
+    assert (grad == 0).all()
+
+
+@pytest.mark.parametrize("config", BATCH_INDEPENDENT, ids=config_id)
+def test_micro_batches_normalised_by_the_window_token_count_add_up_to_the_whole_batch(config):
+    name, hyperparameters = config
+    logits, labels = random_batch(shape=(8, 7), seed=12)
+    loss_fn = build_loss(name, **hyperparameters)
+    whole, whole_grad = value_and_grad(loss_fn, logits, labels)
+    num_items_in_batch = (labels != -100).sum()
+    micro_losses = [
+        loss_fn(logits_part, labels_part, num_items_in_batch=num_items_in_batch)
+        for logits_part, labels_part in zip(logits.chunk(4), labels.chunk(4), strict=True)
+    ]
+    accumulated = torch.stack(micro_losses).sum()
+    (accumulated_grad,) = torch.autograd.grad(accumulated, logits)
+    torch.testing.assert_close(accumulated, whole)
+    torch.testing.assert_close(accumulated_grad, whole_grad)
+    as_int = loss_fn(logits, labels, num_items_in_batch=int(num_items_in_batch))
+    torch.testing.assert_close(as_int.detach(), whole)
+
+
+def test_num_items_in_batch_of_zero_gives_zero_with_a_gradient_graph():
+    logits, labels = random_batch(seed=13)
+    loss = build_loss("ce")(logits, labels, num_items_in_batch=torch.tensor(0))
+    assert loss.item() == 0.0 and loss.grad_fn is not None
+
+
+# Precision
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("config", EVERY_LOSS, ids=config_id)
+def test_half_precision_logits_up_to_1e4_give_finite_float32_loss_and_gradients(config, dtype):
+    name, hyperparameters = config
+    generator = torch.Generator().manual_seed(14)
+    logits = (torch.randint(-1, 2, (6, 5, NUM_CLASSES), generator=generator) * 1e4).to(dtype)
+    logits = logits + torch.randn(logits.shape, generator=generator).to(dtype)
+    logits.requires_grad_()
+    labels = torch.randint(0, NUM_CLASSES, (6, 5), generator=generator)
+    loss, grad = value_and_grad(build_loss(name, **hyperparameters), logits, labels)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert grad.dtype == dtype and torch.isfinite(grad).all()
+
+
+GRADCHECK_CONFIGS = [
+    ("ce", {}),
+    ("focal", {"gamma": 2.0, "alpha": [0.2, 0.4, 0.6, 0.8]}),
+    ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
+    ("softened", {"K": 2.0}),
+    ("softened", {"K": 0.5, "variant": "literal"}),
+    ("truncated", {"threshold": 0.4}),
+    ("ghmc", {"bins": 4, "momentum": 0.0}),
+]
+
+
+@pytest.mark.parametrize("config", GRADCHECK_CONFIGS, ids=config_id)
+def test_gradcheck_in_float64(config):
+    name, hyperparameters = config
+    logits, labels = random_batch(shape=(5,), num_classes=4, seed=15, scale=1.0, dtype=torch.float64)
+    labels[0] = -100
+    loss_fn = build_loss(name, class_weights=[0.5, 1.0, 1.5, 2.0], **hyperparameters)
+    assert torch.autograd.gradcheck(lambda x: loss_fn(x, labels), (logits,))
+
+
+def test_gradcheck_ghmc_with_momentum_in_eval_mode():
+    logits, labels = random_batch(shape=(5,), num_classes=4, seed=16, scale=1.0, dtype=torch.float64)
+    loss_fn = build_loss("ghmc", bins=3, momentum=0.75)
+    loss_fn(logits, labels)
+    loss_fn.eval()
+    assert torch.autograd.gradcheck(lambda x: loss_fn(x, labels), (logits,))
+
+
+# GHM-C against the textbook loop
+
+
+class ReferenceGHMC:
+    """mmdetection's GHMC loop over bins, with one host read per bin, for softmax g = 1 - p_t."""
+
+    def __init__(self, bins: int, momentum: float, bias_correction: bool):
+        self.edges = torch.arange(bins + 1).float() / bins
+        self.edges[-1] += 1e-6
+        self.bins, self.momentum, self.bias_correction = bins, momentum, bias_correction
+        self.moving_average = [0.0] * bins
+        self.updates = [0] * bins
+
+    def weights(self, gradient_norms: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        weights = torch.zeros_like(gradient_norms)
+        total = max(valid.float().sum().item(), 1.0)
+        num_nonempty_bins = 0
+        for index in range(self.bins):
+            in_bin = (gradient_norms >= self.edges[index]) & (gradient_norms < self.edges[index + 1]) & valid
+            count = in_bin.sum().item()
+            if count > 0:
+                if self.momentum > 0:
+                    average = self.momentum * self.moving_average[index] + (1 - self.momentum) * count
+                    self.moving_average[index] = average
+                    self.updates[index] += 1
+                    if self.bias_correction:
+                        average /= 1 - self.momentum ** self.updates[index]
+                    weights[in_bin] = total / average
+                else:
+                    weights[in_bin] = total / count
+                num_nonempty_bins += 1
+        return weights / max(num_nonempty_bins, 1)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits, labels = logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1)
+        valid = labels != -100
+        safe_labels = labels.clamp_min(0)
+        log_p_t = torch.log_softmax(logits, -1).gather(-1, safe_labels[:, None]).squeeze(-1)
+        weights = self.weights(1 - log_p_t.detach().exp(), valid)
+        return (weights * -log_p_t * valid).sum() / max(valid.sum().item(), 1)
+
+
+@pytest.mark.parametrize(
+    ("bins", "momentum", "bias_correction"), [(10, 0.0, True), (10, 0.75, True), (10, 0.75, False), (7, 0.9, True)]
+)
+def test_ghmc_matches_the_slow_reference_loop_over_several_steps(bins, momentum, bias_correction):
+    loss_fn = build_loss("ghmc", bins=bins, momentum=momentum, bias_correction=bias_correction)
+    reference = ReferenceGHMC(bins, momentum, bias_correction)
+    for step in range(4):
+        logits, labels = random_batch(shape=(6, 11), seed=100 + step, scale=2.0 + step)
+        loss, grad = value_and_grad(loss_fn, logits, labels)
+        expected = reference.loss(logits, labels)
+        (expected_grad,) = torch.autograd.grad(expected, logits)
+        torch.testing.assert_close(loss, expected.detach())
+        torch.testing.assert_close(grad, expected_grad)
+    if momentum > 0:
+        torch.testing.assert_close(loss_fn.acc_count, torch.tensor(reference.moving_average, dtype=torch.float32))
+        assert loss_fn.bin_updates.tolist() == reference.updates
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.75])
+def test_ghmc_weights_of_gradient_norms_exactly_on_the_edges(momentum):
+    bins = 5
+    loss_fn = GHMCLoss(bins=bins, momentum=momentum)
+    reference = ReferenceGHMC(bins, momentum, bias_correction=True)
+    on_edges = torch.cat([loss_fn.edges[:-1], torch.tensor([1.0, 1.0, 0.0, 0.5, 0.2])])
+    valid = torch.ones_like(on_edges, dtype=torch.bool)
+    valid[-1] = False
+    for _ in range(2):
+        weights = loss_fn.harmonizing_weights(on_edges, valid)
+        torch.testing.assert_close(weights[valid], reference.weights(on_edges, valid)[valid])
+    # g = 1 (p_t underflows to 0) falls in the last bin, g = 0 (p_t = 1) in the first.
+    assert loss_fn.last_bin_counts.tolist() == [2.0, 1.0, 2.0, 1.0, 3.0]
+
+
+def test_ghmc_on_logits_that_put_g_at_zero_and_one():
+    logits = torch.tensor([[200.0, 0.0, 0.0], [200.0, 0.0, 0.0], [0.0, 0.0, 0.0], [1.0, -1.0, 0.5]], requires_grad=True)
+    labels = torch.tensor([0, 1, 2, 2])
+    loss_fn = build_loss("ghmc", bins=4, momentum=0.0)
+    loss, grad = value_and_grad(loss_fn, logits, labels)
+    expected = ReferenceGHMC(4, 0.0, True).loss(logits, labels)
+    torch.testing.assert_close(loss, expected.detach())
+    assert torch.isfinite(grad).all()
+    assert loss_fn.last_bin_counts[0] == 1 and loss_fn.last_bin_counts[-1] == 1
+
+
+def test_ghmc_bias_correction_makes_the_first_step_equal_to_the_batch_density():
+    logits, labels = random_batch(seed=17)
+    with_momentum = build_loss("ghmc", momentum=0.9)(logits, labels)
+    without = build_loss("ghmc", momentum=0.0)(logits, labels)
+    torch.testing.assert_close(with_momentum, without)
+
+
+def test_ghmc_updates_its_moving_average_in_training_mode_only():
+    loss_fn = build_loss("ghmc")
+    logits, labels = random_batch(seed=18)
+    loss_fn.eval()
+    eval_loss = loss_fn(logits, labels)
+    assert loss_fn.bin_updates.sum() == 0 and loss_fn.acc_count.sum() == 0
+    loss_fn.train()
+    torch.testing.assert_close(loss_fn(logits, labels), eval_loss)
+    assert loss_fn.bin_updates.sum() > 0
+    assert loss_fn.last_bin_statistics()["bin_counts"] == loss_fn.last_bin_counts.tolist()
+
+
+def test_ghmc_state_dict_round_trip():
+    trained = build_loss("ghmc", momentum=0.75)
+    for step in range(3):
+        trained(*random_batch(seed=20 + step))
+    state = trained.state_dict()
+    assert set(state) == {"acc_count", "bin_updates"}
+    restored = build_loss("ghmc", momentum=0.75)
+    restored.load_state_dict(state)
+    logits, labels = random_batch(seed=30)
+    torch.testing.assert_close(restored(logits, labels), trained(logits, labels))
+    torch.testing.assert_close(restored.state_dict(), trained.state_dict())
+
+
+# torch.compile (no host synchronisation)
+
+
+@pytest.mark.parametrize("name", LOSS_NAMES)
+def test_torch_compile_fullgraph(name):
+    torch._dynamo.reset()
+    logits, labels = random_batch(shape=(3, 4), num_classes=5, seed=40)
+    eager_fn, compiled_fn = build_loss(name), build_loss(name)
+    compiled = torch.compile(compiled_fn, fullgraph=True)
+    for _ in range(2):
+        loss, grad = value_and_grad(compiled, logits, labels)
+        expected, expected_grad = value_and_grad(eager_fn, logits, labels)
+        torch.testing.assert_close(loss, expected)
+        torch.testing.assert_close(grad, expected_grad)
+    torch.testing.assert_close(compiled_fn.state_dict(), eager_fn.state_dict())
+
+
+# Distributed GHM-C
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def distributed_ghmc_worker(rank: int, world_size: int, port: int, batches: list, output: Path) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
+    try:
+        loss_fn = build_loss("ghmc", momentum=0.75, reduction="none")
+        per_token_losses = []
+        for logits, labels in batches:
+            half = logits.shape[0] // world_size
+            rows = slice(rank * half, (rank + 1) * half)
+            per_token_losses.append(loss_fn(logits[rows], labels[rows]))
+        torch.save({"losses": per_token_losses, "state": loss_fn.state_dict()}, output / f"rank{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+@pytest.mark.slow
+def test_distributed_ghmc_uses_the_density_of_the_global_batch(tmp_path):
+    batches = []
+    for step in range(2):
+        logits, labels = random_batch(shape=(8, 6), seed=50 + step, scale=2.0 + step)
+        # Rank 0 gets the confidently right half, rank 1 the rest: local densities differ a lot.
+        labels[:4] = logits[:4].argmax(-1)
+        batches.append((logits.detach(), labels))
+    mp.spawn(distributed_ghmc_worker, args=(2, free_port(), batches, tmp_path), nprocs=2, join=True)
+
+    single = build_loss("ghmc", momentum=0.75, reduction="none")
+    expected = [single(logits, labels) for logits, labels in batches]
+    ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
+    for step, expected_losses in enumerate(expected):
+        torch.testing.assert_close(torch.cat([rank["losses"][step] for rank in ranks]), expected_losses)
+    for rank in ranks:
+        torch.testing.assert_close(rank["state"], single.state_dict())
+    assert math.isclose(float(single.last_bin_counts.sum()), float((batches[-1][1] != -100).sum()))
