@@ -1,0 +1,89 @@
+"""The main job end to end on a tiny model and a hand-made corpus: files in, a usable model out."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel, pipeline
+
+from ner_imbalance.evaluation import evaluate_tags, read_gold_and_pred, read_predictions
+
+REPO = Path(__file__).parents[1]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import train_ner  # noqa: E402
+
+CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A random 2-layer BERT encoder and its tokenizer saved as a model folder (no head: any label count fits)."""
+    folder = tmp_path_factory.mktemp("tiny_bert")
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tiny_tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def trained_output(tmp_path_factory, tiny_model_dir) -> Path:
+    output_dir = tmp_path_factory.mktemp("run")
+    exit_code = train_ner.main(
+        [
+            "--model_name_or_path", str(tiny_model_dir),
+            "--train_file", str(CORPUS / "train.conll"),
+            "--validation_file", str(CORPUS / "dev.conll"),
+            "--test_file", str(CORPUS / "test.conll"),
+            "--output_dir", str(output_dir),
+            "--loss", "ghmc", "--bins", "10", "--momentum", "0.75",
+            "--class_weights", "sqrt_inverse_frequency",
+            "--max_seq_length", "16", "--stride", "4",
+            "--num_train_epochs", "2", "--learning_rate", "1e-3", "--per_device_train_batch_size", "8",
+            "--use_cpu", "true", "--disable_tqdm", "true", "--seed", "1",
+        ]
+    )
+    assert exit_code == 0
+    return output_dir
+
+
+def test_run_writes_model_metrics_predictions_and_card(trained_output):
+    for name in (
+        "config.json", "model.safetensors", "tokenizer.json", "train_results.json", "eval_results.json",
+        "test_results.json", "predictions_validation.conll", "predictions_test.conll", "loss_config.json",
+        "loss_state.pt", "README.md",
+    ):
+        assert (trained_output / name).is_file(), name
+    config = json.loads((trained_output / "config.json").read_text())
+    assert config["id2label"]["0"] == "O"
+    assert list(config["id2label"].values()) == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
+    assert json.loads((trained_output / "loss_config.json").read_text())["loss"] == "ghmc"
+    card = (trained_output / "README.md").read_text()
+    assert "| eval |" in card and "| test |" in card
+    assert list(trained_output.glob("checkpoint-*")), "epoch checkpoints are kept"
+
+
+def test_metrics_are_word_level_and_match_the_written_predictions(trained_output):
+    eval_results = json.loads((trained_output / "eval_results.json").read_text())
+    for key in ("eval_f1", "eval_precision", "eval_recall", "eval_macro_f1", "eval_PER_f1", "eval_LOC_f1", "eval_loss"):
+        assert key in eval_results, key
+    tokens, gold, pred = read_predictions(trained_output / "predictions_validation.conll")
+    gold_tokens, gold_tags, _ = read_gold_and_pred(CORPUS / "dev.conll", trained_output / "predictions_validation.conll")
+    assert tokens == gold_tokens and gold == gold_tags, "every input word, in input order"
+    assert evaluate_tags(gold, pred)["f1"] == pytest.approx(eval_results["eval_f1"])
+
+
+def test_saved_folder_loads_in_a_transformers_pipeline(trained_output):
+    tagger = pipeline("token-classification", model=str(trained_output), aggregation_strategy="simple", device="cpu")
+    entities = tagger("John visited Paris with Mary yesterday .")
+    assert isinstance(entities, list)
+    for entity in entities:
+        assert entity["entity_group"] in {"PER", "LOC", "ORG"}
