@@ -202,10 +202,19 @@ def _check_same_tokens(
         (index for index, (g, p) in enumerate(zip(gold_tokens, pred_tokens)) if g != p),
         min(len(gold_tokens), len(pred_tokens)),
     )
-    gold_token = repr(gold_tokens[position]) + f" (line {gold.lines[position]})" if position < len(gold_tokens) else "end of sentence"
-    pred_token = repr(pred_tokens[position]) + f" (line {pred.lines[position]})" if position < len(pred_tokens) else "end of sentence"
-    raise ValueError(
-        f"sentence {number}: {gold_path} has {len(gold_tokens)} tokens, {pred_path} has {len(pred_tokens)}; "
-        f"token {position + 1} differs: gold {gold_token}, pred {pred_token}"
+    counts = (
+        f"{gold_path} has {len(gold_tokens)} tokens, {pred_path} has {len(pred_tokens)}; "
+        if len(gold_tokens) != len(pred_tokens)
+        else ""
     )
+    raise ValueError(
+        f"sentence {number}: {counts}token {position + 1} is gold {_token_at(gold, position, gold_path)} "
+        f"but pred {_token_at(pred, position, pred_path)}"
+    )
+
+
+def _token_at(sentence: ColumnSentence, position: int, path: str | os.PathLike) -> str:
+    if position >= len(sentence.rows):
+        return f"<end of sentence> ({path}, after line {sentence.lines[-1]})"
+    return f"{sentence.rows[position][0]!r} ({path}, line {sentence.lines[position]})"
 
