@@ -9,6 +9,7 @@ raises `ValueError` naming the argument and the allowed values.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -63,7 +64,7 @@ def check_vector_matches_classes(vector: Tensor | None, argument: str, num_class
         raise ValueError(f"{argument} must have one value per class ({num_classes}); got {vector.numel()} values")
 
 
-class TokenLoss(nn.Module):
+class TokenLoss(nn.Module, ABC):
     """Base of the per-token losses: `loss_fn(logits, labels, num_items_in_batch=None)`.
 
     Args:
@@ -90,7 +91,8 @@ class TokenLoss(nn.Module):
         super().__init__()
         require(reduction in REDUCTIONS, "reduction", f"one of {REDUCTIONS}", reduction)
         require(is_integer(ignore_index), "ignore_index", "an int", ignore_index)
-        require(num_labels is None or (is_integer(num_labels) and num_labels >= 1), "num_labels", "None or an int >= 1", num_labels)
+        valid_num_labels = num_labels is None or (is_integer(num_labels) and num_labels >= 1)
+        require(valid_num_labels, "num_labels", "None or an int >= 1", num_labels)
         self.ignore_index = ignore_index
         self.reduction: Reduction = reduction
         self.num_labels = num_labels
@@ -113,9 +115,9 @@ class TokenLoss(nn.Module):
             reduction=self.reduction,
         )
 
+    @abstractmethod
     def token_losses(self, batch: TokenBatch) -> Tensor:
         """The unweighted loss of every token of `batch`, shape `[num_tokens]`."""
-        raise NotImplementedError
 
     def extra_repr(self) -> str:
         weighted = "None" if self.class_weights is None else f"[{self.class_weights.numel()}]"

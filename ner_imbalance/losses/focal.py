@@ -67,7 +67,8 @@ class FocalLoss(TokenLoss):
                 outside_label_id,
             )
             if self.num_labels is not None:
-                require(outside_label_id < self.num_labels, "outside_label_id", f"< num_labels={self.num_labels}", outside_label_id)
+                allowed = f"< num_labels={self.num_labels}"
+                require(outside_label_id < self.num_labels, "outside_label_id", allowed, outside_label_id)
             self.alpha_scalar = float(alpha)
         else:
             require(outside_label_id is None, "outside_label_id", "None unless alpha is a float", outside_label_id)
