@@ -1,0 +1,166 @@
+"""The study report: mean ± std over seeds (worked out by hand), tables, JSON and plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ner_imbalance.reporting import (
+    Stat,
+    aggregate,
+    comparison_table,
+    format_delta,
+    format_stat,
+    mean_std,
+    plot_imbalance,
+    plot_per_type_f1,
+    write_report,
+)
+from ner_imbalance.study import RunSpec, expand_study, write_record
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+CONFIG = {
+    "name": "main",
+    "title": "Main comparison",
+    "training": {"num_train_epochs": 2},
+    "datasets": {"wnut17": {"train_file": "t.conll", "validation_file": "d.conll", "max_seq_length": 64}},
+    "seeds": [1, 2, 3],
+    "losses": [{"loss": "focal", "gamma": [2]}, {"loss": "ce"}, {"loss": "ghmc", "bins": [10], "momentum": [0.75]}],
+}
+# Per setting, per seed: micro F1, micro recall, macro F1, recall of person, recall of creative-work.
+SCORES = {
+    "ce": [(0.50, 0.40, 0.30, 0.20, 0.00), (0.60, 0.50, 0.40, 0.40, 0.10), (0.70, 0.60, 0.50, 0.60, 0.20)],
+    "focal gamma=2": [(0.80, 0.70, 0.60, 0.50, 0.30), (0.81, 0.72, 0.62, 0.50, 0.30), (0.82, 0.74, 0.64, 0.50, 0.30)],
+    "ghmc bins=10 momentum=0.75": [(0.62, 0.50, 0.40, 0.40, 0.10), (0.64, 0.50, 0.40, 0.40, 0.10), (0.66, 0.50, 0.40, 0.40, 0.10)],
+}
+
+
+def hand_made_record(run: RunSpec, scores: tuple[float, ...], entity_share: float = 0.05) -> dict:
+    f1, recall, macro_f1, person_recall, creative_recall = scores
+    return {
+        "run_id": run.run_id,
+        "setting_id": run.setting_id,
+        "experiment": run.experiment,
+        "dataset": run.dataset,
+        "entity_keep_ratio": run.entity_keep_ratio,
+        "loss": run.loss,
+        "hyperparameters": run.hyperparameters,
+        "class_weights": run.class_weights,
+        "seed": run.seed,
+        "training": {**run.training, "max_seq_length": 64, "per_device_train_batch_size": 16, "learning_rate": 5e-5},
+        "metrics": {
+            "precision": f1,
+            "recall": recall,
+            "f1": f1,
+            "macro_f1": macro_f1,
+            "per_type": {
+                "person": {"precision": 0.5, "recall": person_recall, "f1": person_recall, "support": 470},
+                "creative-work": {"precision": 0.5, "recall": creative_recall, "f1": creative_recall, "support": 142},
+            },
+        },
+        "train_runtime_s": 120.0,
+        "train_statistics": {"entity_token_share": entity_share},
+        "machine": {"device": "cpu"},
+    }
+
+
+def hand_made_records(config: dict = CONFIG) -> list[dict]:
+    return [hand_made_record(run, SCORES[run.label][run.seed - 1]) for run in expand_study(config)]
+
+
+def assert_stat(stat: Stat, mean: float, std: float | None, n: int) -> None:
+    assert (stat.mean, stat.std, stat.n) == (pytest.approx(mean), pytest.approx(std), n)
+
+
+def test_mean_and_sample_std():
+    assert_stat(mean_std([0.5, 0.6, 0.7]), 0.6, 0.1, 3)
+    assert mean_std([0.8]) == Stat(mean=0.8, std=None, n=1)
+
+
+def test_aggregation_of_three_seeds_worked_out_by_hand():
+    summaries = {summary.label: summary for summary in aggregate(hand_made_records())}
+    ce = summaries["ce"]
+    assert ce.seeds == [1, 2, 3] and ce.is_reference
+    assert_stat(ce.metrics["f1"], 0.60, 0.10, 3)
+    assert_stat(ce.metrics["macro_f1"], 0.40, 0.10, 3)
+    assert_stat(ce.per_type["person"]["recall"], 0.40, 0.20, 3)
+    assert_stat(summaries["focal gamma=2"].metrics["f1"], 0.81, 0.01, 3)
+    assert_stat(summaries["focal gamma=2"].metrics["recall"], 0.72, 0.02, 3)
+    assert_stat(summaries["ghmc bins=10 momentum=0.75"].metrics["recall"], 0.50, 0.0, 3)
+
+
+def test_cells_and_the_within_noise_mark():
+    assert format_stat(Stat(0.6, 0.1, 3)) == "60.0 ± 10.0"
+    assert format_stat(Stat(0.6, None, 1)) == "60.0 ± —"
+    ce = Stat(0.60, 0.10, 3)
+    assert format_delta(Stat(0.64, 0.02, 3), ce) == "+4.0 ~"
+    assert format_delta(Stat(0.81, 0.01, 3), ce) == "+21.0"
+    assert format_delta(Stat(0.55, None, 1), Stat(0.60, None, 1)) == "-5.0"
+
+
+def test_table_has_ce_first_and_bolds_the_best_f1():
+    header, separator, *rows = comparison_table(aggregate(hand_made_records()))
+    assert header == (
+        "| loss setting | n | micro F1 | Δ F1 | micro R | Δ R | macro F1 | Δ macro F1 | R person (470) | R creative-work (142) |"
+    )
+    assert rows[0] == "| ce (reference) | 3 | 60.0 ± 10.0 | — | 50.0 ± 10.0 | — | 40.0 ± 10.0 | — | 40.0 ± 20.0 | 10.0 ± 10.0 |"
+    assert rows[1] == "| focal gamma=2 | 3 | **81.0 ± 1.0** | +21.0 | 72.0 ± 2.0 | +22.0 | 62.0 ± 2.0 | +22.0 | 50.0 ± 0.0 | 30.0 ± 0.0 |"
+    assert rows[2] == "| ghmc bins=10 momentum=0.75 | 3 | 64.0 ± 2.0 | +4.0 ~ | 50.0 ± 0.0 | +0.0 ~ | 40.0 ± 0.0 | +0.0 ~ | 40.0 ± 0.0 | 10.0 ± 0.0 |"
+
+
+def write_study(tmp_path: Path) -> tuple[list[Path], Path]:
+    results_dir = tmp_path / "runs"
+    imbalance = {**CONFIG, "name": "imbalance", "title": "Imbalance", "entity_keep_ratios": [1.0, 0.1], "seeds": [1, 2]}
+    paths = []
+    for config in (CONFIG, imbalance):
+        path = tmp_path / f"{config['name']}.yaml"
+        path.write_text(yaml.safe_dump(config), encoding="utf-8")
+        paths.append(path)
+        for run in expand_study(config):
+            share = 0.05 if run.entity_keep_ratio == 1.0 else 0.008
+            write_record(results_dir, hand_made_record(run, SCORES[run.label][run.seed - 1], share))
+    return paths, results_dir
+
+
+def test_report_writes_markdown_json_and_plots(tmp_path):
+    configs, results_dir = write_study(tmp_path)
+    output, img_dir = tmp_path / "docs" / "results.md", tmp_path / "docs" / "img"
+    written = write_report(configs, results_dir, output, img_dir)
+
+    markdown = output.read_text(encoding="utf-8")
+    assert "## Main comparison" in markdown and "## Imbalance" in markdown
+    assert "| wnut17 | 2 | 64 | 16 | 5e-05 | 1, 2, 3 | 15 | 2.0 min | cpu |" in markdown
+    main_table = markdown.split("## Main comparison")[1]
+    assert main_table.index("| ce (reference) |") < main_table.index("| focal gamma=2 |")
+    assert "O:entity ≈ 124:1" in markdown
+    assert "![comparison plot, wnut17](img/per_type_f1_wnut17.png)" in markdown
+
+    aggregates = json.loads(output.with_suffix(".json").read_text())
+    main_settings = aggregates["sections"][0]["settings"]
+    assert [setting["label"] for setting in main_settings] == ["focal gamma=2", "ce", "ghmc bins=10 momentum=0.75"]
+    assert main_settings[1]["metrics"]["f1"]["mean"] == pytest.approx(0.6)
+    assert aggregates["sections"][1]["runs_finished"] == 12
+
+    plots = [path for path in written if path.suffix == ".png"]
+    assert sorted(path.name for path in plots) == ["f1_vs_imbalance_wnut17.png", "per_type_f1_wnut17.png"]
+    assert all(path.read_bytes().startswith(PNG_SIGNATURE) for path in plots)
+
+
+def test_report_of_a_config_waiting_for_its_sweep(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(yaml.safe_dump({**CONFIG, "name": "sweep", "seeds": [1]}), encoding="utf-8")
+    main = tmp_path / "main.yaml"
+    main.write_text(yaml.safe_dump({**CONFIG, "sweep": str(sweep), "losses": [{"loss": "focal", "from_sweep": "best"}]}), encoding="utf-8")
+    output = tmp_path / "results.md"
+    write_report([sweep, main], tmp_path / "runs", output, tmp_path / "img")
+    assert "No results yet: main: `focal` from the sweep sweep: 1 of 1 sweep runs are not finished" in output.read_text()
+
+
+def test_plots_are_png_files(tmp_path):
+    summaries = aggregate(hand_made_records())
+    assert plot_per_type_f1(summaries, tmp_path / "bars.png", "F1").read_bytes().startswith(PNG_SIGNATURE)
+    by_ratio = {1.0: summaries}
+    assert plot_imbalance(by_ratio, tmp_path / "lines.png", "imbalance").read_bytes().startswith(PNG_SIGNATURE)
