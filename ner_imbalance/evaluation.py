@@ -20,7 +20,7 @@ from seqeval.scheme import IOB2, IOBES, Entities
 from ner_imbalance.data.readers import ColumnSentence, check_columns, column_values, read_column_sentences
 
 MODES = ("conlleval", "strict")
-STRICT_SCHEMES = {"IOB2": IOB2, "IOBES": IOBES, "BIOES": IOBES}
+SCHEMES = {"IOB2": IOB2, "IOBES": IOBES, "BIOES": IOBES}
 TYPE_METRICS = ("precision", "recall", "f1", "support")
 
 
@@ -34,11 +34,13 @@ def evaluate_tags(
     `accuracy` (share of tokens whose tag is right), `per_type` {type: {precision, recall, f1,
     support (gold entities), predicted, correct}} and the counts `gold_entities`,
     `pred_entities`, `correct_entities`, `tokens`, `correct_tokens`. Scores are fractions in
-    [0, 1]; a ratio with a zero denominator is 0, as in conlleval. `scheme` ("IOB2" or "IOBES")
-    matters in strict mode only: conlleval's chunking reads both.
+    [0, 1]; a ratio with a zero denominator is 0, as in conlleval. `scheme` ("IOB2", "IOBES" or
+    its alias "BIOES") matters in strict mode only: conlleval's chunking reads both.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if scheme.upper() not in SCHEMES:
+        raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
     gold, pred = _checked_sequences(gold, pred)
     gold_entities = _entities(gold, mode, scheme)
     pred_entities = _entities(pred, mode, scheme)
@@ -178,9 +180,7 @@ def _entities(sequences: list[list[str]], mode: str, scheme: str) -> set[tuple]:
     """Entities as `(type, ...position)` tuples, unique within the sequences."""
     if mode == "conlleval":
         return set(get_entities(sequences))
-    if scheme.upper() not in STRICT_SCHEMES:
-        raise ValueError(f"scheme must be one of {', '.join(STRICT_SCHEMES)}, got {scheme!r}")
-    entities = Entities(sequences, STRICT_SCHEMES[scheme.upper()]).entities
+    entities = Entities(sequences, SCHEMES[scheme.upper()]).entities
     return {(entity.tag, entity.sent_id, entity.start, entity.end) for sentence in entities for entity in sentence}
 
 

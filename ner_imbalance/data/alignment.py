@@ -163,25 +163,14 @@ def _align_batch(
     stride: int,
     continuation_ids: np.ndarray | None,
 ) -> dict[str, list]:
-    sentences = batch[TOKEN_COLUMN]
-    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
-    window_words, window_rows, window_offsets = [], [], []
-    for row, words in enumerate(sentences):
-        counts = np.bincount([word for word in pieces.word_ids(row) if word is not None], minlength=len(words))
-        if not counts.all():
-            words = [word if count else tokenizer.unk_token for word, count in zip(words, counts)]
-        for start, end in word_windows(np.maximum(counts, 1), budget, stride):
-            window_words.append(words[start:end])
-            window_rows.append(row)
-            window_offsets.append(start)
+    window_words, window_rows, window_offsets = _windows_of_batch(batch[TOKEN_COLUMN], tokenizer, budget, stride)
     encoded = tokenizer(window_words, is_split_into_words=True, truncation=True, max_length=max_seq_length)
-
     word_id_lists = [encoded.word_ids(index) for index in range(len(window_words))]
     lengths = np.fromiter(map(len, word_id_lists), dtype=np.int64, count=len(word_id_lists))
-    local = np.array(list(chain.from_iterable(word_id_lists)), dtype=np.float64)
-    is_word = ~np.isnan(local)
     window = np.repeat(np.arange(len(window_words)), lengths)
-    word_ids = np.where(is_word, local + np.asarray(window_offsets, dtype=np.float64)[window], NO_WORD).astype(np.int64)
+    in_window = np.array(list(chain.from_iterable(word_id_lists)), dtype=np.float64)
+    is_word = ~np.isnan(in_window)
+    word_ids = np.where(is_word, in_window + np.asarray(window_offsets, dtype=np.float64)[window], NO_WORD).astype(np.int64)
 
     labels = np.full(len(word_ids), IGNORE_INDEX, dtype=np.int64)
     if TAG_COLUMN in batch:
@@ -202,6 +191,25 @@ def _align_batch(
     output["length"] = lengths.tolist()
     output["example_index"] = [indices[row] for row in window_rows]
     return output
+
+
+def _windows_of_batch(
+    sentences: list[list[str]], tokenizer: PreTrainedTokenizerBase, budget: int, stride: int
+) -> tuple[list[list[str]], list[int], list[int]]:
+    """The words of every window, the batch row it comes from, and the index of its first word.
+
+    Words the tokenizer turns into no sub-token are replaced by the unknown token."""
+    pieces = tokenizer(sentences, is_split_into_words=True, add_special_tokens=False)
+    window_words, window_rows, window_offsets = [], [], []
+    for row, words in enumerate(sentences):
+        counts = np.bincount([word for word in pieces.word_ids(row) if word is not None], minlength=len(words))
+        if not counts.all():
+            words = [word if count else tokenizer.unk_token for word, count in zip(words, counts)]
+        for start, end in word_windows(np.maximum(counts, 1), budget, stride):
+            window_words.append(words[start:end])
+            window_rows.append(row)
+            window_offsets.append(start)
+    return window_words, window_rows, window_offsets
 
 
 def _first_pieces(word_ids: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

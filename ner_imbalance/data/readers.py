@@ -38,6 +38,10 @@ class DataFormatError(ValueError):
         super().__init__(f"{where}: {message}")
         self.path = str(path)
         self.line = line
+        self.message = message
+
+    def __reduce__(self):
+        return type(self), (self.path, self.message, self.line)
 
 
 @dataclass(frozen=True)
@@ -350,9 +354,13 @@ def _hf_split(dataset: datasets.Dataset, token_column: str, tag_column: str, sou
         names = inner.names
         tags = [[names[tag] for tag in sentence] for sentence in dataset[tag_column]]
     elif isinstance(inner, datasets.Value) and inner.dtype in ("string", "large_string"):
-        tags = dataset[tag_column]
+        tags = list(dataset[tag_column])
     else:
         raise ValueError(f"{source}: column '{tag_column}' holds {tag_feature}, expected strings or ClassLabel ids")
+    tokens = list(dataset[token_column])
+    for row, (words, word_tags) in enumerate(zip(tokens, tags)):
+        if len(words) != len(word_tags):
+            raise ValueError(f"{source}: row {row} has {len(words)} tokens but {len(word_tags)} tags")
     for tag in {tag for sentence in tags for tag in sentence}:
         check_tag(tag, source, None)
-    return _dataset({TOKEN_COLUMN: list(dataset[token_column]), TAG_COLUMN: list(tags)}, source)
+    return _dataset({TOKEN_COLUMN: tokens, TAG_COLUMN: tags}, source)
