@@ -58,7 +58,7 @@ def token_log_probs(logits: Tensor, labels: Tensor, ignore_index: int) -> TokenB
     flat_logits = logits.reshape(-1, num_classes).to(computation_dtype(logits.dtype))
     flat_labels = labels.reshape(-1).long()
     valid = flat_labels != ignore_index
-    targets = torch.where(valid, flat_labels, torch.zeros_like(flat_labels))
+    targets = torch.where(valid, flat_labels, 0)
     return TokenBatch(
         logits=flat_logits,
         target_log_prob=target_log_softmax(flat_logits, targets),
@@ -85,7 +85,7 @@ def reduce_token_losses(
     """
     if class_weights is not None:
         token_losses = token_losses * class_weights.to(token_losses.dtype)[batch.targets]
-    token_losses = torch.where(batch.valid, token_losses, torch.zeros_like(token_losses))
+    token_losses = torch.where(batch.valid, token_losses, 0.0)
     if reduction == "none":
         return token_losses.reshape(batch.labels_shape)
     total = token_losses.sum()
@@ -95,4 +95,4 @@ def reduce_token_losses(
         denominator = batch.valid.sum().to(total.dtype)
     else:
         denominator = torch.as_tensor(num_items_in_batch).to(device=total.device, dtype=total.dtype)
-    return torch.where(denominator > 0, total / denominator.clamp_min(1), torch.zeros_like(total))
+    return torch.where(denominator > 0, total / denominator.clamp_min(1), 0.0)

@@ -34,7 +34,7 @@ class TruncatedLoss(TokenLoss):
     def token_losses(self, batch: TokenBatch) -> Tensor:
         log_p_t = batch.target_log_prob
         kept = log_p_t <= math.log(self.threshold)
-        return torch.where(kept, -log_p_t, torch.zeros_like(log_p_t))
+        return torch.where(kept, -log_p_t, 0.0)
 
     def extra_repr(self) -> str:
         return f"threshold={self.threshold}, {super().extra_repr()}"
