@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     for run_id in summary.failed:
         print(f"failed: {run_id} (see {args.results_dir}/{run_id}.error.txt)")
-    return 1 if summary.failed or summary.blocked else 0
+    for reason in summary.blocked:
+        print(f"waiting: {reason}")
+    return 1 if summary.failed else 0
 
 
 if __name__ == "__main__":
