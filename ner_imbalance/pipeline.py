@@ -100,6 +100,9 @@ def prepare_corpus(data_args: DataArguments, tokenizer: PreTrainedTokenizerBase,
         )
         for split in corpus
     }
+    # Evaluation runs in dataset order; sorted by length, its batches carry little padding.
+    # Predictions find their words through each window's example_index, whatever the order.
+    windows.update({split: windows[split].sort("length") for split in windows if split != "train"})
     return PreparedCorpus(words=corpus, label_list=label_list, scheme=detect_scheme(label_list), windows=windows)
 
 

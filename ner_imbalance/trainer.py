@@ -92,6 +92,15 @@ class ImbalanceTrainer(Trainer):
         # group_by_length. The rows are the same, so give it the dataset that still has `length`.
         return super()._get_train_sampler(self.train_dataset)
 
+    def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
+        # Under group_by_length the base Trainer also shuffles evaluation into length groups, so
+        # prediction rows no longer follow the dataset's rows and word-level metrics, which map
+        # rows back to sentences, would score permuted predictions. Evaluate in dataset order
+        # (sort the evaluation set by length beforehand to save padding).
+        if self.args.world_size <= 1:
+            return torch.utils.data.SequentialSampler(eval_dataset)
+        return None
+
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
         """`Trainer.train`, restoring the loss state (GHM-C moving averages) from the checkpoint too."""
         if resume_from_checkpoint is True:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import BertConfig, BertModel, pipeline
+from transformers import AutoModelForTokenClassification, AutoTokenizer, BertConfig, BertModel, pipeline
 
 from ner_imbalance.evaluation import evaluate_tags, read_gold_and_pred, read_predictions
 
@@ -79,6 +79,25 @@ def test_metrics_are_word_level_and_match_the_written_predictions(trained_output
     gold_tokens, gold_tags, _ = read_gold_and_pred(CORPUS / "dev.conll", trained_output / "predictions_validation.conll")
     assert tokens == gold_tokens and gold == gold_tags, "every input word, in input order"
     assert evaluate_tags(gold, pred)["f1"] == pytest.approx(eval_results["eval_f1"])
+
+
+def test_written_predictions_are_the_saved_models_own_predictions(trained_output):
+    """Guards the order of evaluation: each word's tag is what the saved model predicts for it."""
+    tokenizer = AutoTokenizer.from_pretrained(trained_output)
+    model = AutoModelForTokenClassification.from_pretrained(trained_output).eval()
+    tokens, _, written = read_predictions(trained_output / "predictions_validation.conll")
+    checked = 0
+    for words, written_tags in zip(tokens, written):
+        encoding = tokenizer(words, is_split_into_words=True, return_tensors="pt")
+        if encoding["input_ids"].shape[1] > 16:
+            continue  # split into windows by the run; a single forward pass would see other context
+        with torch.no_grad():
+            label_ids = model(**encoding).logits.argmax(-1)[0].tolist()
+        word_ids = encoding.word_ids()
+        first_pieces = [word_ids.index(word) for word in range(len(words))]
+        assert [model.config.id2label[label_ids[piece]] for piece in first_pieces] == written_tags
+        checked += 1
+    assert checked >= 5
 
 
 def test_saved_folder_loads_in_a_transformers_pipeline(trained_output):

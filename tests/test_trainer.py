@@ -216,3 +216,18 @@ def test_group_by_length_sampler_uses_precomputed_lengths(tmp_path, tiny_tokeniz
     )
     sampler = trainer._get_train_sampler(dataset.remove_columns("length"))
     assert sampler.lengths == lengths
+
+
+def test_evaluation_keeps_dataset_order_under_group_by_length(tmp_path, tiny_tokenizer, tiny_bert_factory):
+    dataset = random_token_dataset(40, len(tiny_tokenizer), NUM_LABELS, seed=2)
+    dataset = dataset.add_column("length", [len(ids) for ids in dataset["input_ids"]])
+    trainer = ImbalanceTrainer(
+        model=tiny_bert_factory(NUM_LABELS),
+        args=training_arguments(tmp_path, train_sampling_strategy="group_by_length", per_device_eval_batch_size=4),
+        loss_fn=build_loss("ce"),
+        train_dataset=dataset,
+        eval_dataset=dataset,
+        data_collator=DataCollatorForTokenClassification(tiny_tokenizer),
+    )
+    seen = [row for batch in trainer.get_eval_dataloader() for row in batch["input_ids"].tolist()]
+    assert [row[: len(ids)] for row, ids in zip(seen, dataset["input_ids"])] == dataset["input_ids"]
