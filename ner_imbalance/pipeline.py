@@ -110,7 +110,11 @@ def _select_samples(corpus: datasets.DatasetDict, data_args: DataArguments, seed
     selected = dict(corpus)
     if data_args.entity_keep_ratio < 1.0:
         selected["train"] = downsample_entities(selected["train"], data_args.entity_keep_ratio, seed)
-    limits = {"train": data_args.max_train_samples, "validation": data_args.max_eval_samples, "test": data_args.max_eval_samples}
+    limits = {
+        "train": data_args.max_train_samples,
+        "validation": data_args.max_eval_samples,
+        "test": data_args.max_eval_samples,
+    }
     for split, limit in limits.items():
         if limit is not None and split in selected:
             selected[split] = selected[split].select(range(min(limit, len(selected[split]))))
@@ -212,7 +216,10 @@ def evaluate_split(trainer: ImbalanceTrainer, corpus: PreparedCorpus, split: str
         words = corpus.words[split]
         predicted = metrics_fn.predicted_tags(prediction.predictions)
         write_predictions(
-            os.path.join(trainer.args.output_dir, f"predictions_{split}.conll"), words["tokens"], words["tags"], predicted
+            os.path.join(trainer.args.output_dir, f"predictions_{split}.conll"),
+            words["tokens"],
+            words["tags"],
+            predicted,
         )
     return metrics
 
@@ -251,7 +258,7 @@ def _write_model_card(
     lines += [
         "",
         "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
-        "Load with `transformers.pipeline(\"token-classification\", model=<this folder>, aggregation_strategy=\"simple\")`.",
+        'Load with `transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="simple")`.',
         "",
     ]
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:

@@ -73,7 +73,9 @@ class ImbalanceTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def _remember_first_nonfinite(self, loss: torch.Tensor) -> None:
-        step_and_loss = torch.stack([torch.full_like(loss, self.state.global_step + 1, dtype=torch.float32), loss.float()])
+        step_and_loss = torch.stack(
+            [torch.full_like(loss, self.state.global_step + 1, dtype=torch.float32), loss.float()]
+        )
         is_first_bad = ~torch.isfinite(loss) & (self._first_nonfinite_loss[0] == 0)
         self._first_nonfinite_loss = torch.where(is_first_bad, step_and_loss, self._first_nonfinite_loss)
 

@@ -64,5 +64,7 @@ class WordLevelMetrics:
         )
 
     def __call__(self, prediction: EvalPrediction) -> dict[str, float]:
-        scores = evaluate_tags(self.gold_tags, self.predicted_tags(prediction.predictions), mode=self.mode, scheme=self.scheme)
+        scores = evaluate_tags(
+            self.gold_tags, self.predicted_tags(prediction.predictions), mode=self.mode, scheme=self.scheme
+        )
         return flatten_metrics(scores)

@@ -27,7 +27,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
-    run_experiment(model_args, data_args, loss_args, training_args, resume_from_checkpoint=training_args.resume_from_checkpoint)
+    run_experiment(
+        model_args, data_args, loss_args, training_args, resume_from_checkpoint=training_args.resume_from_checkpoint
+    )
     return 0
 
 

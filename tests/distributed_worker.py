@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import torch
+from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_dataset
 from transformers import DataCollatorForTokenClassification
 
 from ner_imbalance.arguments import NerTrainingArguments
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import ImbalanceTrainer
-from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_dataset
 
 NUM_LABELS = 5
 DISTRIBUTED_LOSSES = {"focal": {"gamma": 2.0}, "ghmc": {"bins": 5, "momentum": 0.75}}

@@ -29,7 +29,9 @@ def test_yaml_config_alone_and_with_overrides(tmp_path):
     _, _, loss_args, training_args = parse_arguments([str(config)])
     assert (loss_args.loss, loss_args.bins, loss_args.momentum) == ("ghmc", 30, 0.5)
     assert training_args.num_train_epochs == 2
-    _, _, loss_args, training_args = parse_arguments(["--config", str(config), "--bins", "10", "--num_train_epochs", "1"])
+    _, _, loss_args, training_args = parse_arguments(
+        ["--config", str(config), "--bins", "10", "--num_train_epochs", "1"]
+    )
     assert (loss_args.loss, loss_args.bins) == ("ghmc", 10)
     assert training_args.num_train_epochs == 1
 
@@ -92,9 +94,27 @@ def test_help_documents_every_loss_and_data_flag():
     completed = run_script("--help")
     assert completed.returncode == 0
     for flag in (
-        "--loss", "--gamma", "--alpha", "--K", "--softened_variant", "--threshold", "--bins", "--momentum",
-        "--class_weights", "--train_file", "--validation_file", "--test_file", "--dataset_name", "--text_column",
-        "--label_column", "--max_seq_length", "--stride", "--label_all_tokens", "--entity_keep_ratio",
-        "--model_name_or_path", "--config", "--report_to",
+        "--loss",
+        "--gamma",
+        "--alpha",
+        "--K",
+        "--softened_variant",
+        "--threshold",
+        "--bins",
+        "--momentum",
+        "--class_weights",
+        "--train_file",
+        "--validation_file",
+        "--test_file",
+        "--dataset_name",
+        "--text_column",
+        "--label_column",
+        "--max_seq_length",
+        "--stride",
+        "--label_all_tokens",
+        "--entity_keep_ratio",
+        "--model_name_or_path",
+        "--config",
+        "--report_to",
     ):
         assert flag in completed.stdout, flag

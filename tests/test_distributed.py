@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from distributed_worker import train_tiny
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -32,11 +31,21 @@ def free_port() -> int:
 def two_rank_outcomes(tmp_path_factory):
     output_dir = tmp_path_factory.mktemp("distributed")
     command = [
-        sys.executable, "-m", "accelerate.commands.launch",
-        "--config_file", str(CPU_CONFIG), "--main_process_port", str(free_port()),
-        str(WORKER), str(output_dir),
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(CPU_CONFIG),
+        "--main_process_port",
+        str(free_port()),
+        str(WORKER),
+        str(output_dir),
     ]
-    environment = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(filter(None, [str(WORKER.parent), os.environ.get("PYTHONPATH")])))
+    environment = dict(
+        os.environ,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join(filter(None, [str(WORKER.parent), os.environ.get("PYTHONPATH")])),
+    )
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return {

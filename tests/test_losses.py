@@ -76,11 +76,13 @@ def test_loss_names_and_registry():
     assert LOSS_NAMES == ("ce", "focal", "softened", "truncated", "ghmc")
     for name in LOSS_NAMES:
         assert isinstance(build_loss(name), torch.nn.Module)
-    assert loss_hyperparameters("focal")["gamma"] == 2.0
-    assert loss_hyperparameters("softened")["K"] == 1.0
+    # Defaults chosen by the loss study's sweep on WNUT-17 dev (docs/results.md).
+    assert loss_hyperparameters("focal")["gamma"] == 3.0
+    assert loss_hyperparameters("softened")["K"] == 4.0
+    assert loss_hyperparameters("softened")["variant"] == "argmax"
     assert loss_hyperparameters("ghmc") == {
         "bins": 10,
-        "momentum": 0.75,
+        "momentum": 0.0,
         "bias_correction": True,
         "class_weights": None,
         "ignore_index": -100,
@@ -413,7 +415,7 @@ def test_ghmc_bias_correction_makes_the_first_step_equal_to_the_batch_density():
 
 
 def test_ghmc_updates_its_moving_average_in_training_mode_only():
-    loss_fn = build_loss("ghmc")
+    loss_fn = build_loss("ghmc", momentum=0.75)
     logits, labels = random_batch(seed=18)
     loss_fn.eval()
     eval_loss = loss_fn(logits, labels)

@@ -26,8 +26,12 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     folder = tmp_path_factory.mktemp("tiny_bert")
     torch.manual_seed(0)
     config = BertConfig(
-        vocab_size=len(tiny_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=64, max_position_embeddings=128,
+        vocab_size=len(tiny_tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
     )
     BertModel(config, add_pooling_layer=False).save_pretrained(folder)
     tiny_tokenizer.save_pretrained(folder)
@@ -39,16 +43,40 @@ def trained_output(tmp_path_factory, tiny_model_dir) -> Path:
     output_dir = tmp_path_factory.mktemp("run")
     exit_code = train_ner.main(
         [
-            "--model_name_or_path", str(tiny_model_dir),
-            "--train_file", str(CORPUS / "train.conll"),
-            "--validation_file", str(CORPUS / "dev.conll"),
-            "--test_file", str(CORPUS / "test.conll"),
-            "--output_dir", str(output_dir),
-            "--loss", "ghmc", "--bins", "10", "--momentum", "0.75",
-            "--class_weights", "sqrt_inverse_frequency",
-            "--max_seq_length", "16", "--stride", "4",
-            "--num_train_epochs", "2", "--learning_rate", "1e-3", "--per_device_train_batch_size", "8",
-            "--use_cpu", "true", "--disable_tqdm", "true", "--seed", "1",
+            "--model_name_or_path",
+            str(tiny_model_dir),
+            "--train_file",
+            str(CORPUS / "train.conll"),
+            "--validation_file",
+            str(CORPUS / "dev.conll"),
+            "--test_file",
+            str(CORPUS / "test.conll"),
+            "--output_dir",
+            str(output_dir),
+            "--loss",
+            "ghmc",
+            "--bins",
+            "10",
+            "--momentum",
+            "0.75",
+            "--class_weights",
+            "sqrt_inverse_frequency",
+            "--max_seq_length",
+            "16",
+            "--stride",
+            "4",
+            "--num_train_epochs",
+            "2",
+            "--learning_rate",
+            "1e-3",
+            "--per_device_train_batch_size",
+            "8",
+            "--use_cpu",
+            "true",
+            "--disable_tqdm",
+            "true",
+            "--seed",
+            "1",
         ]
     )
     assert exit_code == 0
@@ -57,9 +85,17 @@ def trained_output(tmp_path_factory, tiny_model_dir) -> Path:
 
 def test_run_writes_model_metrics_predictions_and_card(trained_output):
     for name in (
-        "config.json", "model.safetensors", "tokenizer.json", "train_results.json", "eval_results.json",
-        "test_results.json", "predictions_validation.conll", "predictions_test.conll", "loss_config.json",
-        "loss_state.pt", "README.md",
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "train_results.json",
+        "eval_results.json",
+        "test_results.json",
+        "predictions_validation.conll",
+        "predictions_test.conll",
+        "loss_config.json",
+        "loss_state.pt",
+        "README.md",
     ):
         assert (trained_output / name).is_file(), name
     config = json.loads((trained_output / "config.json").read_text())
@@ -76,7 +112,9 @@ def test_metrics_are_word_level_and_match_the_written_predictions(trained_output
     for key in ("eval_f1", "eval_precision", "eval_recall", "eval_macro_f1", "eval_PER_f1", "eval_LOC_f1", "eval_loss"):
         assert key in eval_results, key
     tokens, gold, pred = read_predictions(trained_output / "predictions_validation.conll")
-    gold_tokens, gold_tags, _ = read_gold_and_pred(CORPUS / "dev.conll", trained_output / "predictions_validation.conll")
+    gold_tokens, gold_tags, _ = read_gold_and_pred(
+        CORPUS / "dev.conll", trained_output / "predictions_validation.conll"
+    )
     assert tokens == gold_tokens and gold == gold_tags, "every input word, in input order"
     assert evaluate_tags(gold, pred)["f1"] == pytest.approx(eval_results["eval_f1"])
 

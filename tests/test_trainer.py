@@ -6,12 +6,12 @@ import os
 
 import pytest
 import torch
+from tiny_models import random_token_dataset
 from transformers import DataCollatorForTokenClassification, TrainerCallback
 
 from ner_imbalance.arguments import NerTrainingArguments
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import LOSS_STATE_NAME, ImbalanceTrainer
-from tiny_models import random_token_dataset
 
 NUM_LABELS = 5
 
@@ -105,7 +105,9 @@ def test_compute_loss_uses_loss_module_and_token_normalisation(tmp_path, tiny_to
         loss_fn=loss_fn,
         data_collator=DataCollatorForTokenClassification(tiny_tokenizer),
     )
-    batch = DataCollatorForTokenClassification(tiny_tokenizer)(list(random_token_dataset(4, len(tiny_tokenizer), NUM_LABELS)))
+    batch = DataCollatorForTokenClassification(tiny_tokenizer)(
+        list(random_token_dataset(4, len(tiny_tokenizer), NUM_LABELS))
+    )
     model.eval()
     with torch.no_grad():
         loss = trainer.compute_loss(model, dict(batch), num_items_in_batch=torch.tensor(100))
@@ -188,7 +190,12 @@ def test_nonfinite_loss_stops_training_and_keeps_earlier_checkpoints(tmp_path, t
     trainer = ImbalanceTrainer(
         model=tiny_bert_factory(NUM_LABELS),
         args=training_arguments(
-            tmp_path, per_device_train_batch_size=2, max_steps=8, save_strategy="steps", save_steps=2, learning_rate=1e-3
+            tmp_path,
+            per_device_train_batch_size=2,
+            max_steps=8,
+            save_strategy="steps",
+            save_steps=2,
+            learning_rate=1e-3,
         ),
         loss_fn=NanFromStep(bad_call=3),
         train_dataset=random_token_dataset(16, len(tiny_tokenizer), NUM_LABELS),
