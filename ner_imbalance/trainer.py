@@ -24,6 +24,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from transformers.trainer_utils import get_last_checkpoint
 
 LOSS_STATE_NAME = "loss_state.pt"
+LOSS_STATISTICS_PREFIX = "loss_stats/"
 
 
 class ImbalanceTrainer(Trainer):
@@ -39,6 +40,10 @@ class ImbalanceTrainer(Trainer):
     next logging, evaluation or checkpoint step and before any checkpoint is written, so the
     checkpoints already on disk stay valid. The check reads one device flag at those steps only:
     the training step itself never synchronises with the host.
+
+    A loss module may offer `statistics() -> dict[str, Tensor | float]` (GHM-C: its bin shares
+    and weights); every training log then carries them as `loss_stats/<name>` (`<name>_<i>` for
+    the i-th value of a vector), read back from the device once per logging step.
     """
 
     loss_is_scaled_for_ga = True
@@ -87,6 +92,33 @@ class ImbalanceTrainer(Trainer):
                 f"training loss is {loss} at step {int(step)} ({type(self.loss_fn).__name__}); training stopped. "
                 f"Checkpoints already in {self.args.output_dir} were written before that step and stay valid."
             )
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        """`Trainer.log`, with the loss module's statistics added to training logs (those with `loss`)."""
+        if "loss" in logs:
+            logs.update(self.loss_statistics())
+        super().log(logs, start_time)
+
+    def loss_statistics(self) -> dict[str, float]:
+        """The loss module's `statistics()` as `loss_stats/<name>` floats; `{}` if it offers none.
+
+        All tensor values are read back to the host together (one synchronisation).
+        """
+        statistics = getattr(self.loss_fn, "statistics", None)
+        if not callable(statistics):
+            return {}
+        names: list[str] = []
+        tensors: list[torch.Tensor] = []
+        floats: dict[str, float] = {}
+        for name, value in statistics().items():
+            if not isinstance(value, torch.Tensor):
+                floats[f"{LOSS_STATISTICS_PREFIX}{name}"] = float(value)
+                continue
+            flat = value.detach().reshape(-1).float()
+            names += [name] if flat.numel() == 1 else [f"{name}_{index}" for index in range(flat.numel())]
+            tensors.append(flat.to(self.args.device))
+        host_values = torch.cat(tensors).tolist() if tensors else []
+        return {**floats, **{f"{LOSS_STATISTICS_PREFIX}{name}": value for name, value in zip(names, host_values)}}
 
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
         # The base Trainer drops unused columns (among them the precomputed `length`) before
