@@ -238,3 +238,21 @@ def test_evaluation_keeps_dataset_order_under_group_by_length(tmp_path, tiny_tok
     )
     seen = [row for batch in trainer.get_eval_dataloader() for row in batch["input_ids"].tolist()]
     assert [row[: len(ids)] for row, ids in zip(seen, dataset["input_ids"])] == dataset["input_ids"]
+
+
+def test_ghmc_bin_statistics_reach_the_training_logs(tmp_path, tiny_tokenizer, tiny_bert_factory):
+    bins = 4
+    trainer = ImbalanceTrainer(
+        model=tiny_bert_factory(NUM_LABELS),
+        args=training_arguments(tmp_path, max_steps=2, logging_steps=1, per_device_train_batch_size=4),
+        loss_fn=build_loss("ghmc", num_labels=NUM_LABELS, bins=bins, momentum=0.75),
+        train_dataset=random_token_dataset(8, len(tiny_tokenizer), NUM_LABELS),
+        data_collator=DataCollatorForTokenClassification(tiny_tokenizer),
+    )
+    trainer.train()
+    training_logs = [log for log in trainer.state.log_history if "loss" in log]
+    assert len(training_logs) == 2
+    for log in training_logs:
+        counts = [log[f"loss_stats/bin_counts_{index}"] for index in range(bins)]
+        assert sum(counts) > 0 and all(count >= 0 for count in counts)
+        assert f"loss_stats/moving_average_counts_{bins - 1}" in log

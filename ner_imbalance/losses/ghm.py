@@ -120,15 +120,16 @@ class GHMCLoss(TokenLoss):
         correction = 1 - torch.pow(self.momentum, bin_updates).to(moving_average.dtype)
         return moving_average / correction.clamp_min(torch.finfo(moving_average.dtype).tiny)
 
-    def last_bin_statistics(self) -> dict[str, list[float]]:
-        """Host copies of the last call's bin counts and bin weights and of the moving average.
+    def statistics(self) -> dict[str, Tensor]:
+        """The last call's bin counts and bin weights and the moving average, as device tensors.
 
-        This reads values back from the device: call it at logging steps, not every step.
+        Nothing is read back here: the caller (ImbalanceTrainer at logging steps) copies them to
+        the host together, once.
         """
         return {
-            "bin_counts": self.last_bin_counts.tolist(),
-            "bin_weights": self.last_bin_weights.tolist(),
-            "moving_average_counts": self.acc_count.tolist(),
+            "bin_counts": self.last_bin_counts.detach().clone(),
+            "bin_weights": self.last_bin_weights.detach().clone(),
+            "moving_average_counts": self.acc_count.detach().clone(),
         }
 
     def extra_repr(self) -> str:
