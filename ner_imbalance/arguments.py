@@ -168,6 +168,13 @@ class NerTrainingArguments(TrainingArguments):
     load_best_model_at_end: bool = field(default=True, metadata={"help": "Reload the best checkpoint after training."})
     metric_for_best_model: str | None = field(default="f1", metadata={"help": "Model-selection metric: entity F1."})
     logging_steps: float = field(default=50, metadata={"help": "Log every N optimizer steps."})
+    logging_nan_inf_filter: bool = field(
+        default=False,
+        metadata={
+            "help": "Skip non-finite step losses in the logged mean (costs a host sync per step; "
+            "ImbalanceTrainer already stops with an error on a non-finite loss)."
+        },
+    )
     train_sampling_strategy: str = field(
         default="group_by_length",
         metadata={

@@ -153,7 +153,7 @@ def build_trainer(
         label2id={label: index for index, label in corpus.id2label.items()},
     )
     collator = DataCollatorForTokenClassification(
-        tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None
+        tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
     trainer = ImbalanceTrainer(
         model=model,

@@ -10,7 +10,9 @@ import pytest
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, BertConfig, BertModel, pipeline
 
+from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.evaluation import evaluate_tags, read_gold_and_pred, read_predictions
+from ner_imbalance.pipeline import build_trainer
 
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -144,3 +146,25 @@ def test_saved_folder_loads_in_a_transformers_pipeline(trained_output):
     assert isinstance(entities, list)
     for entity in entities:
         assert entity["entity_group"] in {"PER", "LOC", "ORG"}
+
+
+def test_default_batching_is_length_grouped_dynamic_padding_without_per_step_syncs(tmp_path, tiny_model_dir):
+    arguments = parse_arguments(
+        [
+            "--model_name_or_path",
+            str(tiny_model_dir),
+            "--train_file",
+            str(CORPUS / "train.conll"),
+            "--validation_file",
+            str(CORPUS / "dev.conll"),
+            "--output_dir",
+            str(tmp_path),
+            "--use_cpu",
+            "true",
+        ]
+    )
+    trainer, _ = build_trainer(*arguments)
+    assert trainer.args.train_sampling_strategy == "group_by_length"
+    assert "length" in trainer.train_dataset.column_names, "lengths are precomputed, not measured per batch"
+    assert trainer.data_collator.pad_to_multiple_of is None, "multiples of 8 only pay off on CUDA tensor cores"
+    assert not trainer.args.logging_nan_inf_filter, "the base Trainer's NaN filter reads every step's loss on the host"
