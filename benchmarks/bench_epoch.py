@@ -102,8 +102,14 @@ def report_table(report: dict[str, Any]) -> str:
     results = report["results"]
     fixed = results.get("fixed128")
     headers = [
-        "batching", "steps", "ms/step", "epoch s", "vs fixed 128",
-        "padded share", "tokens fed", "padded share at multiples of 8",
+        "batching",
+        "steps",
+        "ms/step",
+        "epoch s",
+        "vs fixed 128",
+        "padded share",
+        "tokens fed",
+        "padded share at multiples of 8",
     ]
     rows = [
         [

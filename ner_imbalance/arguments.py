@@ -95,7 +95,8 @@ class LossArguments:
     alpha: str | None = field(
         default=None,
         metadata={
-            "help": "focal: one float (weight of entity classes, 1-alpha for O) or comma-separated weights, one per label."
+            "help": "focal: one float (weight of entity classes, 1-alpha for O) "
+            "or comma-separated weights, one per label."
         },
     )
     K: float = field(
@@ -178,7 +179,8 @@ class NerTrainingArguments(TrainingArguments):
     train_sampling_strategy: str = field(
         default="group_by_length",
         metadata={
-            "help": "random, sequential, group_by_length (batches of similar length: little padding) or batch_rebalance.",
+            "help": "random, sequential, group_by_length (batches of similar length: little padding) "
+            "or batch_rebalance.",
             "choices": ["random", "sequential", "group_by_length", "batch_rebalance"],
         },
     )
@@ -247,7 +249,8 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, los
         raise ValueError(f"--max_seq_length must be at least 8, got {data_args.max_seq_length}")
     if not 0 <= data_args.stride < data_args.max_seq_length // 2:
         raise ValueError(
-            f"--stride must be in [0, max_seq_length/2), got {data_args.stride} with --max_seq_length {data_args.max_seq_length}"
+            f"--stride must be in [0, max_seq_length/2), got {data_args.stride} "
+            f"with --max_seq_length {data_args.max_seq_length}"
         )
     if not 0.0 < data_args.entity_keep_ratio <= 1.0:
         raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")

@@ -154,11 +154,14 @@ def read_gold_and_pred(
     for number, (gold_sentence, pred_sentence) in enumerate(zip(gold_sentences, pred_sentences), start=1):
         _check_same_tokens(number, gold_path, gold_sentence, pred_path, pred_sentence)
     if len(gold_sentences) != len(pred_sentences):
-        longer, path = (gold_sentences, gold_path) if len(gold_sentences) > len(pred_sentences) else (pred_sentences, pred_path)
+        longer, path = (
+            (gold_sentences, gold_path) if len(gold_sentences) > len(pred_sentences) else (pred_sentences, pred_path)
+        )
         extra = longer[min(len(gold_sentences), len(pred_sentences))]
         raise ValueError(
             f"{gold_path} has {len(gold_sentences)} sentences, {pred_path} has {len(pred_sentences)}: "
-            f"sentence {min(len(gold_sentences), len(pred_sentences)) + 1} ({path}, line {extra.lines[0]}) has no counterpart"
+            f"sentence {min(len(gold_sentences), len(pred_sentences)) + 1} ({path}, line {extra.lines[0]}) "
+            "has no counterpart"
         )
     return column_values(gold_sentences, 0), column_values(gold_sentences, -1), column_values(pred_sentences, -1)
 
@@ -188,7 +191,14 @@ def _scores(correct: int, predicted: int, support: int) -> dict:
     precision = correct / predicted if predicted else 0.0
     recall = correct / support if support else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1, "support": support, "predicted": predicted, "correct": correct}
+    return {
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support,
+        "predicted": predicted,
+        "correct": correct,
+    }
 
 
 def _check_same_tokens(
@@ -217,4 +227,3 @@ def _token_at(sentence: ColumnSentence, position: int, path: str | os.PathLike) 
     if position >= len(sentence.rows):
         return f"<end of sentence> ({path}, after line {sentence.lines[-1]})"
     return f"{sentence.rows[position][0]!r} ({path}, line {sentence.lines[position]})"
-

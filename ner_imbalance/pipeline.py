@@ -258,7 +258,8 @@ def _write_model_card(
     lines += [
         "",
         "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
-        'Load with `transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="simple")`.',
+        'Load with `transformers.pipeline("token-classification", model=<this folder>, '
+        'aggregation_strategy="simple")`.',
         "",
     ]
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:

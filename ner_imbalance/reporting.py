@@ -114,14 +114,20 @@ def summarize(records: Sequence[Mapping[str, Any]]) -> SettingSummary:
         seeds=sorted(record["seed"] for record in records),
         metrics={name: mean_std(record["metrics"][name] for record in records) for name in OVERALL_METRICS},
         per_type={name: _per_type_stats(records, name) for name in per_type_names},
-        support={name: int(first["metrics"]["per_type"][name].get("support", 0)) for name in first["metrics"]["per_type"]},
-        entity_token_share=_optional_stat(records, lambda record: (record.get("train_statistics") or {}).get("entity_token_share")),
+        support={
+            name: int(first["metrics"]["per_type"][name].get("support", 0)) for name in first["metrics"]["per_type"]
+        },
+        entity_token_share=_optional_stat(
+            records, lambda record: (record.get("train_statistics") or {}).get("entity_token_share")
+        ),
         train_runtime_s=_optional_stat(records, lambda record: record.get("train_runtime_s")),
     )
 
 
 def _per_type_stats(records: Sequence[Mapping[str, Any]], entity_type: str) -> dict[str, Stat]:
-    scores = [record["metrics"]["per_type"][entity_type] for record in records if entity_type in record["metrics"]["per_type"]]
+    scores = [
+        record["metrics"]["per_type"][entity_type] for record in records if entity_type in record["metrics"]["per_type"]
+    ]
     return {name: mean_std(score[name] for score in scores) for name in PER_TYPE_METRICS}
 
 
@@ -168,7 +174,9 @@ def build_sections(config_paths: Sequence[str | os.PathLike], records: Mapping[s
     sections = []
     for path in config_paths:
         config = load_study_config(path)
-        section = Section(str(path), str(config["name"]), str(config.get("title", config["name"])), section_kind(config))
+        section = Section(
+            str(path), str(config["name"]), str(config.get("title", config["name"])), section_kind(config)
+        )
         try:
             specs = expand_study(config, records)
         except SweepIncompleteError as error:
@@ -213,7 +221,9 @@ def entity_types(summaries: Sequence[SettingSummary]) -> list[str]:
 
 def ordered_rows(summaries: Sequence[SettingSummary]) -> list[SettingSummary]:
     """The CE reference first, then the others in config order."""
-    return [summary for summary in summaries if summary.is_reference] + [summary for summary in summaries if not summary.is_reference]
+    return [summary for summary in summaries if summary.is_reference] + [
+        summary for summary in summaries if not summary.is_reference
+    ]
 
 
 def comparison_table(summaries: Sequence[SettingSummary]) -> list[str]:
@@ -234,7 +244,9 @@ def comparison_table(summaries: Sequence[SettingSummary]) -> list[str]:
                 value = f"**{value}**"
             compared_with = None if reference is None or summary is reference else reference.metrics[metric]
             cells += [value, format_delta(summary.metrics[metric], compared_with)]
-        cells += [format_stat(summary.per_type[name]["recall"]) if name in summary.per_type else NO_VALUE for name in types]
+        cells += [
+            format_stat(summary.per_type[name]["recall"]) if name in summary.per_type else NO_VALUE for name in types
+        ]
         lines.append(_markdown_row(cells))
     return lines
 
@@ -246,7 +258,11 @@ def _markdown_row(cells: Sequence[str]) -> str:
 def imbalance_overview(summaries_by_ratio: Mapping[float, Sequence[SettingSummary]]) -> list[str]:
     """Rows = loss settings, columns = micro F1 and micro recall at each keep ratio."""
     ratios = list(summaries_by_ratio)
-    labels = list(dict.fromkeys(summary.label for summary in ordered_rows([s for cell in summaries_by_ratio.values() for s in cell])))
+    labels = list(
+        dict.fromkeys(
+            summary.label for summary in ordered_rows([s for cell in summaries_by_ratio.values() for s in cell])
+        )
+    )
     header = ["loss setting"] + [f"{name} @ keep {ratio:.0%}" for ratio in ratios for name in ("F1", "R")]
     lines = [_markdown_row(header), _markdown_row(["---"] * len(header))]
     for label in labels:
@@ -274,7 +290,17 @@ def budget_lines(records: Iterable[Mapping[str, Any]]) -> list[str]:
     by_dataset: dict[str, list[Mapping[str, Any]]] = {}
     for record in records:
         by_dataset.setdefault(record["dataset"], []).append(record)
-    header = ["dataset", "epochs", "max_seq_length", "batch size", "learning rate", "seeds", "runs", "train time per run", "device"]
+    header = [
+        "dataset",
+        "epochs",
+        "max_seq_length",
+        "batch size",
+        "learning rate",
+        "seeds",
+        "runs",
+        "train time per run",
+        "device",
+    ]
     lines = [_markdown_row(header), _markdown_row(["---"] * len(header))]
     for dataset, group in by_dataset.items():
         training = [record["training"] for record in group]
@@ -324,7 +350,8 @@ def render_markdown(
     lines = [
         "# Loss study: results",
         "",
-        f"Written by `scripts/report_results.py` from {len(used_records)} run records in `{results_dir}`; do not edit by hand.",
+        f"Written by `scripts/report_results.py` from {len(used_records)} run records in `{results_dir}`; "
+        "do not edit by hand.",
         "",
         "## Budget and method",
         "",
@@ -348,7 +375,9 @@ def render_markdown(
     return "\n".join(lines) + "\n"
 
 
-def section_markdown(section: Section, records: Mapping[str, dict[str, Any]], images: Mapping[tuple[str, str], str]) -> list[str]:
+def section_markdown(
+    section: Section, records: Mapping[str, dict[str, Any]], images: Mapping[tuple[str, str], str]
+) -> list[str]:
     lines = [f"## {section.title}", "", f"Config: `{section.config_path}` (experiment `{section.name}`)."]
     if section.blocked:
         return lines + ["", f"No results yet: {section.blocked}"]
@@ -397,7 +426,9 @@ def plot_per_type_f1(summaries: Sequence[SettingSummary], path: str | os.PathLik
     return _save(figure, path)
 
 
-def plot_imbalance(summaries_by_ratio: Mapping[float, Sequence[SettingSummary]], path: str | os.PathLike, title: str) -> Path:
+def plot_imbalance(
+    summaries_by_ratio: Mapping[float, Sequence[SettingSummary]], path: str | os.PathLike, title: str
+) -> Path:
     """Micro F1 and micro recall against the training entity-token share (or keep ratio), one line per loss."""
     summaries = [summary for cell in summaries_by_ratio.values() for summary in cell]
     use_share = all(summary.entity_token_share is not None for summary in summaries)
@@ -439,7 +470,9 @@ def write_plots(sections: Sequence[Section], img_dir: str | os.PathLike) -> dict
             if section.kind == "comparison":
                 path = Path(img_dir) / f"per_type_f1_{dataset}.png"
                 _check_unused(path, written)
-                written[section.name, dataset] = plot_per_type_f1(cells[max(cells)], path, f"{dataset}: dev F1 per entity type")
+                written[section.name, dataset] = plot_per_type_f1(
+                    cells[max(cells)], path, f"{dataset}: dev F1 per entity type"
+                )
             elif section.kind == "imbalance":
                 path = Path(img_dir) / f"f1_vs_imbalance_{dataset}.png"
                 _check_unused(path, written)
@@ -449,7 +482,10 @@ def write_plots(sections: Sequence[Section], img_dir: str | os.PathLike) -> dict
 
 def _check_unused(path: Path, written: Mapping[tuple[str, str], Path]) -> None:
     if path in written.values():
-        raise ValueError(f"two sections of the same kind report {path.stem}: give each dataset one comparison and one imbalance config")
+        raise ValueError(
+            f"two sections of the same kind report {path.stem}: "
+            "give each dataset one comparison and one imbalance config"
+        )
 
 
 # Machine-readable aggregates and the whole report

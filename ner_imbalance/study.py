@@ -64,7 +64,19 @@ DEFAULT_RESULTS_DIR = Path("results/runs")
 DEFAULT_CHECKPOINT_ROOT = Path("results/checkpoints")
 SECTION_KINDS = ("sweep", "comparison", "imbalance")
 CONFIG_KEYS = frozenset(
-    {"name", "title", "section", "model", "training", "datasets", "seeds", "entity_keep_ratios", "losses", "sweep", "sweep_metric"}
+    {
+        "name",
+        "title",
+        "section",
+        "model",
+        "training",
+        "datasets",
+        "seeds",
+        "entity_keep_ratios",
+        "losses",
+        "sweep",
+        "sweep_metric",
+    }
 )
 # Training settings every study run gets: train on the fixed budget, score dev once at the end.
 STUDY_TRAINING_SETTINGS: dict[str, Any] = {
@@ -126,7 +138,11 @@ class RunSpec:
     def setting_id(self) -> str:
         """The run id without the seed: what the seeds of one table cell share."""
         readable = "__".join(
-            [self.dataset, f"keep{format_value(self.entity_keep_ratio)}", loss_label(self.loss, self.hyperparameters, self.class_weights, "_")]
+            [
+                self.dataset,
+                f"keep{format_value(self.entity_keep_ratio)}",
+                loss_label(self.loss, self.hyperparameters, self.class_weights, "_"),
+            ]
         )
         return f"{_file_safe(readable)}__{self._settings_digest()}"
 
@@ -246,7 +262,9 @@ def expand_study(config: Mapping[str, Any], records: Mapping[str, dict] | None =
     name = str(config["name"])
     settings = list(_loss_settings(config, records or {}))
     shared_training = dict(config.get("training") or {})
-    datasets = {dataset: _dataset_settings(dataset, entry, shared_training) for dataset, entry in config["datasets"].items()}
+    datasets = {
+        dataset: _dataset_settings(dataset, entry, shared_training) for dataset, entry in config["datasets"].items()
+    }
     specs: dict[str, RunSpec] = {}
     for seed, (dataset, (data, training)), ratio, (loss, hyperparameters, class_weights) in itertools.product(
         config["seeds"], datasets.items(), config.get("entity_keep_ratios", [1.0]), settings
@@ -303,7 +321,9 @@ def _expand_loss_entry(entry: Mapping[str, Any]) -> Iterable[LossSetting]:
         yield str(entry["loss"]), chosen, class_weights
 
 
-def _setting_from_sweep(config: Mapping[str, Any], entry: Mapping[str, Any], records: Mapping[str, dict]) -> LossSetting:
+def _setting_from_sweep(
+    config: Mapping[str, Any], entry: Mapping[str, Any], records: Mapping[str, dict]
+) -> LossSetting:
     loss = str(entry["loss"])
     if set(entry) != {"loss", "from_sweep"} or entry["from_sweep"] != "best":
         raise StudyConfigError(f"{config['name']}: write `{{loss: {loss}, from_sweep: best}}` with no other keys")
@@ -323,12 +343,16 @@ def _setting_from_sweep(config: Mapping[str, Any], entry: Mapping[str, Any], rec
             f"{config['name']}: `{loss}` from the sweep {sweep['name']}: {len(missing)} of {len(sweep_specs)} "
             f"sweep runs are not finished (e.g. {missing[0]}); run {config['sweep']} first"
         )
-    chosen = best_settings([records[spec.run_id] for spec in sweep_specs], metric=config.get("sweep_metric", "f1"))[loss]
+    chosen = best_settings([records[spec.run_id] for spec in sweep_specs], metric=config.get("sweep_metric", "f1"))[
+        loss
+    ]
     class_weights = str(chosen.pop("class_weights", "none"))
     return loss, chosen, class_weights
 
 
-def best_settings(records: Iterable[Mapping[str, Any]], dataset: str | None = None, metric: str = "f1") -> dict[str, dict[str, Any]]:
+def best_settings(
+    records: Iterable[Mapping[str, Any]], dataset: str | None = None, metric: str = "f1"
+) -> dict[str, dict[str, Any]]:
     """Per loss, the setting with the highest mean dev `metric` over its seeds.
 
     Returns `{loss: {hyperparameter: value, ..., "class_weights": ...}}` (class weights only when
@@ -423,7 +447,11 @@ def dev_metrics(eval_metrics: Mapping[str, float], prefix: str = "eval_") -> dic
     entity_types = sorted(key[: -len("_support")] for key in metrics if key.endswith("_support"))
     per_type: dict[str, dict[str, float]] = {}
     for entity_type in entity_types:
-        per_type[entity_type] = {name: metrics.pop(f"{entity_type}_{name}") for name in PER_TYPE_METRICS if f"{entity_type}_{name}" in metrics}
+        per_type[entity_type] = {
+            name: metrics.pop(f"{entity_type}_{name}")
+            for name in PER_TYPE_METRICS
+            if f"{entity_type}_{name}" in metrics
+        }
     overall = {key: value for key, value in metrics.items() if key not in RUNTIME_METRICS}
     return {**overall, "per_type": per_type}
 
@@ -436,7 +464,9 @@ def build_record(
 ) -> dict[str, Any]:
     """The JSON record of a finished run: its settings, dev metrics, timings and environment."""
     if "eval" not in results:
-        raise ValueError(f"{spec.run_id}: the run returned no dev metrics ('eval'); does the dataset name a validation_file?")
+        raise ValueError(
+            f"{spec.run_id}: the run returned no dev metrics ('eval'); does the dataset name a validation_file?"
+        )
     training = {name: getattr(arguments.training, name) for name in BUDGET_FIELDS}
     return {
         "run_id": spec.run_id,
@@ -507,7 +537,9 @@ def build_arguments(spec: RunSpec, output_dir: str | os.PathLike) -> RunArgument
             model=ModelArguments(**spec.model),
             data=DataArguments(**spec.data, entity_keep_ratio=spec.entity_keep_ratio),
             loss=LossArguments(loss=spec.loss, class_weights=spec.class_weights, **spec.hyperparameters),
-            training=NerTrainingArguments(**spec.training, **STUDY_TRAINING_SETTINGS, output_dir=str(output_dir), seed=spec.seed),
+            training=NerTrainingArguments(
+                **spec.training, **STUDY_TRAINING_SETTINGS, output_dir=str(output_dir), seed=spec.seed
+            ),
         )
         validate_arguments(arguments.model, arguments.data, arguments.loss)
     except (TypeError, ValueError, FileNotFoundError) as error:
@@ -574,7 +606,9 @@ def run_grid(
         else:
             error_path(results_dir, spec.run_id).unlink(missing_ok=True)
             summary.finished.append(spec.run_id)
-            logger.info("%s: done in %.0f s, dev F1 %.4f", spec.run_id, time.monotonic() - started, record["metrics"]["f1"])
+            logger.info(
+                "%s: done in %.0f s, dev F1 %.4f", spec.run_id, time.monotonic() - started, record["metrics"]["f1"]
+            )
         finally:
             if cleanup is not None:
                 cleanup(spec)
@@ -584,7 +618,9 @@ def run_grid(
 
 def _write_error(results_dir: str | os.PathLike, spec: RunSpec) -> None:
     logger.exception("%s: failed; the study goes on", spec.run_id)
-    _write_atomically(error_path(results_dir, spec.run_id), f"{spec.experiment} / {spec.run_id}\n\n{traceback.format_exc()}")
+    _write_atomically(
+        error_path(results_dir, spec.run_id), f"{spec.experiment} / {spec.run_id}\n\n{traceback.format_exc()}"
+    )
 
 
 def run_study(
@@ -618,10 +654,11 @@ def run_study(
         arguments = build_arguments(spec, checkpoint_root / spec.run_id)
         train_set = json.dumps(_canonical([spec.dataset, spec.data, spec.entity_keep_ratio, spec.seed]), sort_keys=True)
         if train_set not in statistics_cache:
-            statistics_cache[train_set] = statistics_fn(arguments.data, spec.seed) if statistics_fn is not None else None
+            statistics_cache[train_set] = (
+                statistics_fn(arguments.data, spec.seed) if statistics_fn is not None else None
+            )
         results = run_fn(*arguments)
         return build_record(spec, results, arguments, statistics_cache[train_set])
-        return build_record(spec, results, arguments, train_statistics)
 
     def remove_scratch(spec: RunSpec) -> None:
         if not keep_models:
@@ -665,7 +702,9 @@ def run_configs(
 
 
 def describe_plan(
-    config_paths: Sequence[str | os.PathLike], results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR, only_dataset: str | None = None
+    config_paths: Sequence[str | os.PathLike],
+    results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+    only_dataset: str | None = None,
 ) -> list[str]:
     """The `--dry-run` listing: one line per run (`<run_id>  done|todo`), then totals."""
     lines = []
@@ -680,7 +719,9 @@ def describe_plan(
         lines.append(f"# {path}: {len(specs)} runs")
         for spec in specs:
             finished = is_finished(results_dir, spec.run_id)
-            lines.append(f"{spec.run_id}  {'done' if finished else 'todo'}{_plan_note(spec, results_dir, listed, finished)}")
+            lines.append(
+                f"{spec.run_id}  {'done' if finished else 'todo'}{_plan_note(spec, results_dir, listed, finished)}"
+            )
             if spec.run_id not in listed:
                 done, todo = done + finished, todo + (not finished)
                 listed.add(spec.run_id)

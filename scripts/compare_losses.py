@@ -16,18 +16,30 @@ import sys
 
 import transformers
 
-from ner_imbalance.study import DEFAULT_CHECKPOINT_ROOT, DEFAULT_RESULTS_DIR, StudyConfigError, describe_plan, run_configs
+from ner_imbalance.study import (
+    DEFAULT_CHECKPOINT_ROOT,
+    DEFAULT_RESULTS_DIR,
+    StudyConfigError,
+    describe_plan,
+    run_configs,
+)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("configs", nargs="+", help="Study configs (configs/study/*.yaml), run in this order.")
-    parser.add_argument("--dry-run", action="store_true", help="List each run as done or todo, and the totals; train nothing.")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="List each run as done or todo, and the totals; train nothing."
+    )
     parser.add_argument("--only-dataset", default=None, help="Run only the grid cells of this dataset.")
     parser.add_argument("--max-runs", type=int, default=None, help="Stop after N newly finished runs.")
     parser.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="Where the run records go.")
-    parser.add_argument("--checkpoint-root", default=str(DEFAULT_CHECKPOINT_ROOT), help="Scratch folder of the runs' models.")
-    parser.add_argument("--keep-models", action="store_true", help="Keep each run's model folder instead of deleting it.")
+    parser.add_argument(
+        "--checkpoint-root", default=str(DEFAULT_CHECKPOINT_ROOT), help="Scratch folder of the runs' models."
+    )
+    parser.add_argument(
+        "--keep-models", action="store_true", help="Keep each run's model folder instead of deleting it."
+    )
     parser.add_argument("--fail-fast", action="store_true", help="Stop at the first failing run instead of going on.")
     return parser.parse_args(argv)
 

@@ -1,8 +1,8 @@
 """Corpus statistics of annotated NER files: sentences, tokens, tokens per tag, O share, entities.
 
-    python scripts/data_stats.py ../shared/data/wnut17/train.conll ../shared/data/wnut17/dev.conll
-    python scripts/data_stats.py --demo          # the packaged demo corpus, per split
-    python scripts/data_stats.py --json FILE...
+python scripts/data_stats.py ../shared/data/wnut17/train.conll ../shared/data/wnut17/dev.conll
+python scripts/data_stats.py --demo          # the packaged demo corpus, per split
+python scripts/data_stats.py --json FILE...
 """
 
 from __future__ import annotations

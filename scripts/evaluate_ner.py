@@ -1,8 +1,8 @@
 """Entity-level scores of predicted tags in CoNLL column files, with the numbers of `conlleval`.
 
-    python scripts/evaluate_ner.py --pred predictions.conll             # token gold pred per line
-    python scripts/evaluate_ner.py --gold dev.conll --pred pred.conll   # token tag, aligned by line
-    python scripts/evaluate_ner.py --pred predictions.conll --strict --json
+python scripts/evaluate_ner.py --pred predictions.conll             # token gold pred per line
+python scripts/evaluate_ner.py --gold dev.conll --pred pred.conll   # token tag, aligned by line
+python scripts/evaluate_ner.py --pred predictions.conll --strict --json
 """
 
 from __future__ import annotations

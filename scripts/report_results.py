@@ -19,7 +19,9 @@ from ner_imbalance.study import DEFAULT_RESULTS_DIR, StudyConfigError
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--configs", nargs="+", default=None, help="Study configs, one section each (default: configs/study/*.yaml).")
+    parser.add_argument(
+        "--configs", nargs="+", default=None, help="Study configs, one section each (default: configs/study/*.yaml)."
+    )
     parser.add_argument("--results-dir", default=str(DEFAULT_RESULTS_DIR), help="Folder of the run records.")
     parser.add_argument("--output", default="docs/results.md", help="The markdown report; results.json goes beside it.")
     parser.add_argument("--img-dir", default="docs/img", help="Folder of the PNG plots.")

@@ -10,10 +10,9 @@ import sys
 from pathlib import Path
 
 import torch
-from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_dataset
+from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_dataset, tiny_training_arguments
 from transformers import DataCollatorForTokenClassification
 
-from ner_imbalance.arguments import NerTrainingArguments
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import ImbalanceTrainer
 
@@ -25,25 +24,8 @@ def train_tiny(output_dir: Path, loss_name: str, per_device_batch: int, accumula
     """Two SGD steps over 16 random sentences; the same function serves the single-process reference."""
     tokenizer = make_tiny_tokenizer()
     model = make_tiny_bert(NUM_LABELS, len(tokenizer), seed=0, dropout=0.0)
-    args = NerTrainingArguments(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=per_device_batch,
-        gradient_accumulation_steps=accumulation,
-        max_steps=2,
-        optim="sgd",
-        learning_rate=0.5,
-        lr_scheduler_type="constant",
-        warmup_steps=0,
-        weight_decay=0.0,
-        max_grad_norm=0.0,
-        train_sampling_strategy="sequential",
-        eval_strategy="no",
-        save_strategy="no",
-        load_best_model_at_end=False,
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        seed=0,
+    args = tiny_training_arguments(
+        output_dir, per_device_train_batch_size=per_device_batch, gradient_accumulation_steps=accumulation, max_steps=2
     )
     trainer = ImbalanceTrainer(
         model=model,

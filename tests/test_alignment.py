@@ -38,13 +38,26 @@ def test_first_sub_token_carries_the_label(tiny_tokenizer):
     )
     row = tokenized[0]
     assert tiny_tokenizer.convert_ids_to_tokens(row["input_ids"]) == [
-        "[CLS]", "john", "visited", "x", "##y", "##z", "paris", "[SEP]",
+        "[CLS]",
+        "john",
+        "visited",
+        "x",
+        "##y",
+        "##z",
+        "paris",
+        "[SEP]",
     ]
     assert row["labels"] == [IGNORE, B_PER, O, B_LOC, IGNORE, IGNORE, I_LOC, IGNORE]
     assert row["word_ids"] == [-1, 0, 1, 2, 2, 2, 3, -1]
     assert row["length"] == 8 and row["example_index"] == 0
     assert set(tokenized.column_names) == {
-        "input_ids", "attention_mask", "token_type_ids", "labels", "word_ids", "length", "example_index",
+        "input_ids",
+        "attention_mask",
+        "token_type_ids",
+        "labels",
+        "word_ids",
+        "length",
+        "example_index",
     }
 
 
@@ -77,7 +90,9 @@ def test_long_sentence_is_windowed_by_whole_words_and_merges_back(tiny_tokenizer
             shared = [word for word in following["word_ids"] if first <= word <= last]
             assert len(shared) <= 2
     assert covered == set(range(len(words)))
-    merged = merge_window_predictions(tokenized, _labels_as_predictions(tokenized), dict(enumerate(LABELS)), [1, len(words)])
+    merged = merge_window_predictions(
+        tokenized, _labels_as_predictions(tokenized), dict(enumerate(LABELS)), [1, len(words)]
+    )
     assert merged == [["B-location"], tags]
 
 
@@ -85,7 +100,10 @@ def test_each_word_takes_the_window_where_it_has_most_context(tiny_tokenizer):
     words = ["john", "visited", "paris", "and", "london", "today", "the", "city", "was", "great"]
     tokenized = tokenize_and_align(_dataset([words]), tiny_tokenizer, LABEL2ID, max_seq_length=6, stride=2)
     assert [sorted({w for w in row["word_ids"] if w >= 0}) for row in tokenized] == [
-        [0, 1, 2, 3], [2, 3, 4, 5], [4, 5, 6, 7], [6, 7, 8, 9],
+        [0, 1, 2, 3],
+        [2, 3, 4, 5],
+        [4, 5, 6, 7],
+        [6, 7, 8, 9],
     ]
     window_names = ["w0", "w1", "w2", "w3"]
     predictions = np.repeat(np.arange(4)[:, None], 6, axis=1)
@@ -102,7 +120,10 @@ def test_merge_uses_the_first_sub_token_and_accepts_lists_and_scores(tiny_tokeni
     assert merge_window_predictions(tokenized, as_list, LABELS, [2, 1]) == expected
     padded = np.full((2, 6), IGNORE)
     padded[0], padded[1, :3] = first, [O, B_PER, O]
-    assert merge_window_predictions(tokenized, padded, {str(i): label for i, label in enumerate(LABELS)}, [2, 1]) == expected
+    assert (
+        merge_window_predictions(tokenized, padded, {str(i): label for i, label in enumerate(LABELS)}, [2, 1])
+        == expected
+    )
     scores = np.eye(len(LABELS))[np.maximum(padded, 0)]
     assert merge_window_predictions(tokenized, scores, LABELS, [2, 1]) == expected
     with pytest.raises(ValueError, match="1 windows"):
@@ -110,8 +131,16 @@ def test_merge_uses_the_first_sub_token_and_accepts_lists_and_scores(tiny_tokeni
 
 
 def test_word_without_sub_tokens_stands_in_as_unknown(tiny_tokenizer):
-    tokenized = tokenize_and_align(_dataset([["paris", "\ufe0f", "london"]], [["B-location", "O", "B-location"]]), tiny_tokenizer, LABEL2ID)
-    assert tiny_tokenizer.convert_ids_to_tokens(tokenized[0]["input_ids"]) == ["[CLS]", "paris", "[UNK]", "london", "[SEP]"]
+    tokenized = tokenize_and_align(
+        _dataset([["paris", "\ufe0f", "london"]], [["B-location", "O", "B-location"]]), tiny_tokenizer, LABEL2ID
+    )
+    assert tiny_tokenizer.convert_ids_to_tokens(tokenized[0]["input_ids"]) == [
+        "[CLS]",
+        "paris",
+        "[UNK]",
+        "london",
+        "[SEP]",
+    ]
     assert tokenized[0]["labels"] == [IGNORE, B_LOC, O, B_LOC, IGNORE]
     merged = merge_window_predictions(tokenized, _labels_as_predictions(tokenized), LABELS, [3])
     assert merged == [["B-location", "O", "B-location"]]

@@ -48,7 +48,14 @@ def test_conlleval_counts_by_hand(fixture_predictions):
     assert metrics["accuracy"] == pytest.approx(10 / 14)
     per_type = metrics["per_type"]
     assert list(per_type) == ["group", "location", "person", "product"]
-    assert per_type["person"] == {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 2, "predicted": 2, "correct": 2}
+    assert per_type["person"] == {
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "support": 2,
+        "predicted": 2,
+        "correct": 2,
+    }
     assert per_type["group"]["precision"] == pytest.approx(2 / 3) and per_type["group"]["f1"] == pytest.approx(0.8)
     assert (per_type["location"]["f1"], per_type["location"]["support"]) == (0.0, 1)
     assert (per_type["product"]["f1"], per_type["product"]["support"], per_type["product"]["predicted"]) == (0.0, 0, 1)
@@ -145,15 +152,23 @@ def test_gold_and_two_column_predictions(tmp_path):
     gold_path.write_text("Anna\tB-person\nsang\tO\n\nhi\tO\n", encoding="utf-8")
     pred_path.write_text("Anna B-person\nsang B-person\n\r\nhi O\n", encoding="utf-8")
     assert read_gold_and_pred(gold_path, pred_path) == (
-        [["Anna", "sang"], ["hi"]], [["B-person", "O"], ["O"]], [["B-person", "B-person"], ["O"]],
+        [["Anna", "sang"], ["hi"]],
+        [["B-person", "O"], ["O"]],
+        [["B-person", "B-person"], ["O"]],
     )
 
 
 @pytest.mark.parametrize(
     ("pred_text", "message"),
     [
-        ("Anna\tB-person\n\nhi\tO\n", r"sentence 1: .*gold.conll has 2 tokens, .*pred.conll has 1; token 2 is gold 'sang'"),
-        ("Anna\tB-person\nsung\tO\n\nhi\tO\n", r"sentence 1: token 2 is gold 'sang' \(.*gold.conll, line 2\) but pred 'sung'"),
+        (
+            "Anna\tB-person\n\nhi\tO\n",
+            r"sentence 1: .*gold.conll has 2 tokens, .*pred.conll has 1; token 2 is gold 'sang'",
+        ),
+        (
+            "Anna\tB-person\nsung\tO\n\nhi\tO\n",
+            r"sentence 1: token 2 is gold 'sang' \(.*gold.conll, line 2\) but pred 'sung'",
+        ),
         ("Anna\tB-person\nsang\tO\n", r"gold.conll has 2 sentences, .*pred.conll has 1"),
     ],
 )

@@ -36,7 +36,15 @@ def test_label_list_is_outside_then_types_alphabetically_b_before_i():
 
 def test_bioes_label_list_orders_b_i_e_s():
     assert build_label_list([["S-LOC", "B-PER", "E-PER"]]) == [
-        "O", "B-LOC", "I-LOC", "E-LOC", "S-LOC", "B-PER", "I-PER", "E-PER", "S-PER",
+        "O",
+        "B-LOC",
+        "I-LOC",
+        "E-LOC",
+        "S-LOC",
+        "B-PER",
+        "I-PER",
+        "E-PER",
+        "S-PER",
     ]
     assert detect_scheme(["O", "B-LOC", "S-LOC"]) == "IOBES"
     assert detect_scheme(["O", "B-LOC", "I-LOC"]) == "IOB2"
@@ -69,7 +77,12 @@ def test_invalid_transitions(tags, invalid):
 
 def test_iob1_to_iob2():
     assert iob1_to_iob2(["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG"]) == [
-        "B-PER", "I-PER", "B-PER", "O", "B-LOC", "B-ORG",
+        "B-PER",
+        "I-PER",
+        "B-PER",
+        "O",
+        "B-LOC",
+        "B-ORG",
     ]
 
 

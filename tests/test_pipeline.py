@@ -40,21 +40,28 @@ def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
     return folder
 
 
+def tiny_run_flags(model_dir: Path, output_dir: Path) -> list[str]:
+    """The tiny model, the tiny corpus's train and dev files, and an output folder."""
+    return [
+        "--model_name_or_path",
+        str(model_dir),
+        "--train_file",
+        str(CORPUS / "train.conll"),
+        "--validation_file",
+        str(CORPUS / "dev.conll"),
+        "--output_dir",
+        str(output_dir),
+    ]
+
+
 @pytest.fixture(scope="module")
 def trained_output(tmp_path_factory, tiny_model_dir) -> Path:
     output_dir = tmp_path_factory.mktemp("run")
     exit_code = train_ner.main(
         [
-            "--model_name_or_path",
-            str(tiny_model_dir),
-            "--train_file",
-            str(CORPUS / "train.conll"),
-            "--validation_file",
-            str(CORPUS / "dev.conll"),
+            *tiny_run_flags(tiny_model_dir, output_dir),
             "--test_file",
             str(CORPUS / "test.conll"),
-            "--output_dir",
-            str(output_dir),
             "--loss",
             "ghmc",
             "--bins",
@@ -149,20 +156,7 @@ def test_saved_folder_loads_in_a_transformers_pipeline(trained_output):
 
 
 def test_default_batching_is_length_grouped_dynamic_padding_without_per_step_syncs(tmp_path, tiny_model_dir):
-    arguments = parse_arguments(
-        [
-            "--model_name_or_path",
-            str(tiny_model_dir),
-            "--train_file",
-            str(CORPUS / "train.conll"),
-            "--validation_file",
-            str(CORPUS / "dev.conll"),
-            "--output_dir",
-            str(tmp_path),
-            "--use_cpu",
-            "true",
-        ]
-    )
+    arguments = parse_arguments([*tiny_run_flags(tiny_model_dir, tmp_path), "--use_cpu", "true"])
     trainer, _ = build_trainer(*arguments)
     assert trainer.args.train_sampling_strategy == "group_by_length"
     assert "length" in trainer.train_dataset.column_names, "lengths are precomputed, not measured per batch"

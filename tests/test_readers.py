@@ -133,7 +133,9 @@ def test_hf_dataset_folder_with_classlabel_and_dev_split(tmp_path):
     )
     saved = datasets.DatasetDict(
         {
-            "train": datasets.Dataset.from_dict({"words": [["Ann", "Lee", "sang"]], "labels": [[1, 2, 0]]}, features=features),
+            "train": datasets.Dataset.from_dict(
+                {"words": [["Ann", "Lee", "sang"]], "labels": [[1, 2, 0]]}, features=features
+            ),
             "dev": datasets.Dataset.from_dict({"words": [["Bo", "ran"]], "labels": [[1, 0]]}, features=features),
         }
     )

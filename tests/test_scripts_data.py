@@ -42,7 +42,9 @@ def test_evaluate_three_column_file(fixtures_dir, monkeypatch, capsys):
     code, out, _ = run_script("evaluate_ner.py", "--pred", predictions, monkeypatch=monkeypatch, capsys=capsys)
     assert code == 0
     assert out.splitlines()[0] == "processed 14 tokens with 5 phrases; found: 7 phrases; correct: 4."
-    code, out, _ = run_script("evaluate_ner.py", "--pred", predictions, "--strict", "--json", monkeypatch=monkeypatch, capsys=capsys)
+    code, out, _ = run_script(
+        "evaluate_ner.py", "--pred", predictions, "--strict", "--json", monkeypatch=monkeypatch, capsys=capsys
+    )
     assert code == 0 and json.loads(out)["correct_entities"] == 2
 
 
@@ -50,8 +52,12 @@ def test_evaluate_gold_and_prediction_files(tmp_path, monkeypatch, capsys):
     gold, pred = tmp_path / "gold.conll", tmp_path / "pred.conll"
     gold.write_text("Anna\tB-person\nsang\tO\n", encoding="utf-8")
     pred.write_text("Anna\tB-person\nsang\tO\n", encoding="utf-8")
-    code, out, _ = run_script("evaluate_ner.py", "--gold", str(gold), "--pred", str(pred), "--json", monkeypatch=monkeypatch, capsys=capsys)
+    code, out, _ = run_script(
+        "evaluate_ner.py", "--gold", str(gold), "--pred", str(pred), "--json", monkeypatch=monkeypatch, capsys=capsys
+    )
     assert code == 0 and json.loads(out)["f1"] == 1.0
     pred.write_text("Anna\tB-person\n", encoding="utf-8")
-    code, _, err = run_script("evaluate_ner.py", "--gold", str(gold), "--pred", str(pred), monkeypatch=monkeypatch, capsys=capsys)
+    code, _, err = run_script(
+        "evaluate_ner.py", "--gold", str(gold), "--pred", str(pred), monkeypatch=monkeypatch, capsys=capsys
+    )
     assert code == 2 and "sentence 1" in err and "'sang'" in err

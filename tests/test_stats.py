@@ -12,7 +12,9 @@ from ner_imbalance.data.stats import compute_class_weights, corpus_stats, downsa
 
 
 def _tagged(tag_lists: list[list[str]]) -> datasets.Dataset:
-    return datasets.Dataset.from_dict({"tokens": [[f"w{i}" for i in range(len(tags))] for tags in tag_lists], "tags": tag_lists})
+    return datasets.Dataset.from_dict(
+        {"tokens": [[f"w{i}" for i in range(len(tags))] for tags in tag_lists], "tags": tag_lists}
+    )
 
 
 def test_corpus_stats_of_the_training_fixture(fixtures_dir):
@@ -20,8 +22,15 @@ def test_corpus_stats_of_the_training_fixture(fixtures_dir):
     assert stats["sentences"] == 4
     assert stats["tokens"] == 29
     assert stats["tokens_per_tag"] == {
-        "O": 19, "B-person": 2, "B-location": 2, "I-person": 1, "B-group": 1, "I-group": 1,
-        "B-corporation": 1, "B-product": 1, "I-product": 1,
+        "O": 19,
+        "B-person": 2,
+        "B-location": 2,
+        "I-person": 1,
+        "B-group": 1,
+        "I-group": 1,
+        "B-corporation": 1,
+        "B-product": 1,
+        "I-product": 1,
     }
     assert stats["outside_share"] == pytest.approx(19 / 29)
     assert stats["entities"] == 7

@@ -95,9 +95,9 @@ def test_run_id_is_readable_stable_and_independent_of_the_experiment():
 def test_run_id_does_not_change_between_versions():
     """Pins today's ids: records are found by run id, so a changed id would orphan every finished record."""
     assert spec().run_id == "wnut17__keep1__focal_gamma=2__eeea3291__seed1"
-    assert spec(loss="ce", hyperparameters={}, class_weights="sqrt_inverse_frequency", entity_keep_ratio=0.3).run_id == (
-        "wnut17__keep0.3__ce_weights=sqrt_inverse_frequency__c3a4cb31__seed1"
-    )
+    assert spec(
+        loss="ce", hyperparameters={}, class_weights="sqrt_inverse_frequency", entity_keep_ratio=0.3
+    ).run_id == ("wnut17__keep0.3__ce_weights=sqrt_inverse_frequency__c3a4cb31__seed1")
 
 
 def test_config_may_not_set_what_the_study_controls(tmp_path):
@@ -237,7 +237,14 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
     config = {
         "name": "end_to_end",
         "training": {"num_train_epochs": 2, "learning_rate": 1.0e-4},
-        "datasets": {"toy": {"train_file": str(tmp_path / "train.conll"), "validation_file": str(tmp_path / "dev.conll"), "max_seq_length": 32, "stride": 8}},
+        "datasets": {
+            "toy": {
+                "train_file": str(tmp_path / "train.conll"),
+                "validation_file": str(tmp_path / "dev.conll"),
+                "max_seq_length": 32,
+                "stride": 8,
+            }
+        },
         "seeds": [1, 2],
         "losses": [{"loss": "ce"}, {"loss": "focal", "gamma": [2]}],
     }
@@ -253,8 +260,17 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
         Path(training_args.output_dir, "model.safetensors").write_bytes(b"weights")
         return {
             "train": {"train_runtime": 12.5},
-            "eval": {"eval_f1": 0.5, "eval_precision": 0.6, "eval_recall": 0.4, "eval_macro_f1": 0.45, "eval_runtime": 1.5,
-                     "eval_location_f1": 0.5, "eval_location_precision": 0.6, "eval_location_recall": 0.4, "eval_location_support": 1},
+            "eval": {
+                "eval_f1": 0.5,
+                "eval_precision": 0.6,
+                "eval_recall": 0.4,
+                "eval_macro_f1": 0.45,
+                "eval_runtime": 1.5,
+                "eval_location_f1": 0.5,
+                "eval_location_precision": 0.6,
+                "eval_location_recall": 0.4,
+                "eval_location_support": 1,
+            },
         }
 
     def fake_statistics(data_args, seed):
@@ -268,7 +284,9 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
     assert not any(scratch.glob("*/model.safetensors")), "scratch models are deleted"
 
     record = load_records(results_dir)[specs[1].run_id]
-    assert record["experiment"] == "end_to_end" and record["loss"] == "focal" and record["hyperparameters"] == {"gamma": 2}
+    assert (
+        record["experiment"] == "end_to_end" and record["loss"] == "focal" and record["hyperparameters"] == {"gamma": 2}
+    )
     assert record["metrics"]["per_type"]["location"]["recall"] == 0.4 and record["metrics"]["f1"] == 0.5
     assert record["training"]["learning_rate"] == 1.0e-4 and record["training"]["max_seq_length"] == 32
     assert record["train_runtime_s"] == 12.5 and record["eval_runtime_s"] == 1.5

@@ -6,10 +6,9 @@ import os
 
 import pytest
 import torch
-from tiny_models import random_token_dataset
+from tiny_models import random_token_dataset, tiny_training_arguments
 from transformers import DataCollatorForTokenClassification, TrainerCallback
 
-from ner_imbalance.arguments import NerTrainingArguments
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import LOSS_STATE_NAME, ImbalanceTrainer
 
@@ -34,32 +33,6 @@ def loss_from_setting(setting: str) -> torch.nn.Module:
     return build_loss(name, num_labels=NUM_LABELS, **LOSS_SETTINGS.get(setting, {}))
 
 
-def training_arguments(output_dir, **overrides) -> NerTrainingArguments:
-    settings = dict(
-        output_dir=str(output_dir),
-        per_device_train_batch_size=8,
-        gradient_accumulation_steps=1,
-        learning_rate=0.5,
-        optim="sgd",
-        weight_decay=0.0,
-        warmup_steps=0,
-        lr_scheduler_type="constant",
-        max_grad_norm=0.0,
-        max_steps=1,
-        eval_strategy="no",
-        save_strategy="no",
-        load_best_model_at_end=False,
-        train_sampling_strategy="sequential",
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        seed=0,
-        logging_steps=100,
-    )
-    settings.update(overrides)
-    return NerTrainingArguments(**settings)
-
-
 def no_dropout_bert(factory, seed: int = 0):
     return factory(NUM_LABELS, seed=seed, dropout=0.0)
 
@@ -68,7 +41,7 @@ def weights_after_one_step(tmp_path, tiny_tokenizer, factory, setting: str, **ov
     model = no_dropout_bert(factory)
     trainer = ImbalanceTrainer(
         model=model,
-        args=training_arguments(tmp_path, **overrides),
+        args=tiny_training_arguments(tmp_path, **overrides),
         loss_fn=loss_from_setting(setting),
         train_dataset=random_token_dataset(8, len(tiny_tokenizer), NUM_LABELS),
         data_collator=DataCollatorForTokenClassification(tiny_tokenizer),
@@ -101,7 +74,7 @@ def test_compute_loss_uses_loss_module_and_token_normalisation(tmp_path, tiny_to
     loss_fn = loss_from_setting("focal")
     trainer = ImbalanceTrainer(
         model=model,
-        args=training_arguments(tmp_path),
+        args=tiny_training_arguments(tmp_path),
         loss_fn=loss_fn,
         data_collator=DataCollatorForTokenClassification(tiny_tokenizer),
     )
@@ -144,7 +117,7 @@ def test_resume_restores_ghmc_state_and_reproduces_uninterrupted_run(tmp_path, t
     def make_trainer(output_dir, callbacks=None):
         return ImbalanceTrainer(
             model=tiny_bert_factory(NUM_LABELS, seed=3),
-            args=training_arguments(output_dir, **common),
+            args=tiny_training_arguments(output_dir, **common),
             loss_fn=build_loss("ghmc", num_labels=NUM_LABELS, bins=5, momentum=0.75),
             train_dataset=dataset,
             data_collator=collator,
@@ -189,7 +162,7 @@ class NanFromStep(torch.nn.Module):
 def test_nonfinite_loss_stops_training_and_keeps_earlier_checkpoints(tmp_path, tiny_tokenizer, tiny_bert_factory):
     trainer = ImbalanceTrainer(
         model=tiny_bert_factory(NUM_LABELS),
-        args=training_arguments(
+        args=tiny_training_arguments(
             tmp_path,
             per_device_train_batch_size=2,
             max_steps=8,
@@ -216,7 +189,7 @@ def test_group_by_length_sampler_uses_precomputed_lengths(tmp_path, tiny_tokeniz
     dataset = dataset.add_column("length", lengths)
     trainer = ImbalanceTrainer(
         model=tiny_bert_factory(NUM_LABELS),
-        args=training_arguments(tmp_path, train_sampling_strategy="group_by_length"),
+        args=tiny_training_arguments(tmp_path, train_sampling_strategy="group_by_length"),
         loss_fn=build_loss("ce"),
         train_dataset=dataset,
         data_collator=DataCollatorForTokenClassification(tiny_tokenizer),
@@ -230,7 +203,7 @@ def test_evaluation_keeps_dataset_order_under_group_by_length(tmp_path, tiny_tok
     dataset = dataset.add_column("length", [len(ids) for ids in dataset["input_ids"]])
     trainer = ImbalanceTrainer(
         model=tiny_bert_factory(NUM_LABELS),
-        args=training_arguments(tmp_path, train_sampling_strategy="group_by_length", per_device_eval_batch_size=4),
+        args=tiny_training_arguments(tmp_path, train_sampling_strategy="group_by_length", per_device_eval_batch_size=4),
         loss_fn=build_loss("ce"),
         train_dataset=dataset,
         eval_dataset=dataset,
@@ -244,7 +217,7 @@ def test_ghmc_bin_statistics_reach_the_training_logs(tmp_path, tiny_tokenizer, t
     bins = 4
     trainer = ImbalanceTrainer(
         model=tiny_bert_factory(NUM_LABELS),
-        args=training_arguments(tmp_path, max_steps=2, logging_steps=1, per_device_train_batch_size=4),
+        args=tiny_training_arguments(tmp_path, max_steps=2, logging_steps=1, per_device_train_batch_size=4),
         loss_fn=build_loss("ghmc", num_labels=NUM_LABELS, bins=bins, momentum=0.75),
         train_dataset=random_token_dataset(8, len(tiny_tokenizer), NUM_LABELS),
         data_collator=DataCollatorForTokenClassification(tiny_tokenizer),

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import torch
-from tiny_models import random_token_dataset
+from tiny_models import random_token_dataset, tiny_training_arguments
 from transformers import DataCollatorForTokenClassification
 
-from ner_imbalance.arguments import NerTrainingArguments
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import LOSS_STATISTICS_PREFIX, ImbalanceTrainer
 
@@ -34,22 +33,13 @@ class LossWithStatistics(torch.nn.Module):
 
 
 def trainer_with(tmp_path, tiny_tokenizer, tiny_bert_factory, loss_fn, dataset) -> ImbalanceTrainer:
-    args = NerTrainingArguments(
-        output_dir=str(tmp_path),
+    args = tiny_training_arguments(
+        tmp_path,
         per_device_train_batch_size=BATCH_SIZE,
         per_device_eval_batch_size=BATCH_SIZE,
         max_steps=4,
         logging_steps=2,
         learning_rate=1e-3,
-        warmup_steps=0,
-        eval_strategy="no",
-        save_strategy="no",
-        load_best_model_at_end=False,
-        train_sampling_strategy="sequential",
-        report_to="none",
-        disable_tqdm=True,
-        use_cpu=True,
-        seed=0,
     )
     return ImbalanceTrainer(
         model=tiny_bert_factory(NUM_LABELS),

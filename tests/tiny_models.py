@@ -11,6 +11,8 @@ import datasets
 import torch
 from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
 
+from ner_imbalance.arguments import NerTrainingArguments
+
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
@@ -53,3 +55,32 @@ def random_token_dataset(num_examples: int, vocab_size: int, num_labels: int, se
         rows["attention_mask"].append([1] * len(input_ids))
         rows["labels"].append(labels.tolist())
     return datasets.Dataset.from_dict(rows)
+
+
+def tiny_training_arguments(output_dir: str | Path, **overrides) -> NerTrainingArguments:
+    """Deterministic CPU arguments for short runs: one plain-SGD step at a constant rate (so
+    gradients can be read off weight changes), sequential order, no evaluation, saving or logging
+    output; `overrides` replace any field."""
+    settings = dict(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=8,
+        gradient_accumulation_steps=1,
+        learning_rate=0.5,
+        optim="sgd",
+        weight_decay=0.0,
+        warmup_steps=0,
+        lr_scheduler_type="constant",
+        max_grad_norm=0.0,
+        max_steps=1,
+        eval_strategy="no",
+        save_strategy="no",
+        load_best_model_at_end=False,
+        train_sampling_strategy="sequential",
+        report_to="none",
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=0,
+        logging_steps=100,
+    )
+    settings.update(overrides)
+    return NerTrainingArguments(**settings)

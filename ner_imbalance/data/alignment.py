@@ -170,14 +170,18 @@ def _align_batch(
     window = np.repeat(np.arange(len(window_words)), lengths)
     in_window = np.array(list(chain.from_iterable(word_id_lists)), dtype=np.float64)
     is_word = ~np.isnan(in_window)
-    word_ids = np.where(is_word, in_window + np.asarray(window_offsets, dtype=np.float64)[window], NO_WORD).astype(np.int64)
+    word_ids = np.where(is_word, in_window + np.asarray(window_offsets, dtype=np.float64)[window], NO_WORD).astype(
+        np.int64
+    )
 
     labels = np.full(len(word_ids), IGNORE_INDEX, dtype=np.int64)
     if TAG_COLUMN in batch:
         tag_ids = _tag_ids(batch[TAG_COLUMN], label2id, indices)
         sentence_start = np.concatenate(([0], np.cumsum([len(tags) for tags in batch[TAG_COLUMN]])))
         word_labels = np.full(len(word_ids), IGNORE_INDEX, dtype=np.int64)
-        word_labels[is_word] = tag_ids[(sentence_start[np.asarray(window_rows, dtype=np.int64)][window] + word_ids)[is_word]]
+        word_labels[is_word] = tag_ids[
+            (sentence_start[np.asarray(window_rows, dtype=np.int64)][window] + word_ids)[is_word]
+        ]
         _, is_first = _first_pieces(word_ids, lengths)
         labels[is_first] = word_labels[is_first]
         if continuation_ids is not None:
@@ -244,14 +248,20 @@ def _flat_predictions(predicted_label_ids: np.ndarray | Sequence[np.ndarray], le
         predictions = predicted_label_ids.argmax(-1) if predicted_label_ids.ndim == 3 else predicted_label_ids
         _check_window_count(len(predictions), lengths)
         if len(lengths) and predictions.shape[1] < lengths.max():
-            raise ValueError(f"predictions cover {predictions.shape[1]} sub-tokens, the longest window has {lengths.max()}")
+            raise ValueError(
+                f"predictions cover {predictions.shape[1]} sub-tokens, the longest window has {lengths.max()}"
+            )
         return predictions[np.arange(predictions.shape[1]) < lengths[:, None]].astype(np.int64)
     windows = [np.asarray(window) for window in predicted_label_ids]
     _check_window_count(len(windows), lengths)
     short = [index for index, (window, length) in enumerate(zip(windows, lengths)) if len(window) < length]
     if short:
-        raise ValueError(f"window {short[0]} has {lengths[short[0]]} sub-tokens but only {len(windows[short[0]])} predictions")
-    return np.concatenate([window[:length] for window, length in zip(windows, lengths)] or [np.zeros(0)]).astype(np.int64)
+        raise ValueError(
+            f"window {short[0]} has {lengths[short[0]]} sub-tokens but only {len(windows[short[0]])} predictions"
+        )
+    return np.concatenate([window[:length] for window, length in zip(windows, lengths)] or [np.zeros(0)]).astype(
+        np.int64
+    )
 
 
 def _check_window_count(num_predicted: int, lengths: np.ndarray) -> None:

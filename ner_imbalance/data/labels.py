@@ -116,7 +116,9 @@ def prepare_tags(
         raise ValueError(f"tag_scheme must be one of {', '.join(TAG_SCHEMES)}, got {tag_scheme!r}")
     sources = split_sources(dataset_dict) if sources is None else sources
     tagged = {split: dataset for split, dataset in dataset_dict.items() if TAG_COLUMN in dataset.column_names}
-    found_scheme = detect_scheme({tag for dataset in tagged.values() for sequence in dataset[TAG_COLUMN] for tag in sequence})
+    found_scheme = detect_scheme(
+        {tag for dataset in tagged.values() for sequence in dataset[TAG_COLUMN] for tag in sequence}
+    )
     if found_scheme == IOBES and tag_scheme in ("iob2", "iob1"):
         raise ValueError(
             f"E-/S- tags found in {', '.join(sources.get(split, split) for split in tagged)} "
@@ -140,7 +142,9 @@ def prepare_tags(
                 "repaired (I-X -> B-X)" if repair_tags else "pass repair_tags=True to turn them into B-X",
             )
     if repair_tags:
-        prepared.update({split: _map_tags(prepared[split], repair) for split, summary in invalid.items() if summary["transitions"]})
+        prepared.update(
+            {split: _map_tags(prepared[split], repair) for split, summary in invalid.items() if summary["transitions"]}
+        )
     report = {"scheme": found_scheme, "repaired": repair_tags, "invalid": invalid}
     return datasets.DatasetDict(prepared), report
 

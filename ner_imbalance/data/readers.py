@@ -67,7 +67,9 @@ def read_text(path: str | os.PathLike) -> str:
     except UnicodeDecodeError as error:
         line = raw[: error.start].count(b"\n") + 1
         raise DataFormatError(
-            path, f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); re-encode the file as UTF-8", line
+            path,
+            f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); re-encode the file as UTF-8",
+            line,
         ) from None
     if not text.strip():
         raise DataFormatError(path, "the file is empty")
@@ -122,7 +124,10 @@ def check_columns(path: str | os.PathLike, sentences: Sequence[ColumnSentence], 
         for columns, line in zip(sentence.rows, sentence.lines):
             if len(columns) < needed:
                 raise DataFormatError(
-                    path, f"{len(columns)} column(s) ({' '.join(columns)!r}) where a token and {needed - 1} tag(s) are needed", line
+                    path,
+                    f"{len(columns)} column(s) ({' '.join(columns)!r}) "
+                    f"where a token and {needed - 1} tag(s) are needed",
+                    line,
                 )
             for index in tag_columns:
                 check_tag(columns[index], path, line)

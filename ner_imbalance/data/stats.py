@@ -49,9 +49,7 @@ def format_stats(stats: dict, name: str) -> str:
         f"O share {stats['outside_share']:.2%}   O:entity tokens {stats['outside_to_entity_ratio']:.2f}:1",
         f"{'tag':<24}{'tokens':>10}{'share':>9}",
     ]
-    lines += [
-        f"{tag:<24}{count:>10,}{count / stats['tokens']:>9.2%}" for tag, count in stats["tokens_per_tag"].items()
-    ]
+    lines += [f"{tag:<24}{count:>10,}{count / stats['tokens']:>9.2%}" for tag, count in stats["tokens_per_tag"].items()]
     lines.append(f"{'entity type':<24}{'entities':>10}")
     lines += [f"{entity_type:<24}{count:>10,}" for entity_type, count in stats["entities_per_type"].items()]
     return "\n".join(lines)
@@ -91,4 +89,3 @@ def downsample_entities(dataset: datasets.Dataset, keep_ratio: float, seed: int)
     with_entities = np.flatnonzero(has_entity)
     kept = np.random.default_rng(seed).choice(with_entities, size=round(keep_ratio * len(with_entities)), replace=False)
     return dataset.select(np.sort(np.concatenate([np.flatnonzero(~has_entity), kept])))
-

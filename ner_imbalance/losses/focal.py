@@ -33,7 +33,8 @@ class FocalLoss(TokenLoss):
     gradients where :math:`p_t = 1` (the loss is 0 there).
 
     Args:
-        gamma: Focusing exponent :math:`\gamma \ge 0` (default 3.0, the best of {1, 2, 3} on WNUT-17 dev in docs/results.md).
+        gamma: Focusing exponent :math:`\gamma \ge 0` (default 3.0, the best of {1, 2, 3} on WNUT-17
+            dev in docs/results.md).
         alpha: Class balance :math:`\alpha_t`: None (1 for every class); a length-C sequence of
             per-class values; or a float in [0, 1] together with `outside_label_id`, giving
             :math:`\alpha` to every entity class and :math:`1-\alpha` to the outside class (the
