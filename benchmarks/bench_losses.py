@@ -28,6 +28,7 @@ from ner_imbalance.losses import LOSS_NAMES, build_loss
 
 REFERENCE = "F.cross_entropy"
 TEXTBOOK_GHMC = "ghmc (loop over bins)"
+SIGMOID_GHMC = "ghmc (variant sigmoid)"
 DEFAULT_JSON = Path(__file__).parent / "results" / "bench_losses.json"
 
 
@@ -99,6 +100,7 @@ def benchmark(device: torch.device, num_tokens: int, num_classes: int, repeats: 
     textbook = TextbookGHMC()
     textbook.edges = textbook.edges.to(device)
     loss_functions = {REFERENCE: F.cross_entropy, **{name: build_loss(name).to(device) for name in LOSS_NAMES}}
+    loss_functions[SIGMOID_GHMC] = build_loss("ghmc", variant="sigmoid").to(device)
     loss_functions[TEXTBOOK_GHMC] = textbook
     losses_ms = timed_rounds(
         {name: forward_backward(loss_fn, logits, labels) for name, loss_fn in loss_functions.items()},

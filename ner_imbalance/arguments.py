@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from ner_imbalance.losses import LOSS_NAMES, SOFTENED_VARIANTS, build_loss, loss_hyperparameters
+from ner_imbalance.losses import GHMC_VARIANTS, LOSS_NAMES, SOFTENED_VARIANTS, build_loss, loss_hyperparameters
 
 CLASS_WEIGHT_METHODS = ("none", "inverse_frequency", "sqrt_inverse_frequency")
 TAG_SCHEMES = ("iob2", "iob1", "bioes")
@@ -113,6 +113,13 @@ class LossArguments:
     momentum: float = field(
         default=_DEFAULTS["ghmc"]["momentum"], metadata={"help": "ghmc: EMA momentum of the bin counts, in [0, 1)."}
     )
+    ghmc_variant: str = field(
+        default=_DEFAULTS["ghmc"]["variant"],
+        metadata={
+            "help": "ghmc: softmax cross-entropy, or the paper's one-vs-rest sigmoid form.",
+            "choices": list(GHMC_VARIANTS),
+        },
+    )
     class_weights: str = field(
         default="none",
         metadata={"help": "Class weights from training-tag frequencies.", "choices": list(CLASS_WEIGHT_METHODS)},
@@ -129,7 +136,7 @@ class LossArguments:
             "focal": {"gamma": self.gamma},
             "softened": {"K": self.K, "variant": self.softened_variant},
             "truncated": {"threshold": self.threshold},
-            "ghmc": {"bins": self.bins, "momentum": self.momentum},
+            "ghmc": {"bins": self.bins, "momentum": self.momentum, "variant": self.ghmc_variant},
         }
         kwargs = dict(by_loss[self.loss])
         alpha = self._parsed_alpha()

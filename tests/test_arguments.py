@@ -41,6 +41,8 @@ def test_loss_kwargs_follow_the_chosen_loss():
     assert loss_args.loss_kwargs() == {"K": 4.0, "variant": "literal"}
     _, _, loss_args, _ = parse_arguments(["--loss", "focal", "--gamma", "1", "--alpha", "0.25"])
     assert loss_args.loss_kwargs(outside_label_id=0) == {"gamma": 1.0, "alpha": 0.25, "outside_label_id": 0}
+    _, _, loss_args, _ = parse_arguments(["--loss", "ghmc", "--bins", "30", "--ghmc_variant", "sigmoid"])
+    assert loss_args.loss_kwargs() == {"bins": 30, "momentum": 0.0, "variant": "sigmoid"}
 
 
 @pytest.mark.parametrize(

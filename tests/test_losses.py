@@ -27,11 +27,13 @@ BATCH_INDEPENDENT = [
     ("softened", {"K": 2.5, "variant": "literal"}),
     ("truncated", {"threshold": 0.5}),
     ("ghmc", {"bins": 1, "momentum": 0.0}),
+    ("ghmc", {"bins": 1, "momentum": 0.0, "variant": "sigmoid"}),
 ]
 EVERY_LOSS = [(name, {}) for name in LOSS_NAMES] + [
     ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
     ("softened", {"K": 2.5, "variant": "literal"}),
     ("ghmc", {"momentum": 0.0}),
+    ("ghmc", {"momentum": 0.75, "variant": "sigmoid"}),
 ]
 
 
@@ -84,6 +86,7 @@ def test_loss_names_and_registry():
         "bins": 10,
         "momentum": 0.0,
         "bias_correction": True,
+        "variant": "softmax",
         "class_weights": None,
         "ignore_index": -100,
         "reduction": "mean",
@@ -105,6 +108,7 @@ def test_loss_names_and_registry():
         ("ghmc", {"bins": 0}, "bins"),
         ("ghmc", {"momentum": 1.0}, "momentum"),
         ("ghmc", {"momentum": -0.5}, "momentum"),
+        ("ghmc", {"variant": "softmax_focal"}, "variant"),
         ("ce", {"class_weights": [1.0, 2.0], "num_labels": 3}, "class_weights"),
         ("ce", {"class_weights": [1.0, -2.0]}, "class_weights"),
         ("ce", {"reduction": "average"}, "reduction"),
@@ -183,6 +187,17 @@ def test_softened_detach_weight_keeps_the_value_and_drops_the_gate_gradient():
 def test_ghmc_with_one_bin_and_no_momentum_is_cross_entropy():
     logits, labels = random_batch(seed=6)
     assert_same_loss(build_loss("ghmc", bins=1, momentum=0.0), build_loss("ce"), logits, labels)
+
+
+def test_sigmoid_ghmc_with_one_bin_is_one_vs_rest_binary_cross_entropy_over_token_class_pairs():
+    logits, labels = random_batch(seed=6)
+    valid = labels != -100
+    loss, grad = value_and_grad(build_loss("ghmc", bins=1, variant="sigmoid"), logits, labels)
+    one_hot = F.one_hot(labels[valid], NUM_CLASSES).float()
+    expected = F.binary_cross_entropy_with_logits(logits[valid], one_hot)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
 
 
 def test_truncated_drops_confident_tokens_and_keeps_cross_entropy_elsewhere():
@@ -301,6 +316,7 @@ GRADCHECK_CONFIGS = [
     ("softened", {"K": 0.5, "variant": "literal"}),
     ("truncated", {"threshold": 0.4}),
     ("ghmc", {"bins": 4, "momentum": 0.0}),
+    ("ghmc", {"bins": 4, "momentum": 0.0, "variant": "sigmoid"}),
 ]
 
 
@@ -362,6 +378,18 @@ class ReferenceGHMC:
         weights = self.weights(1 - log_p_t.detach().exp(), valid)
         return (weights * -log_p_t * valid).sum() / max(valid.sum().item(), 1)
 
+    def sigmoid_loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The paper's one-vs-rest form, as mmdetection computes it: pairs (token, class)."""
+        logits, labels = logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1)
+        valid = (labels != -100)[:, None].expand_as(logits)
+        targets = torch.zeros_like(logits)
+        for row, label in enumerate(labels.tolist()):
+            if label != -100:
+                targets[row, label] = 1.0
+        weights = self.weights((logits.detach().sigmoid() - targets).abs(), valid)
+        pair_losses = F.binary_cross_entropy_with_logits(logits, targets, weights * valid, reduction="sum")
+        return pair_losses / max(valid.sum().item(), 1)
+
 
 @pytest.mark.parametrize(
     ("bins", "momentum", "bias_correction"), [(10, 0.0, True), (10, 0.75, True), (10, 0.75, False), (7, 0.9, True)]
@@ -379,6 +407,21 @@ def test_ghmc_matches_the_slow_reference_loop_over_several_steps(bins, momentum,
     if momentum > 0:
         torch.testing.assert_close(loss_fn.acc_count, torch.tensor(reference.moving_average, dtype=torch.float32))
         assert loss_fn.bin_updates.tolist() == reference.updates
+
+
+@pytest.mark.parametrize(("bins", "momentum"), [(10, 0.0), (10, 0.75), (30, 0.75)])
+def test_sigmoid_ghmc_matches_the_slow_reference_loop_over_several_steps(bins, momentum):
+    loss_fn = build_loss("ghmc", bins=bins, momentum=momentum, variant="sigmoid")
+    reference = ReferenceGHMC(bins, momentum, bias_correction=True)
+    for step in range(4):
+        logits, labels = random_batch(shape=(6, 11), seed=200 + step, scale=2.0 + step)
+        loss, grad = value_and_grad(loss_fn, logits, labels)
+        expected = reference.sigmoid_loss(logits, labels)
+        (expected_grad,) = torch.autograd.grad(expected, logits)
+        torch.testing.assert_close(loss, expected.detach())
+        torch.testing.assert_close(grad, expected_grad)
+    torch.testing.assert_close(loss_fn.acc_count, torch.tensor(reference.moving_average, dtype=torch.float32))
+    assert float(loss_fn.last_bin_counts.sum()) == NUM_CLASSES * float((labels != -100).sum())
 
 
 @pytest.mark.parametrize("momentum", [0.0, 0.75])
@@ -442,11 +485,14 @@ def test_ghmc_state_dict_round_trip():
 # torch.compile (no host synchronisation)
 
 
-@pytest.mark.parametrize("name", LOSS_NAMES)
-def test_torch_compile_fullgraph(name):
+@pytest.mark.parametrize(
+    "config", [*((name, {}) for name in LOSS_NAMES), ("ghmc", {"variant": "sigmoid"})], ids=config_id
+)
+def test_torch_compile_fullgraph(config):
+    name, hyperparameters = config
     torch._dynamo.reset()
     logits, labels = random_batch(shape=(3, 4), num_classes=5, seed=40)
-    eager_fn, compiled_fn = build_loss(name), build_loss(name)
+    eager_fn, compiled_fn = build_loss(name, **hyperparameters), build_loss(name, **hyperparameters)
     compiled = torch.compile(compiled_fn, fullgraph=True)
     for _ in range(2):
         loss, grad = value_and_grad(compiled, logits, labels)
@@ -465,10 +511,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def distributed_ghmc_worker(rank: int, world_size: int, port: int, batches: list, output: Path) -> None:
+def distributed_ghmc_worker(rank: int, world_size: int, port: int, variant: str, batches: list, output: Path) -> None:
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=world_size)
     try:
-        loss_fn = build_loss("ghmc", momentum=0.75, reduction="none")
+        loss_fn = build_loss("ghmc", momentum=0.75, variant=variant, reduction="none")
         per_token_losses = []
         for logits, labels in batches:
             half = logits.shape[0] // world_size
@@ -480,20 +526,23 @@ def distributed_ghmc_worker(rank: int, world_size: int, port: int, batches: list
 
 
 @pytest.mark.slow
-def test_distributed_ghmc_uses_the_density_of_the_global_batch(tmp_path):
+@pytest.mark.parametrize("variant", ["softmax", "sigmoid"])
+def test_distributed_ghmc_uses_the_density_of_the_global_batch(tmp_path, variant):
     batches = []
     for step in range(2):
         logits, labels = random_batch(shape=(8, 6), seed=50 + step, scale=2.0 + step)
         # Rank 0 gets the confidently right half, rank 1 the rest: local densities differ a lot.
         labels[:4] = logits[:4].argmax(-1)
         batches.append((logits.detach(), labels))
-    mp.spawn(distributed_ghmc_worker, args=(2, free_port(), batches, tmp_path), nprocs=2, join=True)
+    mp.spawn(distributed_ghmc_worker, args=(2, free_port(), variant, batches, tmp_path), nprocs=2, join=True)
 
-    single = build_loss("ghmc", momentum=0.75, reduction="none")
+    single = build_loss("ghmc", momentum=0.75, variant=variant, reduction="none")
     expected = [single(logits, labels) for logits, labels in batches]
     ranks = [torch.load(tmp_path / f"rank{rank}.pt") for rank in range(2)]
     for step, expected_losses in enumerate(expected):
         torch.testing.assert_close(torch.cat([rank["losses"][step] for rank in ranks]), expected_losses)
     for rank in ranks:
         torch.testing.assert_close(rank["state"], single.state_dict())
-    assert math.isclose(float(single.last_bin_counts.sum()), float((batches[-1][1] != -100).sum()))
+    entries_per_token = NUM_CLASSES if variant == "sigmoid" else 1
+    valid_tokens = float((batches[-1][1] != -100).sum())
+    assert math.isclose(float(single.last_bin_counts.sum()), entries_per_token * valid_tokens)

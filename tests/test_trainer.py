@@ -25,6 +25,7 @@ LOSS_SETTINGS = {
     # micro-batch cannot reproduce the histogram of the whole accumulation window (documented in
     # the README); with one bin it is CE and checks GHM-C's normalisation path.
     "ghmc_one_bin": {"bins": 1, "momentum": 0.0},
+    "ghmc_sigmoid_one_bin": {"bins": 1, "momentum": 0.0, "variant": "sigmoid"},
 }
 
 

@@ -10,7 +10,7 @@ from ner_imbalance.losses._reduce import TokenBatch, reduce_token_losses, token_
 from ner_imbalance.losses._registry import LOSS_NAMES, LOSS_REGISTRY, build_loss, loss_hyperparameters
 from ner_imbalance.losses.cross_entropy import CrossEntropyLoss
 from ner_imbalance.losses.focal import FocalLoss
-from ner_imbalance.losses.ghm import GHMCLoss
+from ner_imbalance.losses.ghm import GHMC_VARIANTS, GHMCLoss
 from ner_imbalance.losses.softened import SOFTENED_VARIANTS, SoftenedLoss
 from ner_imbalance.losses.truncated import TruncatedLoss
 
@@ -20,6 +20,7 @@ __all__ = [
     "SOFTENED_VARIANTS",
     "CrossEntropyLoss",
     "FocalLoss",
+    "GHMC_VARIANTS",
     "GHMCLoss",
     "SoftenedLoss",
     "TokenBatch",

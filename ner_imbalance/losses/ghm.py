@@ -6,10 +6,13 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+import torch.nn.functional as F
 from torch import Tensor
 
 from ner_imbalance.losses._base import TokenLoss, is_integer, is_real_number, require
 from ner_imbalance.losses._reduce import TokenBatch
+
+GHMC_VARIANTS: tuple[str, ...] = ("softmax", "sigmoid")
 
 
 def distributed_world_size() -> int:
@@ -43,6 +46,15 @@ class GHMCLoss(TokenLoss):
     :math:`1 - \mu^{u_j}`, :math:`u_j` the number of updates of bin :math:`j`, so that the first
     steps are not inflated by the zero start; without it this is mmdetection's `GHMC` exactly.
 
+    `variant="sigmoid"` is the paper's original one-vs-rest form: every (token, class) pair is a
+    binary problem with :math:`p_c = \sigma(x_c)`, target :math:`y_c = [c = t]` and gradient norm
+    :math:`g_c = |p_c - y_c|` (the exact gradient of binary cross-entropy on :math:`x_c`); the
+    histogram counts the C pairs of every valid token (tot = C times the valid tokens), and a
+    token's loss is the mean over its classes of
+    :math:`\beta_{ic}\,\mathrm{BCE}(x_{ic}, y_{ic})`, so that the loss of a batch is
+    mmdetection's `GHMC` (the sum over pairs divided by their number). Its logits are trained as
+    C independent sigmoids; their argmax is still the prediction.
+
     Everything is computed on the device without reading values back (`bucketize`,
     `scatter_add`). When `torch.distributed` runs more than one process, the bin counts and tot
     are summed over processes (one `all_reduce`) before the weights are computed, so every
@@ -54,6 +66,8 @@ class GHMCLoss(TokenLoss):
         momentum: :math:`\mu` in [0, 1) (default 0.0: the batch counts alone, the best of {0, 0.75}
             with bins {10, 30} on WNUT-17 dev in docs/results.md, though all four were within noise).
         bias_correction: Divide the moving average by :math:`1-\mu^{u}` (default True).
+        variant: `"softmax"` (default: softmax cross-entropy, one gradient norm per token) or
+            `"sigmoid"` (one-vs-rest binary cross-entropy, one per token and class).
         **common: `class_weights`, `ignore_index`, `reduction`, `num_labels` (see `TokenLoss`).
     """
 
@@ -63,14 +77,24 @@ class GHMCLoss(TokenLoss):
     last_bin_counts: Tensor
     last_bin_weights: Tensor
 
-    def __init__(self, *, bins: int = 10, momentum: float = 0.0, bias_correction: bool = True, **common: Any) -> None:
+    def __init__(
+        self,
+        *,
+        bins: int = 10,
+        momentum: float = 0.0,
+        bias_correction: bool = True,
+        variant: str = "softmax",
+        **common: Any,
+    ) -> None:
         super().__init__(**common)
         require(is_integer(bins) and bins >= 1, "bins", "an int >= 1", bins)
         require(is_real_number(momentum) and 0 <= momentum < 1, "momentum", "a float in [0, 1)", momentum)
         require(isinstance(bias_correction, bool), "bias_correction", "a bool", bias_correction)
+        require(variant in GHMC_VARIANTS, "variant", f"one of {GHMC_VARIANTS}", variant)
         self.bins = bins
         self.momentum = float(momentum)
         self.bias_correction = bias_correction
+        self.variant = variant
         edges = torch.arange(bins + 1, dtype=torch.float32) / bins
         edges[-1] += 1e-6
         self.register_buffer("edges", edges, persistent=False)
@@ -80,13 +104,24 @@ class GHMCLoss(TokenLoss):
         self.register_buffer("last_bin_weights", torch.zeros(bins, dtype=torch.float32), persistent=False)
 
     def token_losses(self, batch: TokenBatch) -> Tensor:
+        if self.variant == "sigmoid":
+            return self._one_vs_rest_token_losses(batch)
         gradient_norms = 1 - batch.target_log_prob.detach().exp()
         return -self.harmonizing_weights(gradient_norms, batch.valid) * batch.target_log_prob
 
-    def harmonizing_weights(self, gradient_norms: Tensor, valid: Tensor) -> Tensor:
-        """The weight :math:`\\beta_i` of every token from its gradient norm `g` in [0, 1].
+    def _one_vs_rest_token_losses(self, batch: TokenBatch) -> Tensor:
+        one_hot = F.one_hot(batch.targets, batch.logits.shape[-1]).to(batch.logits.dtype)
+        gradient_norms = (batch.logits.detach().sigmoid() - one_hot).abs()
+        valid_pairs = batch.valid.unsqueeze(-1).expand_as(one_hot)
+        weights = self.harmonizing_weights(gradient_norms.reshape(-1), valid_pairs.reshape(-1))
+        pair_losses = F.binary_cross_entropy_with_logits(batch.logits, one_hot, reduction="none")
+        return (weights.reshape_as(pair_losses) * pair_losses).mean(-1)
 
-        Updates the moving average in training mode. Invalid tokens are not counted (their
+    def harmonizing_weights(self, gradient_norms: Tensor, valid: Tensor) -> Tensor:
+        """The weight :math:`\\beta_i` of every entry (token, or token-class pair) from its gradient
+        norm `g` in [0, 1], both flat.
+
+        Updates the moving average in training mode. Invalid entries are not counted (their
         weight is meaningless and is discarded by the reduction).
         """
         bin_index = torch.bucketize(gradient_norms, self.edges.to(gradient_norms.dtype), right=True)
@@ -135,5 +170,6 @@ class GHMCLoss(TokenLoss):
     def extra_repr(self) -> str:
         return (
             f"bins={self.bins}, momentum={self.momentum}, bias_correction={self.bias_correction}, "
+            f"variant={self.variant!r}, "
             f"{super().extra_repr()}"
         )
