@@ -29,9 +29,11 @@ class TokenBatch(NamedTuple):
 
     `targets` equals the labels where they are valid and 0 at ignored positions, so that it can
     index any per-class vector; losses computed there are discarded by `reduce_token_losses`.
+    `log_probs` is `log_softmax(logits)` `[num_tokens, C]` and `target_log_prob` its gold column.
     """
 
     logits: Tensor
+    log_probs: Tensor
     target_log_prob: Tensor
     targets: Tensor
     valid: Tensor
@@ -43,9 +45,9 @@ def computation_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.promote_types(dtype, torch.float32)
 
 
-def target_log_softmax(logits: Tensor, targets: Tensor) -> Tensor:
-    """`log_softmax(logits)[i, targets[i]]` for `logits` `[num_tokens, C]`."""
-    return torch.log_softmax(logits, dim=-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+def gather_targets(values: Tensor, targets: Tensor) -> Tensor:
+    """`values[i, targets[i]]` for `values` `[num_tokens, C]`."""
+    return values.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
 def token_log_probs(logits: Tensor, labels: Tensor, ignore_index: int) -> TokenBatch:
@@ -59,9 +61,11 @@ def token_log_probs(logits: Tensor, labels: Tensor, ignore_index: int) -> TokenB
     flat_labels = labels.reshape(-1).long()
     valid = flat_labels != ignore_index
     targets = torch.where(valid, flat_labels, 0)
+    log_probs = torch.log_softmax(flat_logits, dim=-1)
     return TokenBatch(
         logits=flat_logits,
-        target_log_prob=target_log_softmax(flat_logits, targets),
+        log_probs=log_probs,
+        target_log_prob=gather_targets(log_probs, targets),
         targets=targets,
         valid=valid,
         labels_shape=labels.shape,

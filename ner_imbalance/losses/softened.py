@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from ner_imbalance.losses._base import TokenLoss, is_real_number, require
-from ner_imbalance.losses._reduce import TokenBatch, target_log_softmax
+from ner_imbalance.losses._reduce import TokenBatch, gather_targets
 
 SoftenedVariant = Literal["argmax", "literal"]
 SOFTENED_VARIANTS: tuple[str, ...] = ("argmax", "literal")
@@ -61,10 +61,18 @@ class SoftenedLoss(TokenLoss):
     def gate(self, batch: TokenBatch) -> Tensor:
         """The soft gate :math:`w` of every token, in [0, 1]."""
         if self.variant == "literal":
-            return target_log_softmax(-self.K * batch.logits, batch.targets).exp()
+            return self._target_log_softmax_of_scaled(batch, -self.K).exp()
         if self.K == 1.0:
             return -torch.expm1(batch.target_log_prob)
-        return -torch.expm1(target_log_softmax(self.K * batch.logits, batch.targets))
+        return -torch.expm1(self._target_log_softmax_of_scaled(batch, self.K))
+
+    @staticmethod
+    def _target_log_softmax_of_scaled(batch: TokenBatch, scale: float) -> Tensor:
+        r""":math:`\log \mathrm{softmax}(s x)_t`, from the log-probabilities already computed:
+        :math:`s \log \mathrm{softmax}(x)` differs from :math:`s x` by a constant per token, and
+        softmax ignores such constants (one `logsumexp` instead of a second `log_softmax`)."""
+        scaled = scale * batch.log_probs
+        return gather_targets(scaled, batch.targets) - torch.logsumexp(scaled, dim=-1)
 
     def token_losses(self, batch: TokenBatch) -> Tensor:
         gate = self.gate(batch)
