@@ -14,8 +14,7 @@ import platform
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,21 +82,6 @@ def run_arguments(
     }
     training.update(training_overrides)
     return ModelArguments(), data_args, LossArguments(loss=loss), NerTrainingArguments(**training)
-
-
-def synchronize(device: torch.device | str) -> None:
-    """Wait for the device's queued work (a no-op on CPU), so that wall time covers it."""
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed_ms(run: Callable[[], object], device: torch.device | str) -> float:
-    """Milliseconds of `run()`, device work included."""
-    synchronize(device)
-    start = time.perf_counter()
-    run()
-    synchronize(device)
-    return 1e3 * (time.perf_counter() - start)
 
 
 def median(values: Sequence[float]) -> float:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import _common as common
+from _timing import timed_ms
 from transformers import EvalPrediction
 
 from ner_imbalance.data.labels import build_label_list
@@ -67,7 +68,7 @@ class TimedMetrics:
 def repeated_ms(run: Callable[[], object], repeats: int, device: str = "cpu") -> float:
     """Median milliseconds of `repeats` calls of `run` after one untimed call."""
     run()
-    return common.median([common.timed_ms(run, device) for _ in range(repeats)])
+    return common.median([timed_ms(run, device) for _ in range(repeats)])
 
 
 def trainer_evaluation(options: argparse.Namespace) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def trainer_evaluation(options: argparse.Namespace) -> dict[str, Any]:
     trainer.evaluate()
     evaluate_ms, metric_ms = [], []
     for _ in range(options.repeats):
-        evaluate_ms.append(common.timed_ms(trainer.evaluate, options.device))
+        evaluate_ms.append(timed_ms(trainer.evaluate, options.device))
         metric_ms.append(metrics.milliseconds[-1])
     predictions = metrics.last_prediction.predictions
     word_tags = metrics.metrics.predicted_tags(predictions)

@@ -17,12 +17,12 @@ import json
 import os
 import platform
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from _timing import round_robin
 
 from ner_imbalance.losses import LOSS_NAMES, build_loss
 
@@ -67,18 +67,8 @@ def timed_rounds(
     cases: dict[str, Callable[[], object]], device: torch.device, repeats: int, warmup: int
 ) -> dict[str, float]:
     """Median milliseconds of each zero-argument case, run once per round in turn."""
-    timings: dict[str, list[float]] = {name: [] for name in cases}
-    for round_index in range(warmup + repeats):
-        for name, run_case in cases.items():
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            start = time.perf_counter()
-            run_case()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            if round_index >= warmup:
-                timings[name].append(1e3 * (time.perf_counter() - start))
-    return {name: statistics.median(values) for name, values in timings.items()}
+    times = round_robin({name: [run_case] for name, run_case in cases.items()}, device, warmup, repeats)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def forward_backward(

@@ -31,6 +31,7 @@ from typing import Any
 
 import _common as common
 import torch
+from _timing import round_robin, synchronize
 from torch import nn
 from transformers import Trainer
 
@@ -107,34 +108,15 @@ def loss_only(trainer: Trainer, batch: Batch, num_labels: int, dtype: torch.dtyp
     return run
 
 
-def round_robin(
-    cases: dict[str, list[Callable[[], None]]], device: torch.device, warmup: int, repeats: int
-) -> dict[str, list[float]]:
-    """Milliseconds of each case per timed round; round r runs `cases[name][r % len]` for every name.
-
-    The order of the cases rotates by one each round, so that no case always runs first.
-    """
-    names = list(cases)
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(warmup + repeats):
-        shift = round_index % len(names)
-        for name in names[shift:] + names[:shift]:
-            runs = cases[name]
-            elapsed = common.timed_ms(runs[round_index % len(runs)], device)
-            if round_index >= warmup:
-                times[name].append(elapsed)
-    return times
-
-
 def peak_step_memory_mib(trainer: Trainer, model: nn.Module, batches: list[Batch], device: torch.device) -> float:
     """CUDA only: the most memory one step allocates above what was allocated before it."""
     peaks = []
     for batch in batches:
-        common.synchronize(device)
+        synchronize(device)
         before = torch.cuda.memory_allocated(device)
         torch.cuda.reset_peak_memory_stats(device)
         optimizer_step(trainer, model, batch)
-        common.synchronize(device)
+        synchronize(device)
         peaks.append(torch.cuda.max_memory_allocated(device) - before)
     return max(peaks) / 2**20
 
