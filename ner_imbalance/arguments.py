@@ -17,10 +17,10 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from ner_imbalance.constants import CLASS_WEIGHT_METHODS, NO_CLASS_WEIGHTS, TAG_SCHEMES
 from ner_imbalance.losses import GHMC_VARIANTS, LOSS_NAMES, SOFTENED_VARIANTS, build_loss, loss_hyperparameters
 
-CLASS_WEIGHT_METHODS = ("none", "inverse_frequency", "sqrt_inverse_frequency")
-TAG_SCHEMES = ("iob2", "iob1", "bioes")
+CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
 _DEFAULTS = {name: loss_hyperparameters(name) for name in LOSS_NAMES}
 
 
@@ -121,8 +121,8 @@ class LossArguments:
         },
     )
     class_weights: str = field(
-        default="none",
-        metadata={"help": "Class weights from training-tag frequencies.", "choices": list(CLASS_WEIGHT_METHODS)},
+        default=NO_CLASS_WEIGHTS,
+        metadata={"help": "Class weights from training-tag frequencies.", "choices": list(CLASS_WEIGHT_CHOICES)},
     )
 
     def loss_kwargs(self, outside_label_id: int = 0) -> dict[str, Any]:
@@ -261,7 +261,7 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, los
         )
     if not 0.0 < data_args.entity_keep_ratio <= 1.0:
         raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")
-    if loss_args.class_weights not in CLASS_WEIGHT_METHODS:
+    if loss_args.class_weights not in CLASS_WEIGHT_CHOICES:
         raise ValueError(
-            f"--class_weights must be one of {', '.join(CLASS_WEIGHT_METHODS)}, got {loss_args.class_weights!r}"
+            f"--class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {loss_args.class_weights!r}"
         )

@@ -28,8 +28,9 @@ from transformers import (
 )
 
 from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
 from ner_imbalance.data.alignment import tokenize_and_align
-from ner_imbalance.data.labels import OUTSIDE, build_label_list, check_known_tags, detect_scheme, prepare_tags
+from ner_imbalance.data.labels import build_label_list, check_known_tags, detect_scheme, prepare_tags
 from ner_imbalance.data.readers import load_corpus
 from ner_imbalance.data.stats import compute_class_weights, downsample_entities
 from ner_imbalance.evaluation import write_predictions
@@ -136,7 +137,7 @@ def build_trainer(
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
 
     class_weights = None
-    if loss_args.class_weights != "none":
+    if loss_args.class_weights != NO_CLASS_WEIGHTS:
         class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
     loss_fn = build_loss(
         loss_args.loss,

@@ -23,6 +23,7 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from ner_imbalance.constants import ENTITY_METRICS, OVERALL_METRICS
 from ner_imbalance.study import (
     DEFAULT_RESULTS_DIR,
     SweepIncompleteError,
@@ -49,8 +50,6 @@ __all__ = [
     "write_report",
 ]
 
-OVERALL_METRICS = ("precision", "recall", "f1", "macro_f1")
-PER_TYPE_METRICS = ("precision", "recall", "f1")
 NO_VALUE = "—"
 
 
@@ -128,7 +127,7 @@ def _per_type_stats(records: Sequence[Mapping[str, Any]], entity_type: str) -> d
     scores = [
         record["metrics"]["per_type"][entity_type] for record in records if entity_type in record["metrics"]["per_type"]
     ]
-    return {name: mean_std(score[name] for score in scores) for name in PER_TYPE_METRICS}
+    return {name: mean_std(score[name] for score in scores) for name in ENTITY_METRICS}
 
 
 def _optional_stat(records: Sequence[Mapping[str, Any]], value_of) -> Stat | None:

@@ -58,6 +58,8 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from ner_imbalance.constants import TYPE_METRICS
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_RESULTS_DIR = Path("results/runs")
@@ -101,7 +103,6 @@ BUDGET_FIELDS = (
     "train_sampling_strategy",
 )
 RUNTIME_METRICS = frozenset({"runtime", "samples_per_second", "steps_per_second", "epoch"})
-PER_TYPE_METRICS = ("precision", "recall", "f1", "support")
 RECORD_SUFFIX = ".json"
 ERROR_SUFFIX = ".error.txt"
 
@@ -448,9 +449,7 @@ def dev_metrics(eval_metrics: Mapping[str, float], prefix: str = "eval_") -> dic
     per_type: dict[str, dict[str, float]] = {}
     for entity_type in entity_types:
         per_type[entity_type] = {
-            name: metrics.pop(f"{entity_type}_{name}")
-            for name in PER_TYPE_METRICS
-            if f"{entity_type}_{name}" in metrics
+            name: metrics.pop(f"{entity_type}_{name}") for name in TYPE_METRICS if f"{entity_type}_{name}" in metrics
         }
     overall = {key: value for key, value in metrics.items() if key not in RUNTIME_METRICS}
     return {**overall, "per_type": per_type}

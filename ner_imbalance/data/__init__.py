@@ -6,9 +6,9 @@ checks), `alignment` (sub-token windows and merging predictions back to words), 
 (corpus statistics, class weights, entity down-sampling).
 """
 
+from ner_imbalance.constants import OUTSIDE
 from ner_imbalance.data.alignment import merge_window_predictions, tokenize_and_align
 from ner_imbalance.data.labels import (
-    OUTSIDE,
     build_label_list,
     check_known_tags,
     detect_scheme,

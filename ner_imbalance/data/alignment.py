@@ -21,9 +21,9 @@ import numpy as np
 import pyarrow.compute as pc
 from transformers import PreTrainedTokenizerBase
 
+from ner_imbalance.constants import IGNORE_INDEX
 from ner_imbalance.data.readers import TAG_COLUMN, TOKEN_COLUMN
 
-IGNORE_INDEX = -100
 NO_WORD = -1
 
 

@@ -12,16 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import datasets
 
+from ner_imbalance.constants import OUTSIDE, TAG_SCHEMES
 from ner_imbalance.data.readers import TAG_COLUMN, split_sources
 
 logger = logging.getLogger(__name__)
 
-OUTSIDE = "O"
 IOB2 = "IOB2"
 IOBES = "IOBES"
 IOB2_PREFIXES = ("B", "I")
 IOBES_PREFIXES = ("B", "I", "E", "S")
-TAG_SCHEMES = ("iob2", "iob1", "bioes", "iobes")
 INVALID_EXAMPLES = 5
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import datasets
 import numpy as np
 
+from ner_imbalance.constants import OUTSIDE
+
 TOKEN_COLUMN = "tokens"
 TAG_COLUMN = "tags"
 SPLIT_NAMES = ("train", "validation", "test")
@@ -113,7 +115,7 @@ def read_column_sentences(path: str | os.PathLike) -> list[ColumnSentence]:
 
 def check_tag(tag: str, path: str | os.PathLike, line: int | None) -> None:
     """Raise unless `tag` is `O` or `<B|I|E|S>-<type>`."""
-    if tag != "O" and (len(tag) < 3 or tag[0] not in "BIES" or tag[1] != "-"):
+    if tag != OUTSIDE and (len(tag) < 3 or tag[0] not in "BIES" or tag[1] != "-"):
         raise DataFormatError(path, f"tag {tag!r} is neither 'O' nor B-/I-/E-/S-<type>", line)
 
 

@@ -10,10 +10,8 @@ import datasets
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
-from ner_imbalance.data.labels import OUTSIDE
+from ner_imbalance.constants import CLASS_WEIGHT_METHODS, OUTSIDE
 from ner_imbalance.data.readers import TAG_COLUMN
-
-CLASS_WEIGHT_METHODS = ("inverse_frequency", "sqrt_inverse_frequency")
 
 
 def corpus_stats(dataset: datasets.Dataset) -> dict:

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ner_imbalance.constants import IGNORE_INDEX
 from ner_imbalance.losses._reduce import (
     REDUCTIONS,
     Reduction,
@@ -84,7 +85,7 @@ class TokenLoss(nn.Module, ABC):
         self,
         *,
         class_weights: WeightVector | None = None,
-        ignore_index: int = -100,
+        ignore_index: int = IGNORE_INDEX,
         reduction: Reduction = "mean",
         num_labels: int | None = None,
     ) -> None:

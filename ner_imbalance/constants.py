@@ -1,0 +1,26 @@
+"""One home for the constants that several parts of the package share.
+
+Losses, data, evaluation, the trainer and the study import these names; none defines its own copy.
+"""
+
+from __future__ import annotations
+
+IGNORE_INDEX = -100
+"""Label id of positions that get no loss and no prediction (padding, special and continuation sub-tokens)."""
+
+OUTSIDE = "O"
+"""The tag of a word outside every entity."""
+
+TAG_SCHEMES = ("iob2", "iob1", "bioes", "iobes")
+"""Input tag schemes `--tag_scheme` accepts: IOB1 is converted to IOB2; BIOES/IOBES are kept."""
+
+NO_CLASS_WEIGHTS = "none"
+CLASS_WEIGHT_METHODS = ("inverse_frequency", "sqrt_inverse_frequency")
+"""How class weights are derived from training-tag frequencies (`--class_weights`, besides `none`)."""
+
+ENTITY_METRICS = ("precision", "recall", "f1")
+"""Entity-level scores reported for the whole corpus and for each entity type."""
+TYPE_METRICS = (*ENTITY_METRICS, "support")
+"""Per-type values of an evaluation: the scores and the number of gold entities."""
+OVERALL_METRICS = (*ENTITY_METRICS, "macro_f1")
+"""Corpus-level values the study aggregates: micro scores and the unweighted mean of per-type F1."""
