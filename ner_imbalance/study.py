@@ -47,7 +47,6 @@ import re
 import shutil
 import statistics
 import subprocess
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -58,6 +57,7 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from ner_imbalance.atomic import write_json_atomic, write_text_atomic
 from ner_imbalance.constants import TYPE_METRICS
 
 logger = logging.getLogger(__name__)
@@ -413,20 +413,8 @@ def is_finished(results_dir: str | os.PathLike, run_id: str) -> bool:
 def write_record(results_dir: str | os.PathLike, record: Mapping[str, Any]) -> Path:
     """Write `<run_id>.json` atomically: a crash leaves either the whole record or none."""
     path = record_path(results_dir, record["run_id"])
-    _write_atomically(path, json.dumps(record, indent=2, sort_keys=True) + "\n")
+    write_json_atomic(path, record, sort_keys=True)
     return path
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def load_records(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> dict[str, dict[str, Any]]:
@@ -617,7 +605,7 @@ def run_grid(
 
 def _write_error(results_dir: str | os.PathLike, spec: RunSpec) -> None:
     logger.exception("%s: failed; the study goes on", spec.run_id)
-    _write_atomically(
+    write_text_atomic(
         error_path(results_dir, spec.run_id), f"{spec.experiment} / {spec.run_id}\n\n{traceback.format_exc()}"
     )
 
