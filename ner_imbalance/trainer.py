@@ -23,7 +23,10 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
+from ner_imbalance.atomic import write_json_atomic
+
 LOSS_STATE_NAME = "loss_state.pt"
+ALL_RESULTS_NAME = "all_results.json"
 LOSS_STATISTICS_PREFIX = "loss_stats/"
 
 
@@ -58,6 +61,8 @@ class ImbalanceTrainer(Trainer):
         # [step of the first non-finite loss (0: none yet), that loss]; written on the device.
         self._first_nonfinite_loss = torch.zeros(2, device=self.args.device)
         self.add_callback(_NonFiniteLossGuard(self))
+        # The metrics this trainer saved, combined into all_results.json (never an older run's file).
+        self._saved_metrics: dict[str, float] = {}
 
     def compute_loss(
         self,
@@ -144,6 +149,19 @@ class ImbalanceTrainer(Trainer):
         if resume_from_checkpoint:
             self.load_loss_state(resume_from_checkpoint)
         return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+
+    def save_metrics(self, split: str, metrics: dict[str, float], combined: bool = True) -> None:
+        """`Trainer.save_metrics`, written atomically; `all_results.json` combines only this trainer's metrics.
+
+        The base Trainer writes in place (a crash can leave half a JSON file) and merges into an
+        `all_results.json` already on disk, which could mix an earlier run's scores with these.
+        """
+        if not self.is_world_process_zero():
+            return
+        write_json_atomic(os.path.join(self.args.output_dir, f"{split}_results.json"), metrics, sort_keys=True)
+        if combined:
+            self._saved_metrics.update(metrics)
+            write_json_atomic(os.path.join(self.args.output_dir, ALL_RESULTS_NAME), self._saved_metrics, sort_keys=True)
 
     def save_loss_state(self, folder: str) -> None:
         torch.save(self.loss_fn.state_dict(), os.path.join(folder, LOSS_STATE_NAME))

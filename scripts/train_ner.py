@@ -5,31 +5,46 @@
     python scripts/train_ner.py --config configs/wnut17_focal.yaml --num_train_epochs 1
 
 With no data or model flags it trains the packaged MiniLM on the packaged demo corpus, offline.
-Every `transformers.TrainingArguments` flag works; `--help` lists them all.
+`--help` lists every flag; the `transformers.TrainingArguments` flags this package refuses or
+treats differently are in docs/training_flags.md.
+
+Everything is checked before the model loads (`pipeline.prepare_run`); a bad flag, file or output
+folder is one line on stderr and exit status 2. `--traceback` (or NER_IMBALANCE_DEBUG=1) shows the
+traceback instead. Errors once the work has begun keep their traceback.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import transformers
 
-from ner_imbalance.arguments import parse_arguments
-from ner_imbalance.pipeline import run_experiment
+from ner_imbalance.arguments import TRACEBACK_FLAG, parse_arguments
+from ner_imbalance.pipeline import execute_run, prepare_run
+
+DEBUG_ENVIRONMENT_VARIABLE = "NER_IMBALANCE_DEBUG"
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
-        model_args, data_args, loss_args, training_args = parse_arguments(argv)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"train_ner.py: error: {error}", file=sys.stderr)
-        return 2
+    argv = list(sys.argv[1:] if argv is None else argv)
+    show_traceback = TRACEBACK_FLAG in argv or os.environ.get(DEBUG_ENVIRONMENT_VARIABLE, "") not in ("", "0")
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
-    run_experiment(
-        model_args, data_args, loss_args, training_args, resume_from_checkpoint=training_args.resume_from_checkpoint
-    )
+    try:
+        model_args, data_args, loss_args, training_args = parse_arguments(argv)
+        prepared = prepare_run(
+            model_args, data_args, loss_args, training_args, resume_from_checkpoint=training_args.resume_from_checkpoint
+        )
+    except (ValueError, OSError) as error:  # user errors: UsageError, DataFormatError, FileNotFoundError
+        if show_traceback:
+            raise
+        message = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+        print(f"train_ner.py: error: {message}", file=sys.stderr)
+        return 2
+    print(f"train_ner.py: output folder {prepared.training_args.output_dir}", flush=True)
+    execute_run(prepared)
     return 0
 
 

@@ -1,0 +1,91 @@
+"""The output-folder policy of a run: a run never destroys or mixes earlier results.
+
+- No `--output_dir`: a new folder `outputs/<loss>-<timestamp>` (`unique_output_dir`).
+- A non-empty output folder is refused (`check_output_dir`), unless the run resumes
+  (`--resume_from_checkpoint`) or `--overwrite_output_dir` is given; then `clear_output_dir`
+  deletes the old run's files before the run writes anything, so nothing stale remains.
+- `--resume_from_checkpoint true|last` means the last `checkpoint-*` in the output folder
+  (`resolve_checkpoint`).
+
+Every check raises `UsageError` with one line naming the folder and the flags that lead on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import datetime
+from pathlib import Path
+
+from transformers.trainer_utils import get_last_checkpoint
+
+from ner_imbalance.arguments import RESUME_FROM_LAST
+from ner_imbalance.errors import UsageError
+
+TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
+CHECKPOINT_STATE_FILE = "trainer_state.json"
+
+
+def unique_output_dir(root: str | os.PathLike, loss: str, now: datetime | None = None) -> str:
+    """`<root>/<loss>-<timestamp>`, with `-2`, `-3`, ... appended if a run of the same second has it."""
+    stem = Path(root) / f"{loss}-{(now or datetime.now()).strftime(TIMESTAMP_FORMAT)}"
+    candidate, number = stem, 1
+    while candidate.exists():
+        number += 1
+        candidate = stem.with_name(f"{stem.name}-{number}")
+    return str(candidate)
+
+
+def resolve_checkpoint(value: str | bool | None, output_dir: str) -> str | None:
+    """The checkpoint folder `--resume_from_checkpoint` names, or None for no resume.
+
+    `true`, `True`, `last` (or the bool True) name the last `checkpoint-*` of `output_dir`;
+    `false` and the empty string mean no resume; anything else is a checkpoint folder.
+    """
+    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("", "false")):
+        return None
+    if value is True or str(value).strip().lower() in RESUME_FROM_LAST:
+        last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
+        if last is None:
+            raise UsageError(
+                f"--resume_from_checkpoint {value}: no checkpoint-* folder in {output_dir}; "
+                "give --output_dir of the run to continue, or a checkpoint folder"
+            )
+        return last
+    if not os.path.isfile(os.path.join(value, CHECKPOINT_STATE_FILE)):
+        raise UsageError(f"--resume_from_checkpoint {value}: not a checkpoint folder (no {CHECKPOINT_STATE_FILE})")
+    return str(value)
+
+
+def check_output_dir(output_dir: str, *, resuming: bool, overwrite: bool) -> None:
+    """Refuse a non-empty `output_dir` unless the run resumes or overwrites it; refuse to overwrite a parent of here."""
+    folder = Path(output_dir)
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"--output_dir {output_dir} is a file, not a folder")
+    if not folder.is_dir() or not any(folder.iterdir()):
+        return
+    if overwrite:
+        here = Path.cwd().resolve()
+        if folder.resolve() in (here, *here.parents, Path.home().resolve()):
+            raise UsageError(
+                f"--overwrite_output_dir would delete {output_dir}, which holds the current folder or home: "
+                "give a run's own output folder"
+            )
+        return
+    if not resuming:
+        raise UsageError(
+            f"output folder {output_dir} is not empty: pass --overwrite_output_dir to replace its contents, "
+            "or --resume_from_checkpoint true to continue its run"
+        )
+
+
+def clear_output_dir(output_dir: str) -> None:
+    """Delete everything inside `output_dir` (the folder itself stays)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
