@@ -1,6 +1,6 @@
 """The output-folder policy of a run: a run never destroys or mixes earlier results.
 
-- No `--output_dir`: a new folder `outputs/<loss>-<timestamp>` (`unique_output_dir`).
+- No `--output_dir`: a new folder `outputs/<loss>-<timestamp>` (`claim_output_dir`).
 - A non-empty output folder is refused (`check_output_dir`), unless the run resumes
   (`--resume_from_checkpoint`) or `--overwrite_output_dir` is given; then `clear_output_dir`
   deletes the old run's files before the run writes anything, so nothing stale remains.
@@ -26,14 +26,23 @@ TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
 CHECKPOINT_STATE_FILE = "trainer_state.json"
 
 
-def unique_output_dir(root: str | os.PathLike, loss: str, now: datetime | None = None) -> str:
-    """`<root>/<loss>-<timestamp>`, with `-2`, `-3`, ... appended if a run of the same second has it."""
+def claim_output_dir(root: str | os.PathLike, loss: str, now: datetime | None = None) -> str:
+    """Create and return a new folder `<root>/<loss>-<timestamp>` (`-2`, `-3`, ... if a run of the same
+    second has one); creating it claims it, so two runs started together never share a folder."""
     stem = Path(root) / f"{loss}-{(now or datetime.now()).strftime(TIMESTAMP_FORMAT)}"
     candidate, number = stem, 1
-    while candidate.exists():
-        number += 1
-        candidate = stem.with_name(f"{stem.name}-{number}")
-    return str(candidate)
+    while True:
+        try:
+            candidate.mkdir(parents=True)
+            return str(candidate)
+        except FileExistsError:
+            number += 1
+            candidate = stem.with_name(f"{stem.name}-{number}")
+
+
+def means_last_checkpoint(value: str | bool | None) -> bool:
+    """Whether a `--resume_from_checkpoint` value names the last checkpoint of the output folder."""
+    return value is True or (isinstance(value, str) and value.strip().lower() in RESUME_FROM_LAST)
 
 
 def resolve_checkpoint(value: str | bool | None, output_dir: str) -> str | None:
@@ -44,7 +53,7 @@ def resolve_checkpoint(value: str | bool | None, output_dir: str) -> str | None:
     """
     if value is None or value is False or (isinstance(value, str) and value.strip().lower() in ("", "false")):
         return None
-    if value is True or str(value).strip().lower() in RESUME_FROM_LAST:
+    if means_last_checkpoint(value):
         last = get_last_checkpoint(output_dir) if os.path.isdir(output_dir) else None
         if last is None:
             raise UsageError(

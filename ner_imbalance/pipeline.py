@@ -13,6 +13,7 @@ import dataclasses
 import importlib.resources
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,13 @@ from ner_imbalance.data.stats import compute_class_weights, downsample_entities
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics, write_predictions
 from ner_imbalance.losses import build_loss
-from ner_imbalance.output_folder import check_output_dir, clear_output_dir, resolve_checkpoint, unique_output_dir
+from ner_imbalance.output_folder import (
+    check_output_dir,
+    claim_output_dir,
+    clear_output_dir,
+    means_last_checkpoint,
+    resolve_checkpoint,
+)
 from ner_imbalance.trainer import ImbalanceTrainer
 from ner_imbalance.word_metrics import WordLevelMetrics, argmax_logits
 
@@ -184,16 +191,18 @@ def prepare_run(
     (both `ValueError`s) or `FileNotFoundError` with one line naming the flag or the file.
     """
     validate_arguments(model_args, data_args, loss_args, training_args)
-    if training_args.output_dir_is_default:
-        training_args.output_dir = _same_on_every_process(
-            training_args, unique_output_dir(training_args.output_dir, loss_args.loss)
+    output_dir_is_default = training_args.output_dir_is_default
+    if output_dir_is_default and means_last_checkpoint(resume_from_checkpoint):
+        raise UsageError(
+            f"--resume_from_checkpoint {resume_from_checkpoint} continues the run in --output_dir: give that folder"
         )
     checkpoint = resolve_checkpoint(resume_from_checkpoint, training_args.output_dir)
     if checkpoint is not None and not training_args.do_train:
         raise UsageError("--resume_from_checkpoint continues training: it needs --do_train true")
-    check_output_dir(
-        training_args.output_dir, resuming=checkpoint is not None, overwrite=training_args.overwrite_output_dir
-    )
+    if not output_dir_is_default:  # the default is a new folder, claimed below
+        check_output_dir(
+            training_args.output_dir, resuming=checkpoint is not None, overwrite=training_args.overwrite_output_dir
+        )
     model_path = model_args.model_name_or_path or packaged_model_path()
     _check_sequence_length(model_path, data_args.max_seq_length)
 
@@ -203,18 +212,24 @@ def prepare_run(
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
     _check_metric_for_best_model(training_args, label_list)
+    if output_dir_is_default:
+        # Claimed last, once every check has passed: a failed preparation leaves no folder behind.
+        training_args.output_dir = _same_on_every_process(
+            training_args, lambda: claim_output_dir(training_args.output_dir, loss_args.loss)
+        )
     return PreparedRun(
         model_args, data_args, loss_args, training_args, model_path, words, label_list, loss_fn, checkpoint
     )
 
 
-def _same_on_every_process(training_args: NerTrainingArguments, value: str) -> str:
-    """`value` as the main process computed it (a timestamped folder name must agree across processes)."""
+def _same_on_every_process(training_args: NerTrainingArguments, compute: Callable[[], str]) -> str:
+    """`compute()` run by the main process only, its value shared with all (a timestamped folder must agree)."""
     if training_args.world_size <= 1:
-        return value
+        return compute()
     from accelerate.utils import broadcast_object_list
 
-    return broadcast_object_list([value], from_process=0)[0]
+    value = [compute() if training_args.process_index == 0 else None]
+    return broadcast_object_list(value, from_process=0)[0]
 
 
 # Models whose position ids start after the padding index (RoBERTa's scheme), so that

@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from tiny_models import FIXTURES, make_tiny_bert, make_tiny_tokenizer  # noqa: E402
+from tiny_models import FIXTURES, make_tiny_bert, make_tiny_tokenizer, save_tiny_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -31,3 +31,9 @@ def tiny_bert_factory(tiny_tokenizer):
         return make_tiny_bert(num_labels, len(tiny_tokenizer), seed, dropout)
 
     return factory
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
+    """A tiny random BERT encoder and its tokenizer saved as a model folder (128 positions)."""
+    return save_tiny_encoder(tmp_path_factory.mktemp("tiny_bert"), tiny_tokenizer)

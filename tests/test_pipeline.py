@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import AutoModelForTokenClassification, AutoTokenizer, BertConfig, BertModel, pipeline
+from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.evaluation import evaluate_tags, read_gold_and_pred, read_predictions
@@ -20,24 +20,6 @@ sys.path.insert(0, str(REPO / "scripts"))
 import train_ner  # noqa: E402
 
 CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory, tiny_tokenizer) -> Path:
-    """A random 2-layer BERT encoder and its tokenizer saved as a model folder (no head: any label count fits)."""
-    folder = tmp_path_factory.mktemp("tiny_bert")
-    torch.manual_seed(0)
-    config = BertConfig(
-        vocab_size=len(tiny_tokenizer),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=128,
-    )
-    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
-    tiny_tokenizer.save_pretrained(folder)
-    return folder
 
 
 def tiny_run_flags(model_dir: Path, output_dir: Path) -> list[str]:

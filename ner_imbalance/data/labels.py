@@ -121,7 +121,7 @@ def prepare_tags(
     if found_scheme == IOBES and tag_scheme in ("iob2", "iob1"):
         raise ValueError(
             f"E-/S- tags found in {', '.join(sources.get(split, split) for split in tagged)} "
-            f"but tag_scheme={tag_scheme!r}: pass tag_scheme='bioes' for BIOES input"
+            f"but tag_scheme={tag_scheme!r}: pass --tag_scheme bioes (tag_scheme='bioes') for BIOES input"
         )
     prepared = dict(dataset_dict)
     if tag_scheme == "iob1":
@@ -138,7 +138,10 @@ def prepare_tags(
                 summary["transitions"],
                 summary["sentences"],
                 summary["first_rows"],
-                "repaired (I-X -> B-X)" if repair_tags else "pass repair_tags=True to turn them into B-X",
+                "repaired (I-X -> B-X)"
+                if repair_tags
+                else "if the file is IOB1 pass --tag_scheme iob1 (tag_scheme='iob1'); to turn them into B-X "
+                "pass --repair_tags (repair_tags=True)",
             )
     if repair_tags:
         prepared.update(

@@ -168,19 +168,24 @@ def read_json(
     if not records:
         raise DataFormatError(path, "no records")
     tokens, tags = [], []
-    for record, line in records:
+    for number, (record, line) in enumerate(records, start=1):
+        # JSON Lines errors name the line; a .json list's errors name the record (1-based).
+        where = "" if line is not None else f"record {number}: "
         if not isinstance(record, Mapping) or TOKEN_COLUMN not in record:
-            raise DataFormatError(path, f"record without '{TOKEN_COLUMN}'", line)
+            raise DataFormatError(path, f"{where}record without '{TOKEN_COLUMN}'", line)
         words = record[TOKEN_COLUMN]
         if not isinstance(words, list) or not all(isinstance(word, str) and word for word in words):
-            raise DataFormatError(path, f"'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
+            raise DataFormatError(path, f"{where}'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
         tokens.append(words)
         tag_key = next((key for key in _JSON_TAG_KEYS if key in record), None)
         if tag_key is None:
             if require_tags:
-                raise DataFormatError(path, f"record without '{_JSON_TAG_KEYS[0]}'", line)
+                raise DataFormatError(path, f"{where}record without '{_JSON_TAG_KEYS[0]}'", line)
             continue
-        tags.append(_json_tags(record[tag_key], len(words), label_names, path, line))
+        try:
+            tags.append(_json_tags(record[tag_key], len(words), label_names, path, line))
+        except DataFormatError as error:
+            raise DataFormatError(path, where + error.message, line) from None
     if tags and len(tags) != len(tokens):
         raise DataFormatError(path, "some records have tags and others do not")
     data = {TOKEN_COLUMN: tokens, TAG_COLUMN: tags} if tags else {TOKEN_COLUMN: tokens}
