@@ -1,7 +1,9 @@
 """Worker for test_distributed.py, started by `accelerate launch --multi_gpu --num_processes 2 --cpu`.
 
 Each rank trains the same tiny BERT for two optimizer steps with focal loss and with GHM-C
-(momentum 0.75) and saves its final weights, loss state and training loss to OUT/<loss>_rank<r>.pt.
+(momentum 0.75) and saves its final weights, loss state and training loss to OUT/<loss>_rank<r>.pt;
+then `ce` with and without `average_tokens_across_devices`, and the plain Trainer without it
+(OUT/<run>_rank<r>.pt, see PER_PROCESS_RUNS).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import torch
 from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_dataset, tiny_training_arguments
-from transformers import DataCollatorForTokenClassification
+from transformers import DataCollatorForTokenClassification, Trainer
 
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import ImbalanceTrainer
@@ -20,34 +22,67 @@ NUM_LABELS = 5
 DISTRIBUTED_LOSSES = {"focal": {"gamma": 2.0}, "ghmc": {"bins": 5, "momentum": 0.75}}
 
 
-def train_tiny(output_dir: Path, loss_name: str, per_device_batch: int, accumulation: int) -> dict:
-    """Two SGD steps over 16 random sentences; the same function serves the single-process reference."""
+def train_tiny(
+    output_dir: Path,
+    loss_name: str,
+    per_device_batch: int,
+    accumulation: int,
+    *,
+    average_tokens_across_devices: bool = True,
+    base_trainer: bool = False,
+) -> dict:
+    """Two SGD steps over 16 random sentences; the same function serves the single-process reference.
+
+    `base_trainer=True` trains with the plain `transformers.Trainer` and the model's own
+    cross-entropy instead (the reference for `ce`).
+    """
     tokenizer = make_tiny_tokenizer()
     model = make_tiny_bert(NUM_LABELS, len(tokenizer), seed=0, dropout=0.0)
     args = tiny_training_arguments(
-        output_dir, per_device_train_batch_size=per_device_batch, gradient_accumulation_steps=accumulation, max_steps=2
+        output_dir,
+        per_device_train_batch_size=per_device_batch,
+        gradient_accumulation_steps=accumulation,
+        max_steps=2,
+        average_tokens_across_devices=average_tokens_across_devices,
     )
-    trainer = ImbalanceTrainer(
+    common = dict(
         model=model,
         args=args,
-        loss_fn=build_loss(loss_name, num_labels=NUM_LABELS, **DISTRIBUTED_LOSSES[loss_name]),
         train_dataset=random_token_dataset(16, len(tokenizer), NUM_LABELS, seed=5),
         data_collator=DataCollatorForTokenClassification(tokenizer),
     )
+    if base_trainer:
+        trainer = Trainer(**common)
+    else:
+        loss_fn = build_loss(loss_name, num_labels=NUM_LABELS, **DISTRIBUTED_LOSSES.get(loss_name, {}))
+        trainer = ImbalanceTrainer(loss_fn=loss_fn, **common)
     result = trainer.train()
     return {
         "weights": {name: tensor.detach().clone() for name, tensor in trainer.model.state_dict().items()},
-        "loss_state": {name: tensor.clone() for name, tensor in trainer.loss_fn.state_dict().items()},
+        "loss_state": {
+            name: tensor.clone() for name, tensor in getattr(trainer, "loss_fn", torch.nn.Module()).state_dict().items()
+        },
         "training_loss": result.training_loss,
         "world_size": trainer.args.world_size,
     }
 
 
+# --average_tokens_across_devices false: ImbalanceTrainer with `ce` against the plain Trainer.
+PER_PROCESS_RUNS = {
+    "ce_per_process": dict(average_tokens_across_devices=False),
+    "base_per_process": dict(average_tokens_across_devices=False, base_trainer=True),
+    "ce_across_devices": dict(average_tokens_across_devices=True),
+}
+
+
 def main(output_dir: Path) -> None:
-    for loss_name in DISTRIBUTED_LOSSES:
-        outcome = train_tiny(output_dir / loss_name, loss_name, per_device_batch=4, accumulation=1)
+    runs = {loss_name: dict(loss_name=loss_name) for loss_name in DISTRIBUTED_LOSSES}
+    runs.update({run_name: dict(loss_name="ce", **options) for run_name, options in PER_PROCESS_RUNS.items()})
+    for run_name, options in runs.items():
+        outcome = train_tiny(output_dir / run_name, per_device_batch=4, accumulation=1, **options)
+        # The process group exists once the training arguments have set up the devices.
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
-        torch.save(outcome, output_dir / f"{loss_name}_rank{rank}.pt")
+        torch.save(outcome, output_dir / f"{run_name}_rank{rank}.pt")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from distributed_worker import train_tiny
+from distributed_worker import PER_PROCESS_RUNS, train_tiny
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 CPU_CONFIG = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_2proc.yaml"
@@ -49,8 +49,8 @@ def two_rank_outcomes(tmp_path_factory):
     completed = subprocess.run(command, capture_output=True, text=True, timeout=600, env=environment)
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return {
-        (loss, rank): torch.load(output_dir / f"{loss}_rank{rank}.pt", weights_only=False)
-        for loss in ("focal", "ghmc")
+        (run, rank): torch.load(output_dir / f"{run}_rank{rank}.pt", weights_only=False)
+        for run in ("focal", "ghmc", *PER_PROCESS_RUNS)
         for rank in (0, 1)
     }
 
@@ -83,3 +83,13 @@ def test_ghmc_ranks_share_one_density_equal_to_the_whole_batch(two_rank_outcomes
         torch.testing.assert_close(rank0["loss_state"][name], tensor, atol=1e-6, rtol=0, msg=name)
     assert any(tensor.abs().sum() > 0 for tensor in single["loss_state"].values() if tensor.is_floating_point())
     assert_same_weights(rank0["weights"], single["weights"])
+
+
+@pytest.mark.slow
+def test_average_tokens_across_devices_false_normalises_per_process_as_the_base_trainer(two_rank_outcomes):
+    """Issue 16: the flag is honoured, not ignored: each process divides by its own token count, as the
+    plain Trainer does with the model's own cross-entropy, which differs from the global count."""
+    per_process = two_rank_outcomes["ce_per_process", 0]["weights"]
+    assert_same_weights(per_process, two_rank_outcomes["base_per_process", 0]["weights"])
+    across = two_rank_outcomes["ce_across_devices", 0]["weights"]
+    assert any(not torch.allclose(per_process[name], across[name], atol=1e-6) for name in across)
