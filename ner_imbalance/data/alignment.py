@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow.compute as pc
 from transformers import PreTrainedTokenizerBase
 
-from ner_imbalance.constants import IGNORE_INDEX
+from ner_imbalance.constants import IGNORE_INDEX, MAX_SEQ_LENGTH, STRIDE
 from ner_imbalance.data.readers import TAG_COLUMN, TOKEN_COLUMN
 
 NO_WORD = -1
@@ -34,8 +34,8 @@ def tokenize_and_align(
     tokenizer: PreTrainedTokenizerBase,
     label2id: Mapping[str, int],
     *,
-    max_seq_length: int = 128,
-    stride: int = 32,
+    max_seq_length: int = MAX_SEQ_LENGTH,
+    stride: int = STRIDE,
     label_all_tokens: bool = False,
     num_proc: int | None = None,
 ) -> datasets.Dataset:

@@ -52,7 +52,11 @@ def read_conll(path: str | os.PathLike, *, require_tags: bool = True) -> dataset
 
 
 def read_json(
-    path: str | os.PathLike, *, label_names: Sequence[str] | None = None, require_tags: bool = True
+    path: str | os.PathLike,
+    *,
+    label_names: Sequence[str] | None = None,
+    require_tags: bool = True,
+    read_tags: bool = True,
 ) -> datasets.Dataset:
     """JSON or JSON Lines records with `tokens` and `ner_tags` (or `tags`) as a `Dataset`.
 
@@ -71,6 +75,8 @@ def read_json(
         if not isinstance(words, list) or not all(isinstance(word, str) and word for word in words):
             raise DataFormatError(path, f"'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
         tokens.append(words)
+        if not read_tags:
+            continue
         tag_key = next((key for key in _JSON_TAG_KEYS if key in record), None)
         if tag_key is None:
             if require_tags:
