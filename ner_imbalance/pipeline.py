@@ -230,7 +230,9 @@ def _write_model_card(
         "",
         "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
         'Load with `transformers.pipeline("token-classification", model=<this folder>, '
-        'aggregation_strategy="simple")`.',
+        'aggregation_strategy="first")`: the model was trained on the first sub-token of each word, so "first" '
+        'gives whole words ("simple" can return sub-word fragments). Or tag a file with '
+        "`python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`.",
         "",
     ]
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:
