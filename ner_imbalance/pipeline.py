@@ -97,8 +97,16 @@ def build_trainer(
     data_args: DataArguments,
     loss_args: LossArguments,
     training_args: NerTrainingArguments,
+    *,
+    trainer_class: type[ImbalanceTrainer] = ImbalanceTrainer,
+    reinitialise_model: bool = False,
 ) -> tuple[ImbalanceTrainer, PreparedCorpus]:
-    """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`."""
+    """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`.
+
+    With `reinitialise_model` the trainer gets a `model_init` instead of a model, so that every
+    `train()` starts from the pretrained weights again (what `Trainer.hyperparameter_search` needs);
+    `trainer_class` is an `ImbalanceTrainer` subclass to build instead.
+    """
     model_path = model_args.model_name_or_path or packaged_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_path)
     corpus = prepare_corpus(data_args, tokenizer, training_args.seed)
@@ -106,28 +114,22 @@ def build_trainer(
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
 
-    class_weights = None
-    if loss_args.class_weights != NO_CLASS_WEIGHTS:
-        class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
-    loss_fn = build_loss(
-        loss_args.loss,
-        num_labels=len(corpus.label_list),
-        class_weights=class_weights,
-        **loss_args.loss_kwargs(outside_label_id=corpus.label_list.index(OUTSIDE)),
-    )
+    def load_model() -> torch.nn.Module:
+        return AutoModelForTokenClassification.from_pretrained(
+            model_path,
+            num_labels=len(corpus.label_list),
+            id2label=corpus.id2label,
+            label2id={label: index for index, label in corpus.id2label.items()},
+        )
 
+    loss_fn = build_corpus_loss(loss_args, corpus)
     set_seed(training_args.seed)
-    model = AutoModelForTokenClassification.from_pretrained(
-        model_path,
-        num_labels=len(corpus.label_list),
-        id2label=corpus.id2label,
-        label2id={label: index for index, label in corpus.id2label.items()},
-    )
+    model = {"model_init": load_model} if reinitialise_model else {"model": load_model()}
     collator = DataCollatorForTokenClassification(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
-    trainer = ImbalanceTrainer(
-        model=model,
+    trainer = trainer_class(
+        **model,
         args=training_args,
         loss_fn=loss_fn,
         train_dataset=corpus.windows["train"],
@@ -138,6 +140,19 @@ def build_trainer(
         preprocess_logits_for_metrics=argmax_logits,
     )
     return trainer, corpus
+
+
+def build_corpus_loss(loss_args: LossArguments, corpus: PreparedCorpus) -> torch.nn.Module:
+    """The loss `loss_args` name for `corpus`'s labels, with class weights from its training tags if asked."""
+    class_weights = None
+    if loss_args.class_weights != NO_CLASS_WEIGHTS:
+        class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
+    return build_loss(
+        loss_args.loss,
+        num_labels=len(corpus.label_list),
+        class_weights=class_weights,
+        **loss_args.loss_kwargs(outside_label_id=corpus.label_list.index(OUTSIDE)),
+    )
 
 
 def _metrics_for(corpus: PreparedCorpus, split: str) -> WordLevelMetrics | None:
