@@ -155,8 +155,9 @@ def prepare_run(
     `UsageError`, `DataFormatError` (both `ValueError`s) or `FileNotFoundError` with one line
     naming the flag or the file.
 
-    `output_folder_policy=False` skips the refusal of a non-empty output folder, for callers that
-    manage the folder themselves (a hyperparameter search resuming its study, the benchmarks).
+    `output_folder_policy=False` skips the policy (no refusal of a non-empty folder, no new default
+    folder: `training_args.output_dir` as it is), for callers that manage the folder themselves (a
+    hyperparameter search resuming its study, the benchmarks).
     """
     validate_arguments(model_args, data_args, loss_args, training_args)
     output_dir_is_default = training_args.output_dir_is_default
@@ -180,7 +181,7 @@ def prepare_run(
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
     _check_metric_for_best_model(training_args, word_corpus.label_list)
-    if output_dir_is_default:
+    if output_folder_policy and output_dir_is_default:
         # Claimed last, once every check has passed: a failed preparation leaves no folder behind.
         training_args.output_dir = _same_on_every_process(
             training_args, lambda: claim_output_dir(training_args.output_dir, loss_args.loss)
