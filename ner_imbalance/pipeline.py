@@ -172,10 +172,12 @@ def prepare_run(
         check_output_dir(
             training_args.output_dir, resuming=checkpoint is not None, overwrite=training_args.overwrite_output_dir
         )
-    model_path = model_args.model_name_or_path or packaged_model_path()
-    _check_sequence_length(model_path, data_args.max_seq_length)
-
-    word_corpus = load_word_corpus(data_args, training_args.seed)
+    try:  # the packaged model and the demo corpus are optional packages: a missing one is a usage error
+        model_path = model_args.model_name_or_path or packaged_model_path()
+        _check_sequence_length(model_path, data_args.max_seq_length)
+        word_corpus = load_word_corpus(data_args, training_args.seed)
+    except ModuleNotFoundError as error:
+        raise UsageError(str(error)) from None
     loss_fn = build_corpus_loss(loss_args, word_corpus)
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
