@@ -32,9 +32,9 @@ from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
 from ner_imbalance.data.alignment import tokenize_and_align
 from ner_imbalance.data.labels import build_label_list, check_known_tags, detect_scheme, prepare_tags
 from ner_imbalance.data.readers import load_corpus
-from ner_imbalance.data.stats import compute_class_weights, downsample_entities
+from ner_imbalance.data.stats import compute_class_weights, downsample_entities, label_prior
 from ner_imbalance.evaluation import write_predictions
-from ner_imbalance.losses import build_loss
+from ner_imbalance.losses import build_loss, loss_class
 from ner_imbalance.trainer import ImbalanceTrainer
 from ner_imbalance.word_metrics import WordLevelMetrics, argmax_logits
 
@@ -136,13 +136,22 @@ def build_trainer(
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
 
-    class_weights = None
+    # What the loss needs from the training split, and label smoothing from --label_smoothing_factor
+    # (already checked against the loss by validate_arguments; the base Trainer's own label smoother
+    # is never applied, as ImbalanceTrainer.compute_loss replaces the base one).
+    corpus_arguments: dict[str, Any] = {}
     if loss_args.class_weights != NO_CLASS_WEIGHTS:
-        class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
+        corpus_arguments["class_weights"] = compute_class_weights(
+            corpus.words["train"], corpus.label_list, loss_args.class_weights, beta=loss_args.class_weight_beta
+        )
+    if loss_class(loss_args.loss).requires_class_prior:
+        corpus_arguments["class_prior"] = label_prior(corpus.words["train"], corpus.label_list)
+    if training_args.label_smoothing_factor:
+        corpus_arguments["label_smoothing"] = training_args.label_smoothing_factor
     loss_fn = build_loss(
         loss_args.loss,
         num_labels=len(corpus.label_list),
-        class_weights=class_weights,
+        **corpus_arguments,
         **loss_args.loss_kwargs(outside_label_id=corpus.label_list.index(OUTSIDE)),
     )
 

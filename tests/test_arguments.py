@@ -80,9 +80,9 @@ def run_script(*argv: str) -> subprocess.CompletedProcess:
 
 
 def test_script_rejects_an_unknown_loss_in_one_line():
-    completed = run_script("--loss", "dice")
+    completed = run_script("--loss", "dicey")
     assert completed.returncode == 2
-    assert "--loss" in completed.stderr and "dice" in completed.stderr
+    assert "--loss" in completed.stderr and "dicey" in completed.stderr
 
 
 def test_script_reports_bad_hyperparameter_in_one_line_before_loading_a_model():
