@@ -1,9 +1,10 @@
 """The one place where per-token losses meet masking, class weights, upcasting and normalisation.
 
-Every loss in this package is a function of the target log-probability
-`log p_t = log_softmax(x)_t` of each token. `token_log_probs` computes it in (at least) float32
-and masks the positions labelled `ignore_index`; `reduce_token_losses` weights each token's
-loss by the weight of its gold class and normalises:
+Every loss in this package is a function of the log-probabilities `log_softmax(x)` of each token
+(of `x` plus a per-class shift for the logit-adjusted loss). `token_log_probs` computes them in
+(at least) float32 and masks the positions labelled `ignore_index`; `smooth_token_losses` applies
+label smoothing to a cross-entropy; `reduce_token_losses` weights each token's loss by the weight
+of its gold class and normalises:
 
     loss = sum_{valid i} w_{y_i} * l_i / N
 
