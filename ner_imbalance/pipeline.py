@@ -24,6 +24,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorForTokenClassification,
     PreTrainedTokenizerBase,
+    TrainerCallback,
     set_seed,
 )
 
@@ -127,8 +128,13 @@ def build_trainer(
     data_args: DataArguments,
     loss_args: LossArguments,
     training_args: NerTrainingArguments,
+    *,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> tuple[ImbalanceTrainer, PreparedCorpus]:
-    """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`."""
+    """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`.
+
+    `callbacks` are added to the Trainer's own (as `Trainer(callbacks=...)`).
+    """
     model_path = model_args.model_name_or_path or packaged_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_path)
     corpus = prepare_corpus(data_args, tokenizer, training_args.seed)
@@ -166,6 +172,7 @@ def build_trainer(
         processing_class=tokenizer,
         compute_metrics=_metrics_for(corpus, "validation"),
         preprocess_logits_for_metrics=argmax_logits,
+        callbacks=callbacks,
     )
     return trainer, corpus
 
@@ -183,9 +190,10 @@ def run_experiment(
     training_args: NerTrainingArguments,
     *,
     resume_from_checkpoint: str | bool | None = None,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train (if `do_train`), then evaluate on validation and test; return `{"train"|"eval"|"test": metrics}`."""
-    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args)
+    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args, callbacks=callbacks)
     output_dir = trainer.args.output_dir
     results: dict[str, dict[str, float]] = {}
     if trainer.args.do_train:

@@ -10,6 +10,9 @@ Config keys:
 - `datasets`: name -> `DataArguments` fields, plus an optional `training` mapping that overrides
   the shared budget for that dataset.
 - `seeds`, `entity_keep_ratios` (default `[1.0]`).
+- `equal_steps` (default false): every keep ratio trains for the same number of optimizer steps,
+  those of the full training set under the budget (`max_steps` is derived at run time and stored
+  in the record), so that fewer entities no longer also means fewer updates.
 - `losses`: a list of entries `{loss: NAME, <hyperparameter>: value or list, class_weights: ...}`,
   each expanded as the product of its lists; or `{loss: NAME, from_sweep: best}`, the setting
   of that loss with the best mean dev `sweep_metric` (default `f1`) in the finished runs of the
@@ -52,14 +55,16 @@ CONFIG_KEYS = frozenset(
         "losses",
         "sweep",
         "sweep_metric",
+        "equal_steps",
     }
 )
-# Training settings every study run gets: train on the fixed budget, score dev once at the end.
+# Training settings every study run gets: train on the fixed budget, evaluate dev after every epoch
+# for the learning curve, keep no checkpoint, score the final model.
 STUDY_TRAINING_SETTINGS: dict[str, Any] = {
     "do_train": True,
     "do_eval": True,
     "do_predict": False,
-    "eval_strategy": "no",
+    "eval_strategy": "epoch",
     "save_strategy": "no",
     "load_best_model_at_end": False,
     "report_to": "none",
@@ -90,6 +95,7 @@ class RunSpec:
     hyperparameters: dict[str, Any]
     class_weights: str
     seed: int
+    equal_steps: bool = False
 
     @property
     def label(self) -> str:
@@ -124,6 +130,8 @@ class RunSpec:
             "hyperparameters": self.hyperparameters,
             "class_weights": self.class_weights,
         }
+        if self.equal_steps:  # only when set, so that the ids of the runs before this option stay
+            settings["equal_steps"] = True
         canonical = json.dumps(canonical_settings(settings), sort_keys=True)
         return hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:8]
 
@@ -211,6 +219,7 @@ def expand_study(config: Mapping[str, Any], records: Mapping[str, dict] | None =
             hyperparameters=hyperparameters,
             class_weights=class_weights,
             seed=int(seed),
+            equal_steps=bool(config.get("equal_steps", False)),
         )
         specs.setdefault(spec.run_id, spec)
     return list(specs.values())
