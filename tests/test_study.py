@@ -400,12 +400,12 @@ def test_a_tiny_study_trains_with_curves_and_equal_steps_at_every_keep_ratio(tmp
     summary = run_study(specs, results_dir, statistics_fn=None, checkpoint_root=tmp_path / "scratch")
     assert summary.finished == [s.run_id for s in specs]
     full, reduced = (load_records(results_dir)[s.run_id] for s in specs)
-    assert full["training"]["max_steps"] == reduced["training"]["max_steps"] == full["optimizer_steps"] > 0
-    assert reduced["optimizer_steps"] == full["optimizer_steps"]
+    assert reduced["training"]["max_steps"] == reduced["optimizer_steps"] == full["optimizer_steps"] > 0
     assert [point["epoch"] for point in full["learning_curve"]] == [1.0, 2.0]
     assert len(reduced["learning_curve"]) > len(full["learning_curve"]), "a smaller set takes more epochs"
     seconds = [point["train_seconds"] for point in full["learning_curve"]]
     assert 0 < seconds[0] < seconds[1] <= full["train_runtime_s"]
     assert set(full["learning_curve"][0]) == {"epoch", "step", "train_seconds", "precision", "recall", "f1", "macro_f1"}
     assert full["learning_curve"][-1]["f1"] == pytest.approx(full["metrics"]["f1"]), "the final model is scored"
-    assert expand_study({**config, "equal_steps": False})[0].run_id != specs[0].run_id
+    plain = expand_study({**config, "equal_steps": False})
+    assert plain[0].run_id == specs[0].run_id and plain[1].run_id != specs[1].run_id

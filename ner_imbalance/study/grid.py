@@ -3,7 +3,7 @@
 Config keys:
 
 - `name` (required): the experiment name, stored in each record it produces (informational).
-- `title`, `section` (`sweep`, `comparison` or `imbalance`): how the report presents the grid;
+- `title`, `section` (`sweep`, `comparison`, `imbalance` or `convergence`): how the report presents it;
   `section` defaults to `imbalance` for more than one keep ratio, else `comparison`.
 - `model`: `ModelArguments` fields (default: the packaged MiniLM).
 - `training`: `NerTrainingArguments` fields shared by every run: the training budget.
@@ -12,7 +12,8 @@ Config keys:
 - `seeds`, `entity_keep_ratios` (default `[1.0]`).
 - `equal_steps` (default false): every keep ratio trains for the same number of optimizer steps,
   those of the full training set under the budget (`max_steps` is derived at run time and stored
-  in the record), so that fewer entities no longer also means fewer updates.
+  in the record), so that fewer entities no longer also means fewer updates. At keep ratio 1
+  this is the plain budget, and the run shares its record with the same run without the option.
 - `losses`: a list of entries `{loss: NAME, <hyperparameter>: value or list, class_weights: ...}`,
   each expanded as the product of its lists; or `{loss: NAME, from_sweep: best}`, the setting
   of that loss with the best mean dev `sweep_metric` (default `f1`) in the finished runs of the
@@ -41,7 +42,7 @@ from typing import Any
 
 import yaml
 
-SECTION_KINDS = ("sweep", "comparison", "imbalance")
+SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence")
 CONFIG_KEYS = frozenset(
     {
         "name",
@@ -98,6 +99,11 @@ class RunSpec:
     equal_steps: bool = False
 
     @property
+    def steps_from_full_set(self) -> bool:
+        """Whether this run's `max_steps` is derived from the full training set (`equal_steps` below keep 1)."""
+        return self.equal_steps and self.entity_keep_ratio < 1.0
+
+    @property
     def label(self) -> str:
         """The loss setting in words, e.g. `focal gamma=2`."""
         return loss_label(self.loss, self.hyperparameters, self.class_weights)
@@ -130,7 +136,7 @@ class RunSpec:
             "hyperparameters": self.hyperparameters,
             "class_weights": self.class_weights,
         }
-        if self.equal_steps:  # only when set, so that the ids of the runs before this option stay
+        if self.steps_from_full_set:  # only then: the other ids stay, and keep 1 shares the plain run's record
             settings["equal_steps"] = True
         canonical = json.dumps(canonical_settings(settings), sort_keys=True)
         return hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:8]

@@ -271,7 +271,7 @@ def run_study(
     def execute(spec: RunSpec) -> dict[str, Any]:
         output_dir = checkpoint_root / spec.run_id
         arguments = build_arguments(spec, output_dir)
-        if spec.equal_steps:
+        if spec.steps_from_full_set:
             dataset = json.dumps(canonical_settings([spec.dataset, spec.data]), sort_keys=True)
             if dataset not in windows_cache:
                 windows_cache[dataset] = train_size_fn(arguments.model, arguments.data)
