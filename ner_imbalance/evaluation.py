@@ -18,7 +18,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, IOBES, Entities
 
 from ner_imbalance.constants import TYPE_METRICS
-from ner_imbalance.data.readers import ColumnSentence, check_columns, column_values, read_column_sentences
+from ner_imbalance.data.conll import ColumnSentence, check_columns, column_values, read_column_sentences
 
 MODES = ("conlleval", "strict")
 SCHEMES = {"IOB2": IOB2, "IOBES": IOBES, "BIOES": IOBES}

@@ -30,10 +30,8 @@ from transformers import (
 
 from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
-from ner_imbalance.data.alignment import tokenize_and_align
-from ner_imbalance.data.labels import build_label_list, check_known_tags, detect_scheme, prepare_tags
-from ner_imbalance.data.readers import load_corpus
-from ner_imbalance.data.stats import compute_class_weights, downsample_entities
+from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
+from ner_imbalance.data.stats import compute_class_weights
 from ner_imbalance.evaluation import write_predictions
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import ImbalanceTrainer
@@ -58,69 +56,41 @@ def packaged_model_path() -> str:
 
 @dataclass
 class PreparedCorpus:
-    """Word-level splits (`tokens`, `tags`), their label list, and the tokenized windows."""
+    """A run's corpus: its word-level part (`data.corpus.WordCorpus`) and the tokenized windows of every split."""
 
-    words: datasets.DatasetDict
-    label_list: list[str]
-    scheme: str
+    word_corpus: WordCorpus
     windows: dict[str, datasets.Dataset]
 
     @property
+    def words(self) -> datasets.DatasetDict:
+        """The word-level splits (`tokens`, `tags`)."""
+        return self.word_corpus.splits
+
+    @property
+    def label_list(self) -> list[str]:
+        return self.word_corpus.label_list
+
+    @property
+    def scheme(self) -> str:
+        return self.word_corpus.scheme
+
+    @property
     def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.label_list))
+        return self.word_corpus.id2label
 
 
 def prepare_corpus(data_args: DataArguments, tokenizer: PreTrainedTokenizerBase, seed: int) -> PreparedCorpus:
-    """Read, check and tokenize the corpus the data arguments name (the demo corpus by default)."""
-    corpus, sources = load_corpus(
-        train_file=data_args.train_file,
-        validation_file=data_args.validation_file,
-        test_file=data_args.test_file,
-        dataset_name=data_args.dataset_name,
-        dataset_config_name=data_args.dataset_config_name,
-        token_column=data_args.text_column,
-        tag_column=data_args.label_column,
-        demo_seed=data_args.demo_seed,
+    """The words the data arguments name (`load_word_corpus`), then their windows (`tokenize_corpus`)."""
+    word_corpus = load_word_corpus(data_args, seed)
+    windows = tokenize_corpus(
+        word_corpus.splits,
+        tokenizer,
+        word_corpus.label2id,
+        max_seq_length=data_args.max_seq_length,
+        stride=data_args.stride,
+        label_all_tokens=data_args.label_all_tokens,
     )
-    if "train" not in corpus:
-        raise ValueError(f"no training split in {sources}: give --train_file or a dataset with a train split")
-    corpus, _invalid_report = prepare_tags(
-        corpus, tag_scheme=data_args.tag_scheme, repair_tags=data_args.repair_tags, sources=sources
-    )
-    label_list = build_label_list(corpus["train"]["tags"])
-    check_known_tags(corpus, label_list, sources)
-    corpus = _select_samples(corpus, data_args, seed)
-    label2id = {label: index for index, label in enumerate(label_list)}
-    windows = {
-        split: tokenize_and_align(
-            corpus[split],
-            tokenizer,
-            label2id,
-            max_seq_length=data_args.max_seq_length,
-            stride=data_args.stride,
-            label_all_tokens=data_args.label_all_tokens,
-        )
-        for split in corpus
-    }
-    # Evaluation runs in dataset order; sorted by length, its batches carry little padding.
-    # Predictions find their words through each window's example_index, whatever the order.
-    windows.update({split: windows[split].sort("length") for split in windows if split != "train"})
-    return PreparedCorpus(words=corpus, label_list=label_list, scheme=detect_scheme(label_list), windows=windows)
-
-
-def _select_samples(corpus: datasets.DatasetDict, data_args: DataArguments, seed: int) -> datasets.DatasetDict:
-    selected = dict(corpus)
-    if data_args.entity_keep_ratio < 1.0:
-        selected["train"] = downsample_entities(selected["train"], data_args.entity_keep_ratio, seed)
-    limits = {
-        "train": data_args.max_train_samples,
-        "validation": data_args.max_eval_samples,
-        "test": data_args.max_eval_samples,
-    }
-    for split, limit in limits.items():
-        if limit is not None and split in selected:
-            selected[split] = selected[split].select(range(min(limit, len(selected[split]))))
-    return datasets.DatasetDict(selected)
+    return PreparedCorpus(word_corpus=word_corpus, windows=windows)
 
 
 def build_trainer(

@@ -11,8 +11,8 @@ import argparse
 import json
 import sys
 
+from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.data.labels import detect_scheme
-from ner_imbalance.data.readers import DataFormatError
 from ner_imbalance.evaluation import evaluate_tags, format_report, read_gold_and_pred
 
 

@@ -22,7 +22,7 @@ import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from ner_imbalance.data.readers import DataFormatError
+from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.evaluation import (
     evaluate_tags,
     flatten_metrics,

@@ -122,13 +122,10 @@ def build_arguments(spec: RunSpec, output_dir: str | os.PathLike, max_steps: int
 
 def train_split_statistics(data_args: Any, seed: int) -> dict[str, Any]:
     """Size and entity-token share of the training split a run really trains on (after down-sampling)."""
-    from transformers import AutoTokenizer
-
+    from ner_imbalance.data.corpus import load_word_corpus
     from ner_imbalance.data.stats import corpus_stats
-    from ner_imbalance.pipeline import packaged_model_path, prepare_corpus
 
-    tokenizer = AutoTokenizer.from_pretrained(packaged_model_path())
-    stats = corpus_stats(prepare_corpus(data_args, tokenizer, seed).words["train"])
+    stats = corpus_stats(load_word_corpus(data_args, seed).splits["train"])
     ratio = stats["outside_to_entity_ratio"]
     return {
         "sentences": stats["sentences"],
