@@ -24,6 +24,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorForTokenClassification,
     PreTrainedTokenizerBase,
+    TrainerCallback,
     set_seed,
 )
 
@@ -100,12 +101,14 @@ def build_trainer(
     *,
     trainer_class: type[ImbalanceTrainer] = ImbalanceTrainer,
     reinitialise_model: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> tuple[ImbalanceTrainer, PreparedCorpus]:
     """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`.
 
     With `reinitialise_model` the trainer gets a `model_init` instead of a model, so that every
     `train()` starts from the pretrained weights again (what `Trainer.hyperparameter_search` needs);
-    `trainer_class` is an `ImbalanceTrainer` subclass to build instead.
+    `trainer_class` is an `ImbalanceTrainer` subclass to build instead; `callbacks` are added to the
+    Trainer's own (as `Trainer(callbacks=...)`).
     """
     model_path = model_args.model_name_or_path or packaged_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_path)
@@ -138,6 +141,7 @@ def build_trainer(
         processing_class=tokenizer,
         compute_metrics=_metrics_for(corpus, "validation"),
         preprocess_logits_for_metrics=argmax_logits,
+        callbacks=callbacks,
     )
     return trainer, corpus
 
@@ -182,9 +186,10 @@ def run_experiment(
     training_args: NerTrainingArguments,
     *,
     resume_from_checkpoint: str | bool | None = None,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train (if `do_train`), then evaluate on validation and test; return `{"train"|"eval"|"test": metrics}`."""
-    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args)
+    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args, callbacks=callbacks)
     output_dir = trainer.args.output_dir
     results: dict[str, dict[str, float]] = {}
     if trainer.args.do_train:
