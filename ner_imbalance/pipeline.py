@@ -30,6 +30,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorForTokenClassification,
     PreTrainedTokenizerBase,
+    TrainerCallback,
     set_seed,
 )
 
@@ -43,10 +44,10 @@ from ner_imbalance.arguments import (
 from ner_imbalance.atomic import write_json_atomic, write_text_atomic
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
-from ner_imbalance.data.stats import compute_class_weights
+from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics, write_predictions
-from ner_imbalance.losses import build_loss
+from ner_imbalance.losses import build_loss, loss_class
 from ner_imbalance.output_folder import (
     check_output_dir,
     claim_output_dir,
@@ -178,7 +179,7 @@ def prepare_run(
         word_corpus = load_word_corpus(data_args, training_args.seed)
     except ModuleNotFoundError as error:
         raise UsageError(str(error)) from None
-    loss_fn = build_corpus_loss(loss_args, word_corpus)
+    loss_fn = build_corpus_loss(loss_args, word_corpus, label_smoothing=training_args.label_smoothing_factor)
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -253,6 +254,7 @@ def build_trainer(
     *,
     trainer_class: type[ImbalanceTrainer] = ImbalanceTrainer,
     reinitialise_model: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> tuple[ImbalanceTrainer, PreparedCorpus]:
     """The tokenizer, windows, model and `ImbalanceTrainer` of a run, ready to `train()`.
 
@@ -260,7 +262,8 @@ def build_trainer(
     without the output-folder policy (the caller manages its folder).
     With `reinitialise_model` the trainer gets a `model_init` instead of a model, so that every
     `train()` starts from the pretrained weights again (what `Trainer.hyperparameter_search` needs);
-    `trainer_class` is an `ImbalanceTrainer` subclass to build instead.
+    `trainer_class` is an `ImbalanceTrainer` subclass to build instead; `callbacks` are added to the
+    Trainer's own (as `Trainer(callbacks=...)`).
     """
     if isinstance(model_args, PreparedRun):
         prepared = model_args
@@ -293,17 +296,24 @@ def build_trainer(
         processing_class=tokenizer,
         compute_metrics=_metrics_for(corpus, "validation"),
         preprocess_logits_for_metrics=argmax_logits,
+        callbacks=callbacks,
     )
     return trainer, corpus
 
 
-def build_corpus_loss(loss_args: LossArguments, corpus: PreparedCorpus | WordCorpus) -> torch.nn.Module:
-    """The loss `loss_args` name for `corpus`'s labels, with class weights from its training tags if asked.
+def build_corpus_loss(
+    loss_args: LossArguments, corpus: PreparedCorpus | WordCorpus, label_smoothing: float = 0.0
+) -> torch.nn.Module:
+    """The loss `loss_args` name for `corpus`'s labels, with what it needs from the training split.
 
-    A per-class vector (focal's `--alpha`) of the wrong length is a `UsageError` listing the labels in order.
+    Class weights (`--class_weights`) and the label prior (losses that declare `requires_class_prior`)
+    come from the training tags; `label_smoothing` is `--label_smoothing_factor`, already checked
+    against the loss by `validate_arguments` (the base Trainer's own label smoother is never applied:
+    `ImbalanceTrainer.compute_loss` replaces the base one). A per-class vector (focal's `--alpha`)
+    of the wrong length is a `UsageError` listing the labels in order.
     """
     word_corpus = corpus.word_corpus if isinstance(corpus, PreparedCorpus) else corpus
-    label_list = word_corpus.label_list
+    label_list, train_words = word_corpus.label_list, word_corpus.splits["train"]
     kwargs = loss_args.loss_kwargs(outside_label_id=label_list.index(OUTSIDE))
     for name, value in kwargs.items():
         if isinstance(value, (list, tuple)) and len(value) != len(label_list):
@@ -311,10 +321,16 @@ def build_corpus_loss(loss_args: LossArguments, corpus: PreparedCorpus | WordCor
                 f"--{name} has {len(value)} values but the training split has {len(label_list)} labels; "
                 f"give one per label, in this order: {','.join(label_list)}"
             )
-    class_weights = None
+    corpus_arguments: dict[str, Any] = {}
     if loss_args.class_weights != NO_CLASS_WEIGHTS:
-        class_weights = compute_class_weights(word_corpus.splits["train"], label_list, loss_args.class_weights)
-    return build_loss(loss_args.loss, num_labels=len(label_list), class_weights=class_weights, **kwargs)
+        corpus_arguments["class_weights"] = compute_class_weights(
+            train_words, label_list, loss_args.class_weights, beta=loss_args.class_weight_beta
+        )
+    if loss_class(loss_args.loss).requires_class_prior:
+        corpus_arguments["class_prior"] = label_prior(train_words, label_list)
+    if label_smoothing:
+        corpus_arguments["label_smoothing"] = label_smoothing
+    return build_loss(loss_args.loss, num_labels=len(label_list), **corpus_arguments, **kwargs)
 
 
 def _metrics_for(corpus: PreparedCorpus, split: str) -> WordLevelMetrics | None:
@@ -330,18 +346,20 @@ def run_experiment(
     training_args: NerTrainingArguments,
     *,
     resume_from_checkpoint: str | bool | None = None,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, dict[str, float]]:
     """`execute_run(prepare_run(...))`: check everything, then train (if `do_train`) and evaluate."""
     prepared = prepare_run(
         model_args, data_args, loss_args, training_args, resume_from_checkpoint=resume_from_checkpoint
     )
-    return execute_run(prepared)
+    return execute_run(prepared, callbacks=callbacks)
 
 
-def execute_run(prepared: PreparedRun) -> dict[str, dict[str, float]]:
+def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None = None) -> dict[str, dict[str, float]]:
     """The work of a prepared run: train (if `do_train`), then evaluate on validation and test.
 
-    With `--overwrite_output_dir` the old run's files are deleted first. Returns
+    With `--overwrite_output_dir` the old run's files are deleted first; `callbacks` are added to
+    the Trainer's own. Returns
     `{"train"|"eval"|"test": metrics}`; every results file is written atomically.
     """
     training_args = prepared.training_args
@@ -351,7 +369,7 @@ def execute_run(prepared: PreparedRun) -> dict[str, dict[str, float]]:
         PartialState().wait_for_everyone()  # every process has checked the folder before anyone writes
     if training_args.overwrite_output_dir and training_args.process_index == 0:
         clear_output_dir(training_args.output_dir)
-    trainer, corpus = build_trainer(prepared)
+    trainer, corpus = build_trainer(prepared, callbacks=callbacks)
     output_dir = trainer.args.output_dir
     results: dict[str, dict[str, float]] = {}
     if trainer.args.do_train:

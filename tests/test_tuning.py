@@ -12,7 +12,8 @@ from tiny_models import save_tiny_encoder
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.extras import MissingExtraError
-from ner_imbalance.tuning import SearchSpace, TuningArguments, format_trials, run_search, study_name, suggest
+from ner_imbalance.losses import SearchSpace
+from ner_imbalance.tuning import TuningArguments, format_trials, run_search, study_name, suggest
 
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -89,8 +90,8 @@ def test_each_trial_trains_with_its_own_loss(tiny_encoder_dir, tmp_path, monkeyp
     built = []
     original = tuning.build_corpus_loss
 
-    def recording(loss_args, corpus):
-        loss = original(loss_args, corpus)
+    def recording(loss_args, corpus, *args, **kwargs):
+        loss = original(loss_args, corpus, *args, **kwargs)
         built.append(loss)
         return loss
 
