@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from test_pipeline import tiny_model_dir, tiny_run_flags  # noqa: F401 - tiny_model_dir is a fixture
+from test_pipeline import tiny_run_flags
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.data.stats import compute_class_weights, label_prior
@@ -14,19 +14,19 @@ from ner_imbalance.losses import CrossEntropyLoss, LogitAdjustedLoss
 from ner_imbalance.pipeline import build_trainer
 
 
-def trainer_for(tiny_model_dir, tmp_path, *flags: str):  # noqa: F811 - the fixture's value
+def trainer_for(tiny_model_dir, tmp_path, *flags: str):
     arguments = parse_arguments([*tiny_run_flags(tiny_model_dir, tmp_path), "--use_cpu", "true", *flags])
     return build_trainer(*arguments)
 
 
-def test_logit_adjusted_gets_the_prior_of_the_training_split(tiny_model_dir, tmp_path):  # noqa: F811
+def test_logit_adjusted_gets_the_prior_of_the_training_split(tiny_model_dir, tmp_path):
     trainer, corpus = trainer_for(tiny_model_dir, tmp_path, "--loss", "logit_adjusted", "--tau", "0.5")
     assert isinstance(trainer.loss_fn, LogitAdjustedLoss)
     prior = torch.tensor(label_prior(corpus.words["train"], corpus.label_list))
     torch.testing.assert_close(trainer.loss_fn.log_prior_shift, 0.5 * prior.log())
 
 
-def test_effective_number_class_weights_with_their_beta(tiny_model_dir, tmp_path):  # noqa: F811
+def test_effective_number_class_weights_with_their_beta(tiny_model_dir, tmp_path):
     trainer, corpus = trainer_for(
         tiny_model_dir, tmp_path, "--loss", "dice", "--class_weights", "effective_number", "--class_weight_beta", "0.9"
     )
@@ -35,7 +35,7 @@ def test_effective_number_class_weights_with_their_beta(tiny_model_dir, tmp_path
 
 
 @pytest.mark.parametrize("loss", ["ce", "logit_adjusted"])
-def test_label_smoothing_factor_reaches_the_loss_and_is_applied_once(tiny_model_dir, tmp_path, loss):  # noqa: F811
+def test_label_smoothing_factor_reaches_the_loss_and_is_applied_once(tiny_model_dir, tmp_path, loss):
     trainer, _ = trainer_for(tiny_model_dir, tmp_path, "--loss", loss, "--label_smoothing_factor", "0.1")
     assert trainer.loss_fn.label_smoothing == 0.1
     # The base Trainer builds its own LabelSmoother from the flag; ImbalanceTrainer.compute_loss
@@ -54,6 +54,6 @@ def test_label_smoothing_factor_reaches_the_loss_and_is_applied_once(tiny_model_
         assert isinstance(trainer.loss_fn, CrossEntropyLoss)
 
 
-def test_without_the_flag_there_is_no_smoothing(tiny_model_dir, tmp_path):  # noqa: F811
+def test_without_the_flag_there_is_no_smoothing(tiny_model_dir, tmp_path):
     trainer, _ = trainer_for(tiny_model_dir, tmp_path, "--loss", "ce")
     assert trainer.loss_fn.label_smoothing == 0.0
