@@ -10,7 +10,12 @@ import datasets
 import numpy as np
 import pytest
 
-from ner_imbalance.data.alignment import merge_window_predictions, tokenize_and_align, word_windows
+from ner_imbalance.data.alignment import (
+    gather_word_values,
+    merge_window_predictions,
+    tokenize_and_align,
+    word_windows,
+)
 
 LABELS = ["O", "B-location", "I-location", "B-person", "I-person"]
 LABEL2ID = {label: index for index, label in enumerate(LABELS)}
@@ -128,6 +133,27 @@ def test_merge_uses_the_first_sub_token_and_accepts_lists_and_scores(tiny_tokeni
     assert merge_window_predictions(tokenized, scores, LABELS, [2, 1]) == expected
     with pytest.raises(ValueError, match="1 windows"):
         merge_window_predictions(tokenized, padded[:1], LABELS, [2, 1])
+
+
+def test_gather_word_values_takes_the_rows_merge_predicts_from(tiny_tokenizer):
+    words = ["john", "visited", "paris", "and", "london", "today", "the", "city", "was", "great"]
+    tokenized = tokenize_and_align(
+        _dataset([["xyz", "paris"], words]), tiny_tokenizer, LABEL2ID, max_seq_length=6, stride=2
+    )
+    generator = np.random.default_rng(0)
+    logits = generator.normal(size=(len(tokenized), 6, len(LABELS))).astype(np.float32)
+    gathered = gather_word_values(logits, tokenized, [2, len(words)])
+    assert gathered.shape == (2 + len(words), len(LABELS))
+    merged = merge_window_predictions(tokenized, logits, LABELS, [2, len(words)])
+    assert [LABELS[index] for index in gathered.argmax(-1)] == merged[0] + merged[1]
+    # Word values come from the chosen window's first sub-token: here windows hold their own index.
+    window_index = np.repeat(np.arange(len(tokenized), dtype=np.float64)[:, None], 6, axis=1)
+    merged_windows = merge_window_predictions(tokenized, window_index.astype(np.int64), range(9), [2, len(words)])
+    assert gather_word_values(window_index, tokenized, [2, len(words)]).tolist() == [
+        float(window) for window in merged_windows[0] + merged_windows[1]
+    ]
+    as_list = [window[:length] for window, length in zip(logits, tokenized["length"])]
+    assert np.array_equal(gather_word_values(as_list, tokenized, [2, len(words)]), gathered)
 
 
 def test_word_without_sub_tokens_stands_in_as_unknown(tiny_tokenizer):

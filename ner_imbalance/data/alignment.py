@@ -7,7 +7,8 @@ first sub-token then lives only in the previous window. Windowing by words keeps
 
 At prediction time every word takes the prediction of its first sub-token from the window where
 it has the most context on both sides, and `merge_window_predictions` returns exactly one tag per
-input word, in input order.
+input word, in input order; `gather_word_values` takes any per-sub-token array (such as the full
+logits) from the same positions.
 """
 
 from __future__ import annotations
@@ -114,12 +115,38 @@ def merge_window_predictions(
     prediction at its first sub-token in the window where the smaller of its distances to the
     window's first and last word sub-tokens is largest (the earlier window on ties).
     """
+    positions, lengths = _word_positions(tokenized, num_words)
+    predictions = _flat_predictions(predicted_label_ids, lengths)
+    labels = np.asarray(_label_names(id2label), dtype=object)
+    tags = labels[predictions[positions]].tolist()
+    sentence_start = np.concatenate(([0], np.cumsum(np.asarray(num_words, dtype=np.int64))))
+    return [tags[sentence_start[row] : sentence_start[row + 1]] for row in range(len(num_words))]
+
+
+def gather_word_values(
+    values: np.ndarray | Sequence[np.ndarray], tokenized: datasets.Dataset, num_words: Sequence[int]
+) -> np.ndarray:
+    """Per word of every source sentence (in input order), the row of a per-sub-token array at
+    the position `merge_window_predictions` predicts that word from.
+
+    `values`: `[num_windows, seq_len, *value_shape]` (padding beyond a window's length is
+    ignored), or one `[window_length, *value_shape]` array per window; for example the full
+    logits `[num_windows, seq_len, num_labels]` of `Trainer.predict`. Returns
+    `[sum(num_words), *value_shape]`, so that `merge_window_predictions` of the arg-maxed values
+    equals the arg-max of the gathered rows.
+    """
+    positions, lengths = _word_positions(tokenized, num_words)
+    return _flat_window_values(values, lengths)[positions]
+
+
+def _word_positions(tokenized: datasets.Dataset, num_words: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Where each word is predicted from: its position in the windows laid end to end (one per
+    word of `num_words`, in input order), and the sub-token count of every window."""
     table = tokenized.select_columns(["example_index", "word_ids"]).with_format("arrow")[:]
     word_lists = table.column("word_ids").combine_chunks()
     lengths = pc.list_value_length(word_lists).to_numpy(zero_copy_only=False).astype(np.int64)
     word_ids = word_lists.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
     examples = table.column("example_index").to_numpy().astype(np.int64)
-    predictions = _flat_predictions(predicted_label_ids, lengths)
 
     window, is_first = _first_pieces(word_ids, lengths)
     is_word = word_ids != NO_WORD
@@ -147,9 +174,7 @@ def merge_window_predictions(
             f"word {missing - sentence_start[row]} of row {row} is in no window: "
             "the windows and num_words do not describe the same dataset"
         )
-    labels = np.asarray(_label_names(id2label), dtype=object)
-    tags = labels[predictions[best]].tolist()
-    return [tags[sentence_start[row] : sentence_start[row + 1]] for row in range(len(num_words))]
+    return best, lengths
 
 
 def _align_batch(
@@ -244,24 +269,30 @@ def _continuation_ids(label2id: Mapping[str, int]) -> np.ndarray:
 
 def _flat_predictions(predicted_label_ids: np.ndarray | Sequence[np.ndarray], lengths: np.ndarray) -> np.ndarray:
     """The predicted ids of every window position, windows concatenated."""
-    if isinstance(predicted_label_ids, np.ndarray) and predicted_label_ids.ndim >= 2:
-        predictions = predicted_label_ids.argmax(-1) if predicted_label_ids.ndim == 3 else predicted_label_ids
-        _check_window_count(len(predictions), lengths)
-        if len(lengths) and predictions.shape[1] < lengths.max():
-            raise ValueError(
-                f"predictions cover {predictions.shape[1]} sub-tokens, the longest window has {lengths.max()}"
-            )
-        return predictions[np.arange(predictions.shape[1]) < lengths[:, None]].astype(np.int64)
-    windows = [np.asarray(window) for window in predicted_label_ids]
+    if isinstance(predicted_label_ids, np.ndarray) and predicted_label_ids.ndim == 3:
+        predicted_label_ids = predicted_label_ids.argmax(-1)
+    return _flat_window_values(predicted_label_ids, lengths).astype(np.int64)
+
+
+def _flat_window_values(values: np.ndarray | Sequence[np.ndarray], lengths: np.ndarray) -> np.ndarray:
+    """The values of every window position, windows concatenated: `[sum(lengths), *value_shape]`.
+
+    `values` is padded, `[num_windows, seq_len, *value_shape]`, or one array per window."""
+    if isinstance(values, np.ndarray) and values.ndim >= 2:
+        _check_window_count(len(values), lengths)
+        if len(lengths) and values.shape[1] < lengths.max():
+            raise ValueError(f"predictions cover {values.shape[1]} sub-tokens, the longest window has {lengths.max()}")
+        return values[np.arange(values.shape[1]) < lengths[:, None]]
+    windows = [np.asarray(window) for window in values]
     _check_window_count(len(windows), lengths)
     short = [index for index, (window, length) in enumerate(zip(windows, lengths)) if len(window) < length]
     if short:
         raise ValueError(
             f"window {short[0]} has {lengths[short[0]]} sub-tokens but only {len(windows[short[0]])} predictions"
         )
-    return np.concatenate([window[:length] for window, length in zip(windows, lengths)] or [np.zeros(0)]).astype(
-        np.int64
-    )
+    if not windows:
+        return np.zeros(0)
+    return np.concatenate([window[:length] for window, length in zip(windows, lengths)])
 
 
 def _check_window_count(num_predicted: int, lengths: np.ndarray) -> None:
