@@ -274,6 +274,7 @@ class _Search:
 
     def __init__(self, logits: np.ndarray, counter: _EntityCounter, metric: str) -> None:
         self.logits = logits
+        self.columns = np.ascontiguousarray(logits.T)
         self.counter = counter
         self.metric = metric
         self.candidates = 0
@@ -292,25 +293,22 @@ class _Search:
     ) -> tuple[np.ndarray, float]:
         """Best value of `bias[label]` on `grid` (others fixed), taken if it gains >= `margin` (and > 0).
 
-        Only sentences whose prediction differs between the grid's two ends are re-scored: as
-        `bias[label]` grows, words can only switch to `label`, so every other sentence keeps one
-        prediction over the whole grid.
+        With the other biases fixed, `argmax(x + b)` is `label` exactly where `x_label + v`
+        beats the largest earlier biased logit and ties or beats the largest later one (arg-max
+        takes the first maximum), else the arg-max of the other labels: one comparison per word
+        and candidate instead of an arg-max. As `v` grows, words only switch to `label`, so only
+        sentences whose prediction differs between the grid's two ends are re-scored.
         """
-        low, high = bias.copy(), bias.copy()
-        low[label], high[label] = grid[0], grid[-1]
-        predicted_low = _predict(self.logits, low)
-        changing = predicted_low != _predict(self.logits, high)
+        rule = _OneLabelRule(self.columns, bias, label)
+        changing = rule.wins(grid[0]) != rule.wins(grid[-1])
         counter = self.counter
         active = np.bincount(counter.sentence_of_word[changing], minlength=len(counter.lengths)) > 0
-        subset = counter.subset(active)
         active_words = active[counter.sentence_of_word]
-        fixed = self.counter.counts(predicted_low) - subset.counts(predicted_low[active_words])
-        active_logits = self.logits[active_words]
-        scores = np.empty(len(grid))
-        for index, value in enumerate(grid):
-            candidate = bias.copy()
-            candidate[label] = value
-            scores[index] = _metric(fixed + subset.counts(_predict(active_logits, candidate)), self.metric)
+        predicted_low = rule.predict(grid[0])
+        subset = counter.subset(active)
+        fixed = counter.counts(predicted_low) - subset.counts(predicted_low[active_words])
+        active_rule = rule.subset(active_words)
+        scores = np.array([_metric(fixed + subset.counts(active_rule.predict(value)), self.metric) for value in grid])
         self.candidates += len(grid)
         best = scores.max()
         closest = np.flatnonzero(scores == best)[np.argmin(np.abs(grid[scores == best] - bias[label]))]
@@ -321,13 +319,48 @@ class _Search:
         return bias, current
 
 
+class _OneLabelRule:
+    """`argmax(x + b)` per word as a function of `v = b[label]` alone (the other biases fixed),
+    in the same float32 arithmetic as `_predict`. `columns` are the logits transposed, `[C, N]`."""
+
+    def __init__(self, columns: np.ndarray, bias: np.ndarray, label: int) -> None:
+        biased = columns + bias.astype(columns.dtype)[:, None]
+        biased[label] = -np.inf
+        self.label = label
+        self.own = columns[label]
+        self.earlier = biased[: label + 1].max(axis=0)
+        self.later = biased[label:].max(axis=0)
+        best = np.maximum(self.earlier, self.later)
+        # The first other label reaching the best biased logit: scan from the last label down.
+        self.others = np.zeros(columns.shape[1], dtype=np.int64)
+        for other in range(len(columns) - 1, -1, -1):
+            if other != label:
+                self.others = np.where(biased[other] == best, other, self.others)
+
+    def subset(self, words: np.ndarray) -> _OneLabelRule:
+        rule = object.__new__(_OneLabelRule)
+        rule.label = self.label
+        rule.own, rule.earlier, rule.later, rule.others = (
+            values[words] for values in (self.own, self.earlier, self.later, self.others)
+        )
+        return rule
+
+    def wins(self, value: float) -> np.ndarray:
+        shifted = self.own + self.own.dtype.type(value)
+        return (shifted > self.earlier) & (shifted >= self.later)
+
+    def predict(self, value: float) -> np.ndarray:
+        return np.where(self.wins(value), self.label, self.others)
+
+
 class _ChunkTables:
     """seqeval's conlleval chunking as lookup tables over label ids.
 
     State ids are the labels' ids, then `separator` (the `O` seqeval puts between flattened
     sentences) and `start` (its initial state: tag `O`, empty type). `starts[p, c]` / `ends[p, c]`
     are seqeval's own `start_of_chunk` / `end_of_chunk` for previous state `p`, current state `c`;
-    `state_type` is the index in `types` (sorted) of each state's entity type.
+    `state_type` is the index in `types` (sorted) of each state's entity type. `inert[label]`:
+    the label reads exactly as the separator (`O`): no chunk starts or ends between two of them.
     """
 
     def __init__(self, label_list: Sequence[str]) -> None:
@@ -335,6 +368,12 @@ class _ChunkTables:
         self.separator, self.start = len(label_list), len(label_list) + 1
         self.starts = np.array([[start_of_chunk(p, t, pt, tt) for t, tt in states] for p, pt in states])
         self.ends = np.array([[end_of_chunk(p, t, pt, tt) for t, tt in states] for p, pt in states])
+        self.num_states = len(states)
+        self.inert = np.array([state == states[self.separator] for state in states[: len(label_list)]])
+        quiet = np.flatnonzero(np.concatenate((self.inert, [True, True])))
+        if (self.starts | self.ends)[np.ix_(quiet, quiet)].any():
+            raise AssertionError("seqeval's chunking changed: a chunk starts or ends between two O tags")
+        self.starts_flat, self.ends_flat = self.starts.ravel(), self.ends.ravel()
         self.types = sorted({entity_type for _tag, entity_type in states})
         self.state_type = np.array([self.types.index(entity_type) for _tag, entity_type in states], dtype=np.int64)
 
@@ -357,8 +396,10 @@ class _EntityCounter:
         # Position of every word in the layout: a leading start state, then each sentence and an O.
         self.positions = 1 + np.arange(self.num_words) + self.sentence_of_word
         self.size = 1 + self.num_words + len(self.lengths)
-        self.gold_keys, gold_types = self._entities(self.gold_ids)
-        self.gold_keys.sort()
+        gold_keys, gold_types, gold_ends = self._entities(self.gold_ids)
+        # Entities do not overlap: the one gold entity ending at each position, if any.
+        self.gold_key_ending_at = np.full(self.size, -1, dtype=np.int64)
+        self.gold_key_ending_at[gold_ends] = gold_keys
         self.gold_counts = np.bincount(gold_types, minlength=len(tables.types))
 
     def subset(self, sentences: np.ndarray) -> _EntityCounter:
@@ -367,10 +408,8 @@ class _EntityCounter:
 
     def counts(self, predicted_ids: np.ndarray) -> np.ndarray:
         """`[3, num_types]` int64: gold, predicted and correct entities of each type."""
-        keys, types = self._entities(predicted_ids)
-        found = np.searchsorted(self.gold_keys, keys)
-        correct = found < len(self.gold_keys)
-        correct[correct] = self.gold_keys[found[correct]] == keys[correct]
+        keys, types, ends = self._entities(predicted_ids)
+        correct = self.gold_key_ending_at[ends] == keys
         num_types = len(self.tables.types)
         return np.stack(
             [
@@ -380,21 +419,34 @@ class _EntityCounter:
             ]
         )
 
-    def _entities(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unique integer keys (start, end, type) and type indices of the entities of `ids`."""
+    def _entities(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Unique integer keys (start, end, type), type indices and end positions of the entities of `ids`.
+
+        Only transitions next to a word whose label is not inert (not `O`) can start or end a
+        chunk, so only those are looked up: into every such word from its left neighbour, and
+        out of it into an inert right neighbour.
+        """
         tables = self.tables
-        layout = np.full(self.size, tables.separator, dtype=np.int64)
-        layout[0] = tables.start
-        layout[self.positions] = ids
-        previous, current = layout[:-1], layout[1:]
-        # Transition k goes from layout position k to k + 1; a chunk ending there ends at k and
-        # began at the last start at or before k.
-        ends = np.flatnonzero(tables.ends[previous, current])
-        started = np.where(tables.starts[previous, current], np.arange(1, self.size), 0)
-        last_start = np.maximum.accumulate(np.concatenate(([0], started)))
-        types = tables.state_type[previous[ends]]
-        keys = (last_start[ends] * self.size + ends) * len(tables.types) + types
-        return keys, types
+        words = np.flatnonzero(~tables.inert[ids])
+        if not len(words):
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        positions = self.positions[words]
+        states = ids[words]
+        follows = positions[1:] == positions[:-1] + 1
+        inert_left = np.where(positions == 1, tables.start, tables.separator)
+        left = np.where(np.concatenate(([False], follows)), np.concatenate(([0], states[:-1])), inert_left)
+        into = left * tables.num_states + states
+        leaving = ~np.concatenate((follows, [False]))
+        out_of = states[leaving] * tables.num_states + tables.separator
+        # A chunk ending on the transition into position q ends at q - 1.
+        ends_into, ends_out = tables.ends_flat[into], tables.ends_flat[out_of]
+        end_positions = np.concatenate((positions[ends_into] - 1, positions[leaving][ends_out]))
+        end_states = np.concatenate((left[ends_into], states[leaving][ends_out]))
+        start_positions = positions[tables.starts_flat[into]]
+        begins = start_positions[np.searchsorted(start_positions, end_positions, side="right") - 1]
+        types = tables.state_type[end_states]
+        keys = (begins * self.size + end_positions) * len(tables.types) + types
+        return keys, types, end_positions
 
 
 def _tag_and_type(label: str) -> tuple[str, str]:
