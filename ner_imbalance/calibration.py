@@ -49,6 +49,7 @@ from ner_imbalance.evaluation import SCHEMES
 NO_CALIBRATION = "none"
 CALIBRATION_MODES = ("outside", "per_type")
 CALIBRATION_METRICS = ("micro_f1", "macro_f1")
+DEFAULT_METRIC = "micro_f1"
 WORD_LOGITS_FILE = "word_logits_validation.npz"
 CALIBRATION_FILE = "calibration.json"
 
@@ -120,7 +121,7 @@ def search_bias(
     label_list: Sequence[str],
     *,
     mode: str,
-    metric: str = "micro_f1",
+    metric: str = DEFAULT_METRIC,
     scheme: str = "IOB2",
     outside_step: float = DEFAULT_OUTSIDE_STEP,
     outside_bound: float = DEFAULT_OUTSIDE_BOUND,
