@@ -296,20 +296,34 @@ class _Search:
 
         With the other biases fixed, `argmax(x + b)` is `label` exactly where `x_label + v`
         beats the largest earlier biased logit and ties or beats the largest later one (arg-max
-        takes the first maximum), else the arg-max of the other labels: one comparison per word
-        and candidate instead of an arg-max. As `v` grows, words only switch to `label`, so only
-        sentences whose prediction differs between the grid's two ends are re-scored.
+        takes the first maximum), else the arg-max of the other labels. As `v` grows, words only
+        switch to `label`; each word switches at one grid step. So the grid is walked upwards
+        and at each step only the sentences with a word switching there are re-counted.
         """
-        rule = _OneLabelRule(self.columns, bias, label)
-        changing = rule.wins(grid[0]) != rule.wins(grid[-1])
         counter = self.counter
-        active = np.bincount(counter.sentence_of_word[changing], minlength=len(counter.lengths)) > 0
-        active_words = active[counter.sentence_of_word]
-        predicted_low = rule.predict(grid[0])
-        subset = counter.subset(active)
-        fixed = counter.counts(predicted_low) - subset.counts(predicted_low[active_words])
-        active_rule = rule.subset(active_words)
-        scores = np.array([_metric(fixed + subset.counts(active_rule.predict(value)), self.metric) for value in grid])
+        rule = _OneLabelRule(self.columns, bias, label)
+        predicted = rule.predict(grid[0])
+        switching = np.flatnonzero(predicted != rule.predict(grid[-1]))
+        switch_rule = rule.subset(switching)
+        switch_step = np.zeros(len(switching), dtype=np.int64)
+        for step in range(len(grid) - 1, 0, -1):
+            switch_step[switch_rule.wins(grid[step])] = step
+        order = np.argsort(switch_step, kind="stable")
+        bounds = np.searchsorted(switch_step[order], np.arange(len(grid) + 1))
+        counts = counter.counts(predicted)
+        scores = np.empty(len(grid))
+        scores[0] = _metric(counts, self.metric)
+        for step in range(1, len(grid)):
+            words = switching[order[bounds[step] : bounds[step + 1]]]
+            if len(words):
+                sentences = np.zeros(len(counter.lengths), dtype=bool)
+                sentences[counter.sentence_of_word[words]] = True
+                subset = counter.subset(sentences)
+                in_subset = sentences[counter.sentence_of_word]
+                before = subset.counts(predicted[in_subset])
+                predicted[words] = label
+                counts = counts - before + subset.counts(predicted[in_subset])
+            scores[step] = _metric(counts, self.metric)
         self.candidates += len(grid)
         best = scores.max()
         closest = np.flatnonzero(scores == best)[np.argmin(np.abs(grid[scores == best] - bias[label]))]
