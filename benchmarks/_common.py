@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -27,6 +25,7 @@ from ner_imbalance.arguments import (
     ModelArguments,
     NerTrainingArguments,
 )
+from ner_imbalance.environment import machine_info as machine_info  # the benchmarks' `common.machine_info`
 
 RESULTS_DIR = Path(__file__).parent / "results"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wnut17"
@@ -86,33 +85,6 @@ def run_arguments(
 
 def median(values: Sequence[float]) -> float:
     return statistics.median(values)
-
-
-def cpu_model_name() -> str:
-    """The processor's model name as `lscpu` prints it (from /proc/cpuinfo), else `platform`'s guess."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def machine_info(device: str) -> dict[str, Any]:
-    """Processor, accelerator, threads and library versions, for the JSON and the docs."""
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu_model_name(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": device,
-        "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-    }
 
 
 def machine_line(machine: dict[str, Any]) -> str:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from _timing import round_robin
 
+from ner_imbalance.environment import cpu_model_name, machine_info
 from ner_imbalance.losses import LOSS_NAMES, build_loss
 
 REFERENCE = "F.cross_entropy"
@@ -114,7 +113,7 @@ def benchmark(device: torch.device, num_tokens: int, num_classes: int, repeats: 
     reference_ms = losses_ms[REFERENCE]
     return {
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_model_name(),
         "logits_shape": [num_tokens, num_classes],
         "dtype": "float32",
         "repeats": repeats,
@@ -180,7 +179,7 @@ def main() -> None:
         print(markdown_table(report), end="\n\n")
         reports.append(report)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    machine = {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__}
+    machine = machine_info("cuda" if "cuda" in device_names[args.device] else "cpu")
     args.json.write_text(json.dumps({"machine": machine, "reports": reports}, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.json}")
 

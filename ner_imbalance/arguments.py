@@ -18,7 +18,7 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from ner_imbalance import calibration
-from ner_imbalance.constants import CLASS_WEIGHT_METHODS, NO_CLASS_WEIGHTS, TAG_SCHEMES
+from ner_imbalance.constants import CLASS_WEIGHT_METHODS, MAX_SEQ_LENGTH, NO_CLASS_WEIGHTS, STRIDE, TAG_SCHEMES
 from ner_imbalance.losses import GHMC_VARIANTS, LOSS_NAMES, SOFTENED_VARIANTS, build_loss, loss_hyperparameters
 
 CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
@@ -62,9 +62,12 @@ class DataArguments:
         default=False, metadata={"help": "Turn invalid I-X (after O or another type) into B-X instead of warning."}
     )
     max_seq_length: int = field(
-        default=128, metadata={"help": "Sub-tokens per window; longer sentences are split into overlapping windows."}
+        default=MAX_SEQ_LENGTH,
+        metadata={"help": "Sub-tokens per window; longer sentences are split into overlapping windows."},
     )
-    stride: int = field(default=32, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence."})
+    stride: int = field(
+        default=STRIDE, metadata={"help": "Sub-tokens shared by consecutive windows of a long sentence."}
+    )
     label_all_tokens: bool = field(
         default=False,
         metadata={"help": "Label every sub-token (B-X becomes I-X on continuations), not only the first."},

@@ -24,3 +24,8 @@ TYPE_METRICS = (*ENTITY_METRICS, "support")
 """Per-type values of an evaluation: the scores and the number of gold entities."""
 OVERALL_METRICS = (*ENTITY_METRICS, "macro_f1")
 """Corpus-level values the study aggregates: micro scores and the unweighted mean of per-type F1."""
+
+MAX_SEQ_LENGTH = 128
+"""Default sub-tokens per window (`--max_seq_length`); longer sentences are split into overlapping windows."""
+STRIDE = 32
+"""Default sub-tokens that consecutive windows of a long sentence share (`--stride`)."""

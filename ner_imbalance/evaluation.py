@@ -9,19 +9,31 @@ entities. Also here: the `token gold pred` prediction files and their readers.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, IOBES, Entities
 
 from ner_imbalance.constants import TYPE_METRICS
-from ner_imbalance.data.readers import ColumnSentence, check_columns, column_values, read_column_sentences
+from ner_imbalance.data.conll import ColumnSentence, check_columns, column_values, read_column_sentences
+
+logger = logging.getLogger(__name__)
 
 MODES = ("conlleval", "strict")
 SCHEMES = {"IOB2": IOB2, "IOBES": IOBES, "BIOES": IOBES}
+
+
+class Span(NamedTuple):
+    """An entity of one sentence: its type and its words `start` to `end - 1` (a slice)."""
+
+    type: str
+    start: int
+    end: int
 
 
 def evaluate_tags(
@@ -44,9 +56,9 @@ def evaluate_tags(
     gold, pred = _checked_sequences(gold, pred)
     gold_entities = _entities(gold, mode, scheme)
     pred_entities = _entities(pred, mode, scheme)
-    gold_counts = Counter(entity[0] for entity in gold_entities)
-    pred_counts = Counter(entity[0] for entity in pred_entities)
-    correct_counts = Counter(entity[0] for entity in gold_entities & pred_entities)
+    gold_counts = Counter(span.type for _, span in gold_entities)
+    pred_counts = Counter(span.type for _, span in pred_entities)
+    correct_counts = Counter(span.type for _, span in gold_entities & pred_entities)
     per_type = {
         entity_type: _scores(correct_counts[entity_type], pred_counts[entity_type], gold_counts[entity_type])
         for entity_type in sorted(gold_counts.keys() | pred_counts.keys())
@@ -67,6 +79,16 @@ def evaluate_tags(
         "tokens": tokens,
         "correct_tokens": correct_tokens,
     }
+
+
+def sentence_entities(
+    sequences: Sequence[Sequence[str]], *, mode: str = "conlleval", scheme: str = "IOB2"
+) -> list[list[Span]]:
+    """The entities of every sentence, in word order, found as `evaluate_tags` finds them in `mode`."""
+    if mode == "conlleval":
+        return [[Span(kind, start, end + 1) for kind, start, end in get_entities(list(tags))] for tags in sequences]
+    entities = Entities([list(tags) for tags in sequences], SCHEMES[scheme.upper()]).entities
+    return [sorted(Span(entity.tag, entity.start, entity.end) for entity in sentence) for sentence in entities]
 
 
 def flatten_metrics(metrics: dict) -> dict[str, float]:
@@ -137,13 +159,20 @@ def read_predictions(path: str | os.PathLike) -> tuple[list[list[str]], list[lis
 
 
 def read_gold_and_pred(
-    gold_path: str | os.PathLike, pred_path: str | os.PathLike | None = None
+    gold_path: str | os.PathLike,
+    pred_path: str | os.PathLike | None = None,
+    *,
+    allow_token_mismatch: bool = False,
 ) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:
     """Tokens, gold and predicted tags from a GOLD file and a PRED file aligned line by line
     (token first, tag last), or from one `token gold pred` file when `pred_path` is None.
 
-    Sentences and tokens of the two files must match; the first difference is an error naming
-    the sentence number, both tokens and their lines.
+    The two files must have the same sentences with the same number of tokens; the first
+    difference is an error naming the sentence number, both tokens and their lines. Tokens must
+    also be equal, unless `allow_token_mismatch`: real prediction files sometimes normalise tokens
+    (`gt` -> `get`) and conlleval scores by line, so then differing tokens give one warning (their
+    count and the first of them) and the tags are scored by position. The tokens returned are
+    the gold file's.
     """
     if pred_path is None:
         return read_predictions(gold_path)
@@ -151,8 +180,13 @@ def read_gold_and_pred(
     check_columns(gold_path, gold_sentences, tag_columns=(-1,))
     pred_sentences = read_column_sentences(pred_path)
     check_columns(pred_path, pred_sentences, tag_columns=(-1,))
+    differing: list[tuple[int, int]] = []
     for number, (gold_sentence, pred_sentence) in enumerate(zip(gold_sentences, pred_sentences), start=1):
-        _check_same_tokens(number, gold_path, gold_sentence, pred_path, pred_sentence)
+        for position in _differing_tokens(number, gold_path, gold_sentence, pred_path, pred_sentence):
+            if not allow_token_mismatch:
+                difference = _token_difference(position, gold_path, gold_sentence, pred_path, pred_sentence)
+                raise ValueError(f"sentence {number}: {difference}")
+            differing.append((number, position))
     if len(gold_sentences) != len(pred_sentences):
         longer, path = (
             (gold_sentences, gold_path) if len(gold_sentences) > len(pred_sentences) else (pred_sentences, pred_path)
@@ -162,6 +196,19 @@ def read_gold_and_pred(
             f"{gold_path} has {len(gold_sentences)} sentences, {pred_path} has {len(pred_sentences)}: "
             f"sentence {min(len(gold_sentences), len(pred_sentences)) + 1} ({path}, line {extra.lines[0]}) "
             "has no counterpart"
+        )
+    if differing:
+        number, position = differing[0]
+        first = _token_difference(
+            position, gold_path, gold_sentences[number - 1], pred_path, pred_sentences[number - 1]
+        )
+        logger.warning(
+            "%d token(s) differ between %s and %s; scored by position as conlleval does. First: sentence %d: %s",
+            len(differing),
+            gold_path,
+            pred_path,
+            number,
+            first,
         )
     return column_values(gold_sentences, 0), column_values(gold_sentences, -1), column_values(pred_sentences, -1)
 
@@ -179,12 +226,13 @@ def _checked_sequences(
     return [list(tags) for tags in gold], [list(tags) for tags in pred]
 
 
-def _entities(sequences: list[list[str]], mode: str, scheme: str) -> set[tuple]:
-    """Entities as `(type, ...position)` tuples, unique within the sequences."""
-    if mode == "conlleval":
-        return set(get_entities(sequences))
-    entities = Entities(sequences, SCHEMES[scheme.upper()]).entities
-    return {(entity.tag, entity.sent_id, entity.start, entity.end) for sentence in entities for entity in sentence}
+def _entities(sequences: list[list[str]], mode: str, scheme: str) -> set[tuple[int, Span]]:
+    """Entities as `(sentence index, span)`, unique within the sequences."""
+    return {
+        (number, span)
+        for number, spans in enumerate(sentence_entities(sequences, mode=mode, scheme=scheme))
+        for span in spans
+    }
 
 
 def _scores(correct: int, predicted: int, support: int) -> dict:
@@ -201,24 +249,31 @@ def _scores(correct: int, predicted: int, support: int) -> dict:
     }
 
 
-def _check_same_tokens(
+def _differing_tokens(
     number: int, gold_path: str | os.PathLike, gold: ColumnSentence, pred_path: str | os.PathLike, pred: ColumnSentence
-) -> None:
-    gold_tokens = [columns[0] for columns in gold.rows]
-    pred_tokens = [columns[0] for columns in pred.rows]
-    if gold_tokens == pred_tokens:
-        return
-    position = next(
-        (index for index, (g, p) in enumerate(zip(gold_tokens, pred_tokens)) if g != p),
-        min(len(gold_tokens), len(pred_tokens)),
-    )
-    counts = (
-        f"{gold_path} has {len(gold_tokens)} tokens, {pred_path} has {len(pred_tokens)}; "
-        if len(gold_tokens) != len(pred_tokens)
-        else ""
-    )
-    raise ValueError(
-        f"sentence {number}: {counts}token {position + 1} is gold {_token_at(gold, position, gold_path)} "
+) -> list[int]:
+    """Positions where the tokens of two sentences of equal length differ; unequal lengths are an error."""
+    if len(gold.rows) != len(pred.rows):
+        position = next(
+            (index for index, (g, p) in enumerate(zip(gold.rows, pred.rows)) if g[0] != p[0]),
+            min(len(gold.rows), len(pred.rows)),
+        )
+        raise ValueError(
+            f"sentence {number}: {gold_path} has {len(gold.rows)} tokens, {pred_path} has {len(pred.rows)}; "
+            + _token_difference(position, gold_path, gold, pred_path, pred)
+        )
+    return [index for index, (g, p) in enumerate(zip(gold.rows, pred.rows)) if g[0] != p[0]]
+
+
+def _token_difference(
+    position: int,
+    gold_path: str | os.PathLike,
+    gold: ColumnSentence,
+    pred_path: str | os.PathLike,
+    pred: ColumnSentence,
+) -> str:
+    return (
+        f"token {position + 1} is gold {_token_at(gold, position, gold_path)} "
         f"but pred {_token_at(pred, position, pred_path)}"
     )
 

@@ -47,10 +47,9 @@ from ner_imbalance.calibration import (
     write_calibration,
 )
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
-from ner_imbalance.data.alignment import gather_word_values, tokenize_and_align
-from ner_imbalance.data.labels import build_label_list, check_known_tags, detect_scheme, prepare_tags
-from ner_imbalance.data.readers import load_corpus
-from ner_imbalance.data.stats import compute_class_weights, downsample_entities
+from ner_imbalance.data.alignment import gather_word_values
+from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
+from ner_imbalance.data.stats import compute_class_weights
 from ner_imbalance.evaluation import write_predictions
 from ner_imbalance.losses import build_loss
 from ner_imbalance.trainer import ImbalanceTrainer
@@ -75,69 +74,41 @@ def packaged_model_path() -> str:
 
 @dataclass
 class PreparedCorpus:
-    """Word-level splits (`tokens`, `tags`), their label list, and the tokenized windows."""
+    """A run's corpus: its word-level part (`data.corpus.WordCorpus`) and the tokenized windows of every split."""
 
-    words: datasets.DatasetDict
-    label_list: list[str]
-    scheme: str
+    word_corpus: WordCorpus
     windows: dict[str, datasets.Dataset]
 
     @property
+    def words(self) -> datasets.DatasetDict:
+        """The word-level splits (`tokens`, `tags`)."""
+        return self.word_corpus.splits
+
+    @property
+    def label_list(self) -> list[str]:
+        return self.word_corpus.label_list
+
+    @property
+    def scheme(self) -> str:
+        return self.word_corpus.scheme
+
+    @property
     def id2label(self) -> dict[int, str]:
-        return dict(enumerate(self.label_list))
+        return self.word_corpus.id2label
 
 
 def prepare_corpus(data_args: DataArguments, tokenizer: PreTrainedTokenizerBase, seed: int) -> PreparedCorpus:
-    """Read, check and tokenize the corpus the data arguments name (the demo corpus by default)."""
-    corpus, sources = load_corpus(
-        train_file=data_args.train_file,
-        validation_file=data_args.validation_file,
-        test_file=data_args.test_file,
-        dataset_name=data_args.dataset_name,
-        dataset_config_name=data_args.dataset_config_name,
-        token_column=data_args.text_column,
-        tag_column=data_args.label_column,
-        demo_seed=data_args.demo_seed,
+    """The words the data arguments name (`load_word_corpus`), then their windows (`tokenize_corpus`)."""
+    word_corpus = load_word_corpus(data_args, seed)
+    windows = tokenize_corpus(
+        word_corpus.splits,
+        tokenizer,
+        word_corpus.label2id,
+        max_seq_length=data_args.max_seq_length,
+        stride=data_args.stride,
+        label_all_tokens=data_args.label_all_tokens,
     )
-    if "train" not in corpus:
-        raise ValueError(f"no training split in {sources}: give --train_file or a dataset with a train split")
-    corpus, _invalid_report = prepare_tags(
-        corpus, tag_scheme=data_args.tag_scheme, repair_tags=data_args.repair_tags, sources=sources
-    )
-    label_list = build_label_list(corpus["train"]["tags"])
-    check_known_tags(corpus, label_list, sources)
-    corpus = _select_samples(corpus, data_args, seed)
-    label2id = {label: index for index, label in enumerate(label_list)}
-    windows = {
-        split: tokenize_and_align(
-            corpus[split],
-            tokenizer,
-            label2id,
-            max_seq_length=data_args.max_seq_length,
-            stride=data_args.stride,
-            label_all_tokens=data_args.label_all_tokens,
-        )
-        for split in corpus
-    }
-    # Evaluation runs in dataset order; sorted by length, its batches carry little padding.
-    # Predictions find their words through each window's example_index, whatever the order.
-    windows.update({split: windows[split].sort("length") for split in windows if split != "train"})
-    return PreparedCorpus(words=corpus, label_list=label_list, scheme=detect_scheme(label_list), windows=windows)
-
-
-def _select_samples(corpus: datasets.DatasetDict, data_args: DataArguments, seed: int) -> datasets.DatasetDict:
-    selected = dict(corpus)
-    if data_args.entity_keep_ratio < 1.0:
-        selected["train"] = downsample_entities(selected["train"], data_args.entity_keep_ratio, seed)
-    limits = {
-        "train": data_args.max_train_samples,
-        "validation": data_args.max_eval_samples,
-        "test": data_args.max_eval_samples,
-    }
-    for split, limit in limits.items():
-        if limit is not None and split in selected:
-            selected[split] = selected[split].select(range(min(limit, len(selected[split]))))
-    return datasets.DatasetDict(selected)
+    return PreparedCorpus(word_corpus=word_corpus, windows=windows)
 
 
 def build_trainer(
@@ -145,8 +116,16 @@ def build_trainer(
     data_args: DataArguments,
     loss_args: LossArguments,
     training_args: NerTrainingArguments,
+    *,
+    trainer_class: type[ImbalanceTrainer] = ImbalanceTrainer,
+    reinitialise_model: bool = False,
 ) -> tuple[ImbalanceTrainer, PreparedCorpus]:
-    """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`."""
+    """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`.
+
+    With `reinitialise_model` the trainer gets a `model_init` instead of a model, so that every
+    `train()` starts from the pretrained weights again (what `Trainer.hyperparameter_search` needs);
+    `trainer_class` is an `ImbalanceTrainer` subclass to build instead.
+    """
     model_path = model_args.model_name_or_path or packaged_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_path)
     corpus = prepare_corpus(data_args, tokenizer, training_args.seed)
@@ -155,28 +134,22 @@ def build_trainer(
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
 
-    class_weights = None
-    if loss_args.class_weights != NO_CLASS_WEIGHTS:
-        class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
-    loss_fn = build_loss(
-        loss_args.loss,
-        num_labels=len(corpus.label_list),
-        class_weights=class_weights,
-        **loss_args.loss_kwargs(outside_label_id=corpus.label_list.index(OUTSIDE)),
-    )
+    def load_model() -> torch.nn.Module:
+        return AutoModelForTokenClassification.from_pretrained(
+            model_path,
+            num_labels=len(corpus.label_list),
+            id2label=corpus.id2label,
+            label2id={label: index for index, label in corpus.id2label.items()},
+        )
 
+    loss_fn = build_corpus_loss(loss_args, corpus)
     set_seed(training_args.seed)
-    model = AutoModelForTokenClassification.from_pretrained(
-        model_path,
-        num_labels=len(corpus.label_list),
-        id2label=corpus.id2label,
-        label2id={label: index for index, label in corpus.id2label.items()},
-    )
+    model = {"model_init": load_model} if reinitialise_model else {"model": load_model()}
     collator = DataCollatorForTokenClassification(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
-    trainer = ImbalanceTrainer(
-        model=model,
+    trainer = trainer_class(
+        **model,
         args=training_args,
         loss_fn=loss_fn,
         train_dataset=corpus.windows["train"],
@@ -187,6 +160,19 @@ def build_trainer(
         preprocess_logits_for_metrics=argmax_logits,
     )
     return trainer, corpus
+
+
+def build_corpus_loss(loss_args: LossArguments, corpus: PreparedCorpus) -> torch.nn.Module:
+    """The loss `loss_args` name for `corpus`'s labels, with class weights from its training tags if asked."""
+    class_weights = None
+    if loss_args.class_weights != NO_CLASS_WEIGHTS:
+        class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
+    return build_loss(
+        loss_args.loss,
+        num_labels=len(corpus.label_list),
+        class_weights=class_weights,
+        **loss_args.loss_kwargs(outside_label_id=corpus.label_list.index(OUTSIDE)),
+    )
 
 
 def _metrics_for(corpus: PreparedCorpus, split: str) -> WordLevelMetrics | None:
@@ -382,7 +368,9 @@ def _write_model_card(
         "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
         *(["", calibration.describe()] if calibration is not None else []),
         'Load with `transformers.pipeline("token-classification", model=<this folder>, '
-        'aggregation_strategy="simple")`.',
+        'aggregation_strategy="first")`: the model was trained on the first sub-token of each word, so "first" '
+        'gives whole words ("simple" can return sub-word fragments). Or tag a file with '
+        "`python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`.",
         "",
     ]
     with open(os.path.join(output_dir, "README.md"), "w", encoding="utf-8") as handle:

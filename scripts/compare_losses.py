@@ -5,7 +5,7 @@
 
 Runs happen in this process through the code path of `train_ner.py`. A rerun skips finished
 records, so an interrupted study resumes; configs run in the order given (the sweep before the
-configs that take its winners with `from_sweep: best`). See `ner_imbalance.study`.
+configs that take its winners with `from_sweep: best`). See `ner_imbalance.study.runner`.
 """
 
 from __future__ import annotations
@@ -16,13 +16,9 @@ import sys
 
 import transformers
 
-from ner_imbalance.study import (
-    DEFAULT_CHECKPOINT_ROOT,
-    DEFAULT_RESULTS_DIR,
-    StudyConfigError,
-    describe_plan,
-    run_configs,
-)
+from ner_imbalance.study.grid import StudyConfigError
+from ner_imbalance.study.records import DEFAULT_RESULTS_DIR
+from ner_imbalance.study.runner import DEFAULT_CHECKPOINT_ROOT, describe_plan, run_configs
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -11,7 +11,8 @@ import argparse
 import json
 import sys
 
-from ner_imbalance.data.readers import DataFormatError, load_demo_corpus, read_file
+from ner_imbalance.data.conll import DataFormatError
+from ner_imbalance.data.readers import load_demo_corpus, read_file
 from ner_imbalance.data.stats import corpus_stats, format_stats
 
 

@@ -4,7 +4,7 @@
     python scripts/report_results.py --results-dir results/runs --output docs/results.md --img-dir docs/img
 
 Each study config is one section of the report (default: every `configs/study/*.yaml`, sorted).
-See `ner_imbalance.reporting`.
+See `ner_imbalance.study.report`.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from ner_imbalance.reporting import write_report
-from ner_imbalance.study import DEFAULT_RESULTS_DIR, StudyConfigError
+from ner_imbalance.study.grid import StudyConfigError
+from ner_imbalance.study.records import DEFAULT_RESULTS_DIR
+from ner_imbalance.study.report import write_report
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

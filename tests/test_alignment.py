@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 
 from ner_imbalance.data.alignment import (
+    NO_WORD,
+    choose_word_positions,
     gather_word_values,
     merge_window_predictions,
     tokenize_and_align,
@@ -116,6 +118,55 @@ def test_each_word_takes_the_window_where_it_has_most_context(tiny_tokenizer):
     assert merged == [["w0", "w0", "w0", "w1", "w1", "w2", "w2", "w3", "w3", "w3"]]
 
 
+def _window_start_predictions(tokenized: datasets.Dataset) -> np.ndarray:
+    """Every window predicts, at every position, the label id = the sentence index of its first word."""
+    starts = [min(word for word in row if word != NO_WORD) for row in tokenized["word_ids"]]
+    return np.repeat(np.asarray(starts)[:, None], max(tokenized["length"]), axis=1)
+
+
+def test_equal_context_goes_to_the_earlier_window_whatever_the_row_order(tiny_tokenizer):
+    words = ["john", "visited", "paris", "and", "london", "today", "the", "city", "was", "great"]
+    tokenized = tokenize_and_align(_dataset([words]), tiny_tokenizer, LABEL2ID, max_seq_length=7, stride=3)
+    assert [sorted({w for w in row if w >= 0}) for row in tokenized["word_ids"]] == [
+        [0, 1, 2, 3, 4],
+        [2, 3, 4, 5, 6],
+        [4, 5, 6, 7, 8],
+        [6, 7, 8, 9],
+    ]
+    names = {start: f"from{start}" for start in range(10)}
+    # words 3, 5 and 7 have equal context (1 sub-token) in two windows: the earlier one wins
+    expected = [["from0"] * 4 + ["from2"] * 2 + ["from4"] * 2 + ["from6"] * 2]
+    assert merge_window_predictions(tokenized, _window_start_predictions(tokenized), names, [10]) == expected
+    for order in ([3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]):
+        shuffled = tokenized.select(order)
+        assert merge_window_predictions(shuffled, _window_start_predictions(shuffled), names, [10]) == expected
+        rows, positions = choose_word_positions(shuffled)
+        assert [order[row] for row in rows] == [0, 0, 0, 0, 1, 1, 2, 2, 3, 3]
+        assert [shuffled[int(row)]["word_ids"][position] for row, position in zip(rows, positions)] == list(range(10))
+
+
+def test_gather_returns_any_per_sub_token_array_per_word_from_the_chosen_window(tiny_tokenizer):
+    sentences = [["john", "xyz", "paris", "and", "abcd", "london", "today", "with", "mary"], ["qq"], []]
+    tokenized = tokenize_and_align(_dataset(sentences), tiny_tokenizer, LABEL2ID, max_seq_length=8, stride=2)
+    tokenized = tokenized.sort("length")
+    logits = np.random.default_rng(0).normal(size=(len(tokenized), max(tokenized["length"]) + 2, len(LABELS)))
+    word_logits = gather_word_values(logits, tokenized, [9, 1, 0])
+    assert word_logits.shape == (10, len(LABELS))
+    rows, positions = choose_word_positions(tokenized, [9, 1, 0])
+    np.testing.assert_array_equal(word_logits, logits[rows, positions])
+    np.testing.assert_array_equal(gather_word_values(logits, tokenized), word_logits)
+    per_row = [row_logits[:length] for row_logits, length in zip(logits, tokenized["length"])]
+    np.testing.assert_array_equal(gather_word_values(per_row, tokenized), word_logits)
+    label_ids = logits.argmax(-1)
+    np.testing.assert_array_equal(gather_word_values(label_ids, tokenized), word_logits.argmax(-1))
+    merged = merge_window_predictions(tokenized, logits, LABELS, [9, 1, 0])
+    assert sum(merged, []) == [LABELS[index] for index in word_logits.argmax(-1)]
+    first_pieces = [tokenized[int(row)]["word_ids"][position] for row, position in zip(rows, positions)]
+    assert first_pieces == [*range(9), 0]
+    with pytest.raises(ValueError, match="longest window"):
+        gather_word_values(logits[:, :3], tokenized)
+
+
 def test_merge_uses_the_first_sub_token_and_accepts_lists_and_scores(tiny_tokenizer):
     tokenized = tokenize_and_align(_dataset([["xyz", "paris"], ["mary"]]), tiny_tokenizer, LABEL2ID)
     assert tokenized["labels"][0] == [IGNORE] * 6
@@ -133,27 +184,6 @@ def test_merge_uses_the_first_sub_token_and_accepts_lists_and_scores(tiny_tokeni
     assert merge_window_predictions(tokenized, scores, LABELS, [2, 1]) == expected
     with pytest.raises(ValueError, match="1 windows"):
         merge_window_predictions(tokenized, padded[:1], LABELS, [2, 1])
-
-
-def test_gather_word_values_takes_the_rows_merge_predicts_from(tiny_tokenizer):
-    words = ["john", "visited", "paris", "and", "london", "today", "the", "city", "was", "great"]
-    tokenized = tokenize_and_align(
-        _dataset([["xyz", "paris"], words]), tiny_tokenizer, LABEL2ID, max_seq_length=6, stride=2
-    )
-    generator = np.random.default_rng(0)
-    logits = generator.normal(size=(len(tokenized), 6, len(LABELS))).astype(np.float32)
-    gathered = gather_word_values(logits, tokenized, [2, len(words)])
-    assert gathered.shape == (2 + len(words), len(LABELS))
-    merged = merge_window_predictions(tokenized, logits, LABELS, [2, len(words)])
-    assert [LABELS[index] for index in gathered.argmax(-1)] == merged[0] + merged[1]
-    # Word values come from the chosen window's first sub-token: here windows hold their own index.
-    window_index = np.repeat(np.arange(len(tokenized), dtype=np.float64)[:, None], 6, axis=1)
-    merged_windows = merge_window_predictions(tokenized, window_index.astype(np.int64), range(9), [2, len(words)])
-    assert gather_word_values(window_index, tokenized, [2, len(words)]).tolist() == [
-        float(window) for window in merged_windows[0] + merged_windows[1]
-    ]
-    as_list = [window[:length] for window, length in zip(logits, tokenized["length"])]
-    assert np.array_equal(gather_word_values(as_list, tokenized, [2, len(words)]), gathered)
 
 
 def test_word_without_sub_tokens_stands_in_as_unknown(tiny_tokenizer):

@@ -22,7 +22,7 @@ import pytest
 from seqeval.metrics import classification_report, f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
-from ner_imbalance.data.readers import DataFormatError
+from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.evaluation import (
     evaluate_tags,
     flatten_metrics,
@@ -185,3 +185,33 @@ def test_three_column_file_needs_three_columns(tmp_path):
     path.write_text("Anna\tB-person\tB-person\nsang\tO\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"two.conll, line 2: 2 column\(s\)"):
         read_gold_and_pred(path)
+
+
+def test_allow_token_mismatch_warns_once_and_scores_by_position(tmp_path, caplog):
+    gold_path, pred_path = tmp_path / "gold.conll", tmp_path / "pred.conll"
+    gold_path.write_text("I\tO\ngt\tO\nDefence\tB-org\n\nhi\tO\n", encoding="utf-8")
+    pred_path.write_text("I\tO\nget\tO\nDefense\tB-org\n\nhi\tO\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="ner_imbalance.evaluation"):
+        tokens, gold, pred = read_gold_and_pred(gold_path, pred_path, allow_token_mismatch=True)
+    assert tokens == [["I", "gt", "Defence"], ["hi"]] and pred == [["O", "O", "B-org"], ["O"]]
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert message.startswith("2 token(s) differ between")
+    assert "First: sentence 1: token 2 is gold 'gt' (" in message and "line 2) but pred 'get'" in message
+    with pytest.raises(ValueError, match="sentence 1: token 2 is gold 'gt'"):
+        read_gold_and_pred(gold_path, pred_path)
+
+
+@pytest.mark.parametrize(
+    ("pred_text", "message"),
+    [
+        ("I\tO\ngets\tO\n\nhi\tO\n", r"sentence 1: .*gold.conll has 3 tokens, .*pred.conll has 2"),
+        ("I\tO\ngt\tO\nDefence\tB-org\n", r"gold.conll has 2 sentences, .*pred.conll has 1"),
+    ],
+)
+def test_allow_token_mismatch_keeps_line_and_sentence_counts_errors(tmp_path, pred_text, message):
+    gold_path, pred_path = tmp_path / "gold.conll", tmp_path / "pred.conll"
+    gold_path.write_text("I\tO\ngt\tO\nDefence\tB-org\n\nhi\tO\n", encoding="utf-8")
+    pred_path.write_text(pred_text, encoding="utf-8")
+    with pytest.raises(ValueError, match=message):
+        read_gold_and_pred(gold_path, pred_path, allow_token_mismatch=True)

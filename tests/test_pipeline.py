@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from ner_imbalance.pipeline import build_trainer
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
 
+import predict_ner  # noqa: E402
 import train_ner  # noqa: E402
 
 CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
@@ -150,12 +152,36 @@ def test_written_predictions_are_the_saved_models_own_predictions(trained_output
     assert checked >= 5
 
 
-def test_saved_folder_loads_in_a_transformers_pipeline(trained_output):
-    tagger = pipeline("token-classification", model=str(trained_output), aggregation_strategy="simple", device="cpu")
-    entities = tagger("John visited Paris with Mary yesterday .")
-    assert isinstance(entities, list)
+def test_saved_folder_gives_whole_words_in_a_transformers_pipeline_with_first(trained_output):
+    """The README's and model card's loading line: "first" aggregation takes each word's first sub-token,
+    as the model was trained, and returns whole words; "simple" can split a word into ## fragments."""
+    assert 'aggregation_strategy="first"' in (trained_output / "README.md").read_text()
+    tagger = pipeline("token-classification", model=str(trained_output), aggregation_strategy="first", device="cpu")
+    # words outside the tiny vocabulary split into one sub-token per character
+    text = "John visited Xyzzy with Mary in Abcde and Qrst Uvw yesterday ."
+    word_spans = [(match.start(), match.end()) for match in re.finditer(r"\S+", text)]
+    entities = tagger(text)
+    assert entities, "the tiny model tags some entity on this sentence"
     for entity in entities:
         assert entity["entity_group"] in {"PER", "LOC", "ORG"}
+        assert "##" not in entity["word"]
+        assert any(start == entity["start"] for start, _ in word_spans)
+        assert any(end == entity["end"] for _, end in word_spans)
+
+
+def test_predict_ner_reproduces_the_runs_word_level_predictions(trained_output, tmp_path):
+    """scripts/predict_ner.py on the dev file (tags ignored), with the run's windows, gives exactly
+    the tags the pipeline wrote to predictions_validation.conll, long sentences included."""
+    output = tmp_path / "dev_predicted.conll"
+    flags = ["--max_seq_length", "16", "--stride", "4", "--device", "cpu", "--no_progress"]
+    args = ["--model", str(trained_output), "--input", str(CORPUS / "dev.conll"), "--output", str(output)]
+    assert predict_ner.main([*args, *flags]) == 0
+    tokens, _, written = read_predictions(trained_output / "predictions_validation.conll")
+    predicted_tokens, _, predicted = read_gold_and_pred(CORPUS / "dev.conll", output)
+    assert predicted_tokens == tokens and predicted == written
+    tokenizer = AutoTokenizer.from_pretrained(trained_output)
+    lengths = [len(tokenizer(words, is_split_into_words=True)["input_ids"]) for words in tokens]
+    assert max(lengths) > 16, "some dev sentence is split into windows"
 
 
 def test_default_batching_is_length_grouped_dynamic_padding_without_per_step_syncs(tmp_path, tiny_model_dir):

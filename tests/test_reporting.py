@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from ner_imbalance.reporting import (
-    Stat,
-    aggregate,
-    comparison_table,
-    format_delta,
-    format_stat,
-    mean_std,
-    plot_imbalance,
-    plot_per_type_f1,
-    write_report,
-)
-from ner_imbalance.study import RunSpec, expand_study, write_record
+from ner_imbalance.study.grid import RunSpec, expand_study
+from ner_imbalance.study.plots import plot_imbalance, plot_per_type_f1
+from ner_imbalance.study.records import write_record
+from ner_imbalance.study.report import comparison_table, format_delta, format_stat, write_report
+from ner_imbalance.study.summary import Stat, aggregate, mean_std
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CONFIG = {
@@ -183,3 +177,15 @@ def test_plots_are_png_files(tmp_path):
     assert plot_per_type_f1(summaries, tmp_path / "bars.png", "F1").read_bytes().startswith(PNG_SIGNATURE)
     by_ratio = {1.0: summaries}
     assert plot_imbalance(by_ratio, tmp_path / "lines.png", "imbalance").read_bytes().startswith(PNG_SIGNATURE)
+
+
+STUDY_FIXTURES = Path(__file__).parent / "fixtures" / "study"
+
+
+def test_report_of_committed_records_is_byte_for_byte_unchanged(tmp_path, monkeypatch):
+    """Three records copied from results/runs render exactly as the committed report did."""
+    shutil.copytree(STUDY_FIXTURES, tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    write_report(["configs/short_budget.yaml"], "runs", "out/results.md", "out/img")
+    for name in ("results.md", "results.json"):
+        assert (tmp_path / "out" / name).read_bytes() == (STUDY_FIXTURES / f"expected_{name}").read_bytes(), name

@@ -61,3 +61,51 @@ def test_evaluate_gold_and_prediction_files(tmp_path, monkeypatch, capsys):
         "evaluate_ner.py", "--gold", str(gold), "--pred", str(pred), monkeypatch=monkeypatch, capsys=capsys
     )
     assert code == 2 and "sentence 1" in err and "'sang'" in err
+
+
+def test_evaluate_errors_examples_confusion_bootstrap(fixtures_dir, tmp_path, monkeypatch, capsys):
+    predictions, png = str(fixtures_dir / "predictions.conll"), tmp_path / "confusion.png"
+    argv = ("--pred", predictions, "--errors", "--examples", "1", "--confusion", str(png), "--bootstrap", "200")
+    code, out, err = run_script("evaluate_ner.py", *argv, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0 and png.read_bytes()[:4] == b"\x89PNG" and str(png) in err
+    lines = out.splitlines()
+    assert lines[0] == "processed 14 tokens with 5 phrases; found: 7 phrases; correct: 4."
+    assert any(line.startswith("micro F1 66.67, 95% interval [") for line in lines)
+    assert any(line.split()[:6] == ["strict", "4", "1", "0", "0", "2"] for line in lines)
+    assert any(line.split() == ["total", "4", "0", "1", "0", "0", "2"] for line in lines)
+    assert "== spurious: 1 of 2 shown" in out and "  pred: [Mary Smith]person met" in out
+    code, out, _ = run_script(
+        "evaluate_ner.py", "--pred", predictions, "--errors", "--json", monkeypatch=monkeypatch, capsys=capsys
+    )
+    errors = json.loads(out)["errors"]
+    assert code == 0 and errors["outcomes"]["location"]["wrong_boundary"] == 1
+    assert errors["schemes"]["partial"]["partial"] == 1
+
+
+def test_evaluate_missing_extra_is_one_error_line(fixtures_dir, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "nervaluate", None)
+    predictions = str(fixtures_dir / "predictions.conll")
+    code, out, err = run_script(
+        "evaluate_ner.py", "--pred", predictions, "--errors", monkeypatch=monkeypatch, capsys=capsys
+    )
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "evaluate_ner.py: error: the SemEval-2013 schemes (--errors) needs nervaluate, which is not installed: "
+        "pip install 'ner_imbalance[errors]'"
+    ]
+
+
+def test_evaluate_allow_token_mismatch(tmp_path, monkeypatch, capsys, caplog):
+    gold, pred = tmp_path / "gold.conll", tmp_path / "pred.conll"
+    gold.write_text("Defence\tB-org\ngt\tO\n", encoding="utf-8")
+    pred.write_text("Defense\tB-org\nget\tO\n", encoding="utf-8")
+    argv = ("--gold", str(gold), "--pred", str(pred), "--json")
+    code, _, err = run_script("evaluate_ner.py", *argv, monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 2 and "token 1 is gold 'Defence'" in err
+    with caplog.at_level("WARNING"):
+        code, out, _ = run_script(
+            "evaluate_ner.py", *argv, "--allow_token_mismatch", monkeypatch=monkeypatch, capsys=capsys
+        )
+    assert code == 0 and json.loads(out)["f1"] == 1.0
+    (warning,) = caplog.records
+    assert "2 token(s) differ" in warning.getMessage() and "'Defence'" in warning.getMessage()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import datasets
 import torch
-from transformers import BertConfig, BertForTokenClassification, BertTokenizerFast
+from transformers import BertConfig, BertForTokenClassification, BertModel, BertTokenizerFast
 
 from ner_imbalance.arguments import NerTrainingArguments
 
@@ -39,6 +39,23 @@ def make_tiny_bert(num_labels: int, vocab_size: int, seed: int = 0, dropout: flo
         num_labels=num_labels,
     )
     return BertForTokenClassification(config)
+
+
+def save_tiny_encoder(folder: str | Path, tokenizer: BertTokenizerFast, seed: int = 0) -> Path:
+    """Save a random 2-layer, 32-wide BERT encoder (no head: any label count fits) and `tokenizer`
+    as a model folder that `--model_name_or_path` accepts."""
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+    )
+    BertModel(config, add_pooling_layer=False).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)
 
 
 def random_token_dataset(num_examples: int, vocab_size: int, num_labels: int, seed: int = 0) -> datasets.Dataset:

@@ -1,13 +1,17 @@
 """NER data pipeline: read corpora, check and prepare tags, tokenize with aligned labels, statistics.
 
-Nothing here knows about losses. Modules: `readers` (files, Hugging Face datasets, the demo
-corpus -> `DatasetDict` with `tokens` and string `tags`), `labels` (label lists, schemes, tag
-checks), `alignment` (sub-token windows and merging predictions back to words), `stats`
-(corpus statistics, class weights, entity down-sampling).
+Nothing here knows about losses. Modules: `conll` (text files, the column format and
+`DataFormatError`), `readers` (files, Hugging Face datasets, the demo corpus -> `DatasetDict`
+with `tokens` and string `tags`), `labels` (label lists, schemes, tag checks), `alignment`
+(sub-token windows, and per-sub-token values back to one value per word), `stats` (corpus
+statistics, class weights, entity down-sampling), `corpus` (the two steps of a run's corpus:
+words, then windows).
 """
 
 from ner_imbalance.constants import OUTSIDE
-from ner_imbalance.data.alignment import merge_window_predictions, tokenize_and_align
+from ner_imbalance.data.alignment import gather_word_values, merge_window_predictions, tokenize_and_align
+from ner_imbalance.data.conll import DataFormatError, read_column_sentences
+from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, select_samples, tokenize_corpus
 from ner_imbalance.data.labels import (
     build_label_list,
     check_known_tags,
@@ -17,20 +21,19 @@ from ner_imbalance.data.labels import (
     prepare_tags,
 )
 from ner_imbalance.data.readers import (
-    DataFormatError,
     load_corpus,
     load_demo_corpus,
     load_hf_dataset,
     read_conll,
     read_file,
     read_json,
-    split_sources,
 )
 from ner_imbalance.data.stats import compute_class_weights, corpus_stats, downsample_entities, format_stats
 
 __all__ = [
     "OUTSIDE",
     "DataFormatError",
+    "WordCorpus",
     "build_label_list",
     "check_known_tags",
     "compute_class_weights",
@@ -39,15 +42,19 @@ __all__ = [
     "downsample_entities",
     "find_invalid_transitions",
     "format_stats",
+    "gather_word_values",
     "iob1_to_iob2",
     "load_corpus",
     "load_demo_corpus",
     "load_hf_dataset",
+    "load_word_corpus",
     "merge_window_predictions",
     "prepare_tags",
+    "read_column_sentences",
     "read_conll",
     "read_file",
     "read_json",
-    "split_sources",
+    "select_samples",
     "tokenize_and_align",
+    "tokenize_corpus",
 ]

@@ -5,10 +5,10 @@ overlap by up to `stride` sub-tokens. (The fast tokenizers' own overflow, `retur
 with `stride`, windows at the sub-token level: a window can start in the middle of a word, whose
 first sub-token then lives only in the previous window. Windowing by words keeps every word whole.)
 
-At prediction time every word takes the prediction of its first sub-token from the window where
-it has the most context on both sides, and `merge_window_predictions` returns exactly one tag per
-input word, in input order; `gather_word_values` takes any per-sub-token array (such as the full
-logits) from the same positions.
+At prediction time every word takes the value (label id, logits) of its first sub-token from the
+window where it has the most context on both sides (`choose_word_positions`, with a worked
+example): `gather_word_values` returns exactly one value per input word, in input order, and
+`merge_window_predictions` one tag.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import numpy as np
 import pyarrow.compute as pc
 from transformers import PreTrainedTokenizerBase
 
-from ner_imbalance.constants import IGNORE_INDEX
+from ner_imbalance.constants import IGNORE_INDEX, MAX_SEQ_LENGTH, STRIDE
 from ner_imbalance.data.readers import TAG_COLUMN, TOKEN_COLUMN
 
 NO_WORD = -1
+"""`word_ids` entry of a sub-token that belongs to no word ([CLS], [SEP]: the tokenizer's `None`)."""
 
 
 def tokenize_and_align(
@@ -33,8 +34,8 @@ def tokenize_and_align(
     tokenizer: PreTrainedTokenizerBase,
     label2id: Mapping[str, int],
     *,
-    max_seq_length: int = 128,
-    stride: int = 32,
+    max_seq_length: int = MAX_SEQ_LENGTH,
+    stride: int = STRIDE,
     label_all_tokens: bool = False,
     num_proc: int | None = None,
 ) -> datasets.Dataset:
@@ -101,6 +102,69 @@ def word_windows(piece_counts: Sequence[int], budget: int, stride: int) -> list[
         start = max(int(np.searchsorted(starts, ends[end - 1] - stride, side="left")), start + 1)
 
 
+def choose_word_positions(
+    windows: datasets.Dataset, num_words: Sequence[int] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The sub-token every word is predicted from: `(rows, positions)`, one entry per word.
+
+    Words of all source sentences are concatenated in input order (sentence 0's words, then
+    sentence 1's, ...). `rows[k]` is the row of `windows` (as `tokenize_and_align` returns them, in
+    any row order) that word `k` is predicted from and `positions[k]` the position of its first
+    sub-token in that row. A word seen by several windows is predicted from the one where the
+    smaller of its distances (in sub-tokens) to the window's first and last word sub-tokens is
+    largest, and on equal distances from the window that starts earlier in the sentence, whatever
+    the order of the rows.
+
+    Example: a 10-word sentence of one-piece words, `max_seq_length=6` (4 words next to [CLS] and
+    [SEP]), `stride=2`, has the windows w0 = words 0-3, w1 = 2-5, w2 = 4-7, w3 = 6-9::
+
+        word          0   1   2   3   4   5   6   7   8   9
+        w0 distance   0   1   1   0
+        w1 distance           0   1   1   0
+        w2 distance                   0   1   1   0
+        w3 distance                           0   1   1   0
+        chosen       w0  w0  w0  w1  w1  w2  w2  w3  w3  w3
+
+    (word 2 has distance 1 in w0 and 0 in w1, so w0; word 3 the other way round, so w1.) With
+    `max_seq_length=7`, `stride=3` the windows are 0-4, 2-6, 4-8, 6-9 and word 3 has distance 1 in
+    both of the first two: it takes the earlier, 0-4.
+
+    `num_words[i]`: the words of source row `i`, checked against the windows. Without it they are
+    read off the windows (each row of `tokenize_and_align`'s input has at least one window).
+    """
+    lengths, word_ids, examples = _window_table(windows)
+    return _chosen_positions(lengths, word_ids, examples, num_words)
+
+
+def gather_word_values(
+    values: np.ndarray | Sequence[np.ndarray], windows: datasets.Dataset, num_words: Sequence[int] | None = None
+) -> np.ndarray:
+    """Per word, the value of any per-sub-token array at its first sub-token in the window it is
+    predicted from (`choose_word_positions`); words of all sentences concatenated in input order.
+
+    `values`: one entry per row of `windows`, either a padded array `[rows, seq_len, ...]` (such as
+    label ids `[rows, seq_len]` or logits `[rows, seq_len, num_labels]`; positions beyond a row's
+    `length` are ignored) or a sequence of per-row arrays `[length_i, ...]`. Returns
+    `[num_words, ...]`: label ids `[num_words]`, logits `[num_words, num_labels]`.
+    """
+    lengths, word_ids, examples = _window_table(windows)
+    rows, positions = _chosen_positions(lengths, word_ids, examples, num_words)
+    if isinstance(values, np.ndarray) and values.ndim >= 2:
+        _check_window_count(len(values), lengths)
+        if len(lengths) and values.shape[1] < lengths.max():
+            raise ValueError(f"values cover {values.shape[1]} sub-tokens, the longest window has {lengths.max()}")
+        return values[rows, positions]
+    per_row = [np.asarray(row_values) for row_values in values]
+    _check_window_count(len(per_row), lengths)
+    short = [row for row, (row_values, length) in enumerate(zip(per_row, lengths)) if len(row_values) < length]
+    if short:
+        row = short[0]
+        raise ValueError(f"window {row} has {lengths[row]} sub-tokens but only {len(per_row[row])} values")
+    if not len(rows):
+        return np.zeros((0, *(per_row[0].shape[1:] if per_row else ())))
+    return np.stack([per_row[row][position] for row, position in zip(rows.tolist(), positions.tolist())])
+
+
 def merge_window_predictions(
     tokenized: datasets.Dataset,
     predicted_label_ids: np.ndarray | Sequence[np.ndarray],
@@ -110,71 +174,18 @@ def merge_window_predictions(
     """One predicted tag per word of every source sentence, in input order.
 
     `predicted_label_ids`: label ids per sub-token, `[num_windows, seq_len]` (padding beyond a
-    window's length is ignored; `[num_windows, seq_len, num_labels]` scores are arg-maxed) or
-    one array per window. `num_words[i]`: words of source row `i`. Each word takes the
-    prediction at its first sub-token in the window where the smaller of its distances to the
-    window's first and last word sub-tokens is largest (the earlier window on ties).
+    window's length is ignored), or scores `[num_windows, seq_len, num_labels]` (arg-maxed), or one
+    array per window. `num_words[i]`: words of source row `i`. Each word takes the prediction at
+    its first sub-token in the window `choose_word_positions` picks for it (see its example: of
+    the windows 0-3, 2-5, 4-7, 6-9 of a 10-word sentence, words 0-2 come from the first, 3-4 from
+    the second, 5-6 from the third, 7-9 from the last), through `gather_word_values`.
     """
-    positions, lengths = _word_positions(tokenized, num_words)
-    predictions = _flat_predictions(predicted_label_ids, lengths)
+    word_values = gather_word_values(predicted_label_ids, tokenized, num_words)
+    label_ids = word_values.argmax(-1) if word_values.ndim == 2 else word_values
     labels = np.asarray(_label_names(id2label), dtype=object)
-    tags = labels[predictions[positions]].tolist()
-    sentence_start = np.concatenate(([0], np.cumsum(np.asarray(num_words, dtype=np.int64))))
+    tags = labels[label_ids.astype(np.int64)].tolist()
+    sentence_start = np.concatenate(([0], np.cumsum(num_words, dtype=np.int64)))
     return [tags[sentence_start[row] : sentence_start[row + 1]] for row in range(len(num_words))]
-
-
-def gather_word_values(
-    values: np.ndarray | Sequence[np.ndarray], tokenized: datasets.Dataset, num_words: Sequence[int]
-) -> np.ndarray:
-    """Per word of every source sentence (in input order), the row of a per-sub-token array at
-    the position `merge_window_predictions` predicts that word from.
-
-    `values`: `[num_windows, seq_len, *value_shape]` (padding beyond a window's length is
-    ignored), or one `[window_length, *value_shape]` array per window; for example the full
-    logits `[num_windows, seq_len, num_labels]` of `Trainer.predict`. Returns
-    `[sum(num_words), *value_shape]`, so that `merge_window_predictions` of the arg-maxed values
-    equals the arg-max of the gathered rows.
-    """
-    positions, lengths = _word_positions(tokenized, num_words)
-    return _flat_window_values(values, lengths)[positions]
-
-
-def _word_positions(tokenized: datasets.Dataset, num_words: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Where each word is predicted from: its position in the windows laid end to end (one per
-    word of `num_words`, in input order), and the sub-token count of every window."""
-    table = tokenized.select_columns(["example_index", "word_ids"]).with_format("arrow")[:]
-    word_lists = table.column("word_ids").combine_chunks()
-    lengths = pc.list_value_length(word_lists).to_numpy(zero_copy_only=False).astype(np.int64)
-    word_ids = word_lists.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
-    examples = table.column("example_index").to_numpy().astype(np.int64)
-
-    window, is_first = _first_pieces(word_ids, lengths)
-    is_word = word_ids != NO_WORD
-    words_before = np.concatenate(([0], np.cumsum(is_word)))
-    window_start = np.concatenate(([0], np.cumsum(lengths)))[:-1]
-    before = words_before[:-1] - words_before[window_start][window]
-    in_window = (words_before[window_start + lengths] - words_before[window_start])[window]
-    context = np.minimum(before, in_window - 1 - before)
-
-    num_words = np.asarray(num_words, dtype=np.int64)
-    sentence_start = np.concatenate(([0], np.cumsum(num_words)))
-    if len(examples) and examples.max() >= len(num_words):
-        raise ValueError(f"windows refer to row {examples.max()}, but num_words covers {len(num_words)} rows")
-    if np.any(word_ids >= num_words[examples][window]):
-        raise ValueError("the windows hold more words than num_words gives: they describe another dataset")
-    word_key = sentence_start[examples][window] + word_ids
-    candidates = np.flatnonzero(is_first)
-    order = candidates[np.lexsort((-context[candidates], word_key[candidates]))]
-    keys = word_key[order]
-    best = order[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(order) else order
-    if len(best) != sentence_start[-1]:
-        missing = np.setdiff1d(np.arange(sentence_start[-1]), word_key[best])[0]
-        row = int(np.searchsorted(sentence_start, missing, side="right") - 1)
-        raise ValueError(
-            f"word {missing - sentence_start[row]} of row {row} is in no window: "
-            "the windows and num_words do not describe the same dataset"
-        )
-    return best, lengths
 
 
 def _align_batch(
@@ -188,16 +199,35 @@ def _align_batch(
     stride: int,
     continuation_ids: np.ndarray | None,
 ) -> dict[str, list]:
+    """`tokenize_and_align` on one batch of sentences: their windows, one output row per window.
+
+    Example: a 10-word sentence of one-piece words `w0 ... w9` tagged `t0 ... t9`, with
+    `max_seq_length=6` (a budget of 4 word sub-tokens next to [CLS] and [SEP]) and `stride=2`, gives
+    4 rows (`word_windows`: each window takes 4 words, the next starts so that 2 are shared)::
+
+        row  example_index  words    word_ids                labels (first-sub-token only)
+        0    i              w0-w3    [-1, 0, 1, 2, 3, -1]    [-100, t0, t1, t2, t3, -100]
+        1    i              w2-w5    [-1, 2, 3, 4, 5, -1]    [-100, t2, t3, t4, t5, -100]
+        2    i              w4-w7    [-1, 4, 5, 6, 7, -1]    [-100, t4, t5, t6, t7, -100]
+        3    i              w6-w9    [-1, 6, 7, 8, 9, -1]    [-100, t6, t7, t8, t9, -100]
+
+    `word_ids` hold the word's index in the whole sentence (not in the window) and `NO_WORD` (-1)
+    for special tokens. Every window is trained on all of its words; at prediction time
+    `choose_word_positions` takes words 0-2 from row 0, 3-4 from row 1, 5-6 from row 2 and 7-9 from
+    row 3 (the window where each has most context).
+    """
     window_words, window_rows, window_offsets = _windows_of_batch(batch[TOKEN_COLUMN], tokenizer, budget, stride)
     encoded = tokenizer(window_words, is_split_into_words=True, truncation=True, max_length=max_seq_length)
     word_id_lists = [encoded.word_ids(index) for index in range(len(window_words))]
     lengths = np.fromiter(map(len, word_id_lists), dtype=np.int64, count=len(word_id_lists))
     window = np.repeat(np.arange(len(window_words)), lengths)
-    in_window = np.array(list(chain.from_iterable(word_id_lists)), dtype=np.float64)
-    is_word = ~np.isnan(in_window)
-    word_ids = np.where(is_word, in_window + np.asarray(window_offsets, dtype=np.float64)[window], NO_WORD).astype(
-        np.int64
+    in_window = np.fromiter(
+        (NO_WORD if word is None else word for word in chain.from_iterable(word_id_lists)),
+        dtype=np.int64,
+        count=int(lengths.sum()),
     )
+    is_word = in_window != NO_WORD
+    word_ids = np.where(is_word, in_window + np.asarray(window_offsets, dtype=np.int64)[window], NO_WORD)
 
     labels = np.full(len(word_ids), IGNORE_INDEX, dtype=np.int64)
     if TAG_COLUMN in batch:
@@ -267,37 +297,59 @@ def _continuation_ids(label2id: Mapping[str, int]) -> np.ndarray:
     return continuation
 
 
-def _flat_predictions(predicted_label_ids: np.ndarray | Sequence[np.ndarray], lengths: np.ndarray) -> np.ndarray:
-    """The predicted ids of every window position, windows concatenated."""
-    if isinstance(predicted_label_ids, np.ndarray) and predicted_label_ids.ndim == 3:
-        predicted_label_ids = predicted_label_ids.argmax(-1)
-    return _flat_window_values(predicted_label_ids, lengths).astype(np.int64)
+def _window_table(windows: datasets.Dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sub-tokens of every window, the word ids of all windows concatenated, the source row of every window."""
+    table = windows.select_columns(["example_index", "word_ids"]).with_format("arrow")[:]
+    word_lists = table.column("word_ids").combine_chunks()
+    lengths = pc.list_value_length(word_lists).to_numpy(zero_copy_only=False).astype(np.int64)
+    word_ids = word_lists.flatten().to_numpy(zero_copy_only=False).astype(np.int64)
+    examples = table.column("example_index").to_numpy().astype(np.int64)
+    return lengths, word_ids, examples
 
 
-def _flat_window_values(values: np.ndarray | Sequence[np.ndarray], lengths: np.ndarray) -> np.ndarray:
-    """The values of every window position, windows concatenated: `[sum(lengths), *value_shape]`.
+def _chosen_positions(
+    lengths: np.ndarray, word_ids: np.ndarray, examples: np.ndarray, num_words: Sequence[int] | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """`choose_word_positions` on the columns of `_window_table`."""
+    window, is_first = _first_pieces(word_ids, lengths)
+    is_word = word_ids != NO_WORD
+    word_pieces_before = np.concatenate(([0], np.cumsum(is_word)))
+    window_start = np.concatenate(([0], np.cumsum(lengths)))[:-1]
+    before = word_pieces_before[:-1] - word_pieces_before[window_start][window]
+    in_window = (word_pieces_before[window_start + lengths] - word_pieces_before[window_start])[window]
+    context = np.minimum(before, in_window - 1 - before)
 
-    `values` is padded, `[num_windows, seq_len, *value_shape]`, or one array per window."""
-    if isinstance(values, np.ndarray) and values.ndim >= 2:
-        _check_window_count(len(values), lengths)
-        if len(lengths) and values.shape[1] < lengths.max():
-            raise ValueError(f"predictions cover {values.shape[1]} sub-tokens, the longest window has {lengths.max()}")
-        return values[np.arange(values.shape[1]) < lengths[:, None]]
-    windows = [np.asarray(window) for window in values]
-    _check_window_count(len(windows), lengths)
-    short = [index for index, (window, length) in enumerate(zip(windows, lengths)) if len(window) < length]
-    if short:
+    if num_words is None:
+        num_words = np.zeros(examples.max() + 1 if len(examples) else 0, dtype=np.int64)
+        np.maximum.at(num_words, examples[window[is_word]], word_ids[is_word] + 1)
+    num_words = np.asarray(num_words, dtype=np.int64)
+    sentence_start = np.concatenate(([0], np.cumsum(num_words)))
+    if len(examples) and examples.max() >= len(num_words):
+        raise ValueError(f"windows refer to row {examples.max()}, but num_words covers {len(num_words)} rows")
+    if np.any(word_ids >= num_words[examples][window]):
+        raise ValueError("the windows hold more words than num_words gives: they describe another dataset")
+    word_key = sentence_start[examples][window] + word_ids
+    candidates = np.flatnonzero(is_first)
+    # Sort by word, then most context first, then earliest window of the sentence first: the windows of
+    # one sentence start at increasing words, so the earlier a window starts, the more sub-tokens the
+    # word has before it in that window. The row order of `windows` plays no part.
+    order = candidates[np.lexsort((-before[candidates], -context[candidates], word_key[candidates]))]
+    keys = word_key[order]
+    best = order[np.concatenate(([True], keys[1:] != keys[:-1]))] if len(order) else order
+    if len(best) != sentence_start[-1]:
+        missing = np.setdiff1d(np.arange(sentence_start[-1]), word_key[best])[0]
+        row = int(np.searchsorted(sentence_start, missing, side="right") - 1)
         raise ValueError(
-            f"window {short[0]} has {lengths[short[0]]} sub-tokens but only {len(windows[short[0]])} predictions"
+            f"word {missing - sentence_start[row]} of row {row} is in no window: "
+            "the windows and num_words do not describe the same dataset"
         )
-    if not windows:
-        return np.zeros(0)
-    return np.concatenate([window[:length] for window, length in zip(windows, lengths)])
+    rows = window[best]
+    return rows, best - window_start[rows]
 
 
 def _check_window_count(num_predicted: int, lengths: np.ndarray) -> None:
     if num_predicted != len(lengths):
-        raise ValueError(f"got predictions for {num_predicted} windows, the tokenized dataset has {len(lengths)}")
+        raise ValueError(f"got values for {num_predicted} windows, the tokenized dataset has {len(lengths)}")
 
 
 def _label_names(id2label: Mapping[int, str] | Sequence[str]) -> list[str]:

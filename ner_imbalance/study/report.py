@@ -1,0 +1,260 @@
+"""The study's report: section summaries -> `docs/results.md`, `docs/results.json` and the plots.
+
+Within a dataset (and keep ratio), rows are loss settings with plain CE first as the reference;
+a difference to CE smaller than the larger of the two standard deviations is marked `~`, within
+seed noise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ner_imbalance.environment import device_label
+from ner_imbalance.study.grid import best_settings, loss_label
+from ner_imbalance.study.plots import write_plots
+from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
+from ner_imbalance.study.summary import (
+    Section,
+    SettingSummary,
+    Stat,
+    build_sections,
+    entity_types,
+    optional_stat,
+    ordered_rows,
+)
+
+NO_VALUE = "—"
+
+
+def format_stat(stat: Stat | None) -> str:
+    """`60.0 ± 10.0` (percent); `60.0 ± —` for a single seed."""
+    if stat is None:
+        return NO_VALUE
+    spread = NO_VALUE if stat.std is None else f"{stat.std * 100:.1f}"
+    return f"{stat.mean * 100:.1f} ± {spread}"
+
+
+def format_delta(stat: Stat, reference: Stat | None) -> str:
+    """Difference of means to the reference in points, with `~` when within seed noise."""
+    if reference is None:
+        return NO_VALUE
+    delta = stat.mean - reference.mean
+    spreads = [std for std in (stat.std, reference.std) if std is not None]
+    noise_mark = " ~" if spreads and abs(delta) < max(spreads) else ""
+    return f"{delta * 100:+.1f}{noise_mark}"
+
+
+def markdown_row(cells: Sequence[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
+def markdown_header(cells: Sequence[str]) -> list[str]:
+    return [markdown_row(cells), markdown_row(["---"] * len(cells))]
+
+
+def comparison_table(summaries: Sequence[SettingSummary]) -> list[str]:
+    """Markdown rows: n, micro F1, micro recall and macro F1 with their Δ to CE, recall per type."""
+    rows = ordered_rows(summaries)
+    reference = rows[0] if rows and rows[0].is_reference else None
+    types = entity_types(rows)
+    support = {name: count for summary in rows for name, count in summary.support.items()}
+    best_f1 = max(summary.metrics["f1"].mean for summary in rows)
+    header = ["loss setting", "n", "micro F1", "Δ F1", "micro R", "Δ R", "macro F1", "Δ macro F1"]
+    header += [f"R {name} ({support[name]})" for name in types]
+    lines = markdown_header(header)
+    for summary in rows:
+        cells = [f"{summary.label} (reference)" if summary is reference else summary.label, str(summary.n)]
+        for metric in ("f1", "recall", "macro_f1"):
+            value = format_stat(summary.metrics[metric])
+            if metric == "f1" and summary.metrics[metric].mean == best_f1:
+                value = f"**{value}**"
+            compared_with = None if reference is None or summary is reference else reference.metrics[metric]
+            cells += [value, format_delta(summary.metrics[metric], compared_with)]
+        cells += [
+            format_stat(summary.per_type[name]["recall"]) if name in summary.per_type else NO_VALUE for name in types
+        ]
+        lines.append(markdown_row(cells))
+    return lines
+
+
+def imbalance_overview(summaries_by_ratio: Mapping[float, Sequence[SettingSummary]]) -> list[str]:
+    """Rows = loss settings, columns = micro F1 and micro recall at each keep ratio."""
+    ratios = list(summaries_by_ratio)
+    labels = list(
+        dict.fromkeys(
+            summary.label for summary in ordered_rows([s for cell in summaries_by_ratio.values() for s in cell])
+        )
+    )
+    lines = markdown_header(
+        ["loss setting"] + [f"{name} @ keep {ratio:.0%}" for ratio in ratios for name in ("F1", "R")]
+    )
+    for label in labels:
+        cells = [label]
+        for ratio in ratios:
+            summary = next((s for s in summaries_by_ratio[ratio] if s.label == label), None)
+            cells += [format_stat(summary.metrics[name]) if summary else NO_VALUE for name in ("f1", "recall")]
+        lines.append(markdown_row(cells))
+    return lines
+
+
+def imbalance_heading(ratio: float, summaries: Sequence[SettingSummary]) -> str:
+    """`keep 30 % of entity sentences: entity tokens 2.1 % of training tokens (O:entity ≈ 46:1)`."""
+    heading = f"keep {ratio:.0%} of the training sentences with entities"
+    shares = [summary.entity_token_share.mean for summary in summaries if summary.entity_token_share is not None]
+    if not shares:
+        return heading
+    share = statistics.fmean(shares)
+    ratio_text = f"{(1 - share) / share:.0f}:1" if share > 0 else "∞"
+    return f"{heading}: entity tokens {share:.1%} of training tokens (O:entity ≈ {ratio_text})"
+
+
+def budget_lines(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """A table of the training budget per dataset, read from the records."""
+    by_dataset: dict[str, list[Mapping[str, Any]]] = {}
+    for record in records:
+        by_dataset.setdefault(record["dataset"], []).append(record)
+    lines = markdown_header(
+        [
+            "dataset",
+            "epochs",
+            "max_seq_length",
+            "batch size",
+            "learning rate",
+            "seeds",
+            "runs",
+            "train time per run",
+            "device",
+        ]
+    )
+    for dataset, group in by_dataset.items():
+        training = [record["training"] for record in group]
+        runtime = optional_stat(group, lambda record: record.get("train_runtime_s"))
+        cells = [
+            dataset,
+            _distinct(value.get("num_train_epochs") for value in training),
+            _distinct(value.get("max_seq_length") for value in training),
+            _distinct(value.get("per_device_train_batch_size") for value in training),
+            _distinct(value.get("learning_rate") for value in training),
+            _distinct(record["seed"] for record in group),
+            str(len(group)),
+            NO_VALUE if runtime is None else f"{runtime.mean / 60:.1f} min",
+            _distinct(device_label(record.get("machine", {})) for record in group),
+        ]
+        lines.append(markdown_row(cells))
+    return lines
+
+
+def _distinct(values: Iterable[Any]) -> str:
+    return ", ".join(str(value) for value in sorted(set(values), key=str))
+
+
+def sweep_winners(section: Section, records: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Bullets: per dataset and loss, the setting with the best mean dev micro F1."""
+    lines = []
+    wanted = {summary.setting_id for summary in section.summaries}
+    selected = [record for record in records.values() if record["setting_id"] in wanted]
+    for dataset in section.datasets():
+        for loss, settings in best_settings(selected, dataset=dataset).items():
+            class_weights = settings.pop("class_weights", "none")
+            label = loss_label(loss, settings, class_weights)
+            summary = next(s for s in section.summaries if s.dataset == dataset and s.label == label)
+            lines.append(f"- {dataset}, `{loss}`: `{label}` (micro F1 {format_stat(summary.metrics['f1'])})")
+    return lines
+
+
+def render_markdown(
+    sections: Sequence[Section],
+    records: Mapping[str, dict[str, Any]],
+    images: Mapping[tuple[str, str], str],
+    results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+) -> str:
+    """The whole `docs/results.md`; `images` maps (section name, dataset) to a relative image path."""
+    used = {summary.setting_id for section in sections for summary in section.summaries}
+    used_records = [record for record in records.values() if record["setting_id"] in used]
+    lines = [
+        "# Loss study: results",
+        "",
+        f"Written by `scripts/report_results.py` from {len(used_records)} run records in `{results_dir}`; "
+        "do not edit by hand.",
+        "",
+        "## Budget and method",
+        "",
+        *budget_lines(used_records),
+        "",
+        "Every run trains for this fixed budget, with no evaluation during training, and is scored once",
+        "on the dev split at the end: the final model, not a best-of-epochs pick. Scores are entity-level",
+        "(conlleval mode) on word-level tags, in percent.",
+        "",
+        "How to read the tables: mean ± sample standard deviation over seeds (`± —` for one seed);",
+        "Δ is the difference of means to the CE reference row in points, marked `~` when it is smaller",
+        "than the larger standard deviation of the two rows (within seed noise; no mark without any",
+        "standard deviation); the best micro F1 of a table is bold; `R <type> (<n>)` is the recall of",
+        "an entity type with n gold entities in dev.",
+    ]
+    unused = len(records) - len(used_records)
+    if unused:
+        lines += ["", f"{unused} other records in `{results_dir}` belong to no configured grid and are not shown."]
+    for section in sections:
+        lines += ["", *section_markdown(section, records, images)]
+    return "\n".join(lines) + "\n"
+
+
+def section_markdown(
+    section: Section, records: Mapping[str, dict[str, Any]], images: Mapping[tuple[str, str], str]
+) -> list[str]:
+    lines = [f"## {section.title}", "", f"Config: `{section.config_path}` (experiment `{section.name}`)."]
+    if section.blocked:
+        return lines + ["", f"No results yet: {section.blocked}"]
+    lines[-1] += f" {section.runs_finished} of {section.runs_expected} runs finished."
+    if section.kind == "sweep" and section.summaries:
+        lines += ["", "Best setting of each loss (mean dev micro F1):", "", *sweep_winners(section, records)]
+    for dataset in section.datasets():
+        cells = section.cells(dataset)
+        lines += ["", f"### {dataset}"]
+        if section.kind == "imbalance":
+            lines += ["", *imbalance_overview(cells)]
+        for ratio, summaries in cells.items():
+            if section.kind == "imbalance":
+                lines += ["", f"#### {imbalance_heading(ratio, summaries)}"]
+            lines += ["", *comparison_table(summaries)]
+        if (section.name, dataset) in images:
+            lines += ["", f"![{section.kind} plot, {dataset}]({images[section.name, dataset]})"]
+    return lines
+
+
+def results_json(sections: Sequence[Section]) -> dict[str, Any]:
+    """The aggregates of every section, as plain data (`docs/results.json`)."""
+    return {
+        "sections": [
+            {
+                **{key: value for key, value in dataclasses.asdict(section).items() if key != "summaries"},
+                "settings": [{**dataclasses.asdict(summary), "n": summary.n} for summary in section.summaries],
+            }
+            for section in sections
+        ]
+    }
+
+
+def write_report(
+    config_paths: Sequence[str | os.PathLike],
+    results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+    output: str | os.PathLike = "docs/results.md",
+    img_dir: str | os.PathLike = "docs/img",
+) -> list[Path]:
+    """Write the markdown report, `results.json` beside it and the plots; return the paths written."""
+    records = load_records(results_dir)
+    sections = build_sections(config_paths, records)
+    output = Path(output)
+    written_plots = write_plots(sections, img_dir)
+    images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_markdown(sections, records, images, results_dir), encoding="utf-8")
+    json_path = output.with_suffix(".json")
+    json_path.write_text(json.dumps(results_json(sections), indent=2) + "\n", encoding="utf-8")
+    return [output, json_path, *written_plots.values()]

@@ -1,0 +1,275 @@
+"""Hyperparameter search: `Trainer.hyperparameter_search` with optuna over the learning rate and the loss.
+
+Each trial trains from the pretrained weights again (`model_init`), with a learning rate and the
+chosen loss's own hyperparameters drawn by optuna's TPE sampler from their search spaces, and is
+scored by the dev entity F1 (`eval_f1`) after every epoch. Those per-epoch scores go to optuna's
+`MedianPruner`, which stops a trial whose F1 falls below the median of earlier trials at the same
+step. The objective of a trial is its last dev F1.
+
+The Trainer applies a trial's parameters to `TrainingArguments` only; the loss lives in
+`ImbalanceTrainer.loss_fn`, so `SearchTrainer.train` rebuilds it for every trial from the same
+trial (its suggestions are cached per trial, and fixed on other processes under DDP).
+
+The study lives in `<output_dir>/optuna.db` (SQLite) under a fixed name per loss, so running the
+same command again resumes it: finished trials are kept, `n_trials` is the total wanted of
+complete and pruned trials, and a trial that was running when the search was killed is marked
+failed (optuna's heartbeat) and retried once with the same parameters. Trials keep no
+checkpoints; retrain the best parameters with `scripts/train_ner.py`. At the end the trials are
+written as `trials.csv` and `trials.md` beside the study.
+
+Needs optuna: `pip install 'ner_imbalance[tune]'`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import math
+import os
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.extras import import_extra
+from ner_imbalance.pipeline import PreparedCorpus, build_corpus_loss, build_trainer
+from ner_imbalance.trainer import ImbalanceTrainer
+
+logger = logging.getLogger(__name__)
+
+TUNE_EXTRA = "tune"
+STUDY_FILE = "optuna.db"
+TRIALS_CSV = "trials.csv"
+TRIALS_MARKDOWN = "trials.md"
+OBJECTIVE = "eval_f1"
+HEARTBEAT_SECONDS = 60
+STALE_AFTER_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A range optuna samples a numeric hyperparameter from (log-uniformly when `log`); ints when both ends are."""
+
+    low: float
+    high: float
+    log: bool = False
+
+
+# Interim search spaces of the losses' own hyperparameters, keyed by their `LossArguments` flags,
+# until the losses declare them (`loss_search_space` on branch `losses`); removed at that merge.
+_LOSS_SEARCH_SPACES: dict[str, dict[str, SearchSpace | tuple[Any, ...]]] = {
+    "ce": {},
+    "focal": {"gamma": SearchSpace(0.0, 5.0)},
+    "softened": {"K": SearchSpace(0.5, 8.0, log=True), "softened_variant": ("argmax", "literal")},
+    "truncated": {"threshold": SearchSpace(0.2, 1.0)},
+    "ghmc": {"bins": SearchSpace(5, 30), "momentum": SearchSpace(0.0, 0.9), "ghmc_variant": ("softmax", "sigmoid")},
+}
+
+
+def loss_search_space(name: str) -> dict[str, SearchSpace | tuple[Any, ...]]:
+    """What the search varies for loss `name`: `{LossArguments flag: SearchSpace or tuple of choices}`."""
+    return dict(_LOSS_SEARCH_SPACES[name])
+
+
+@dataclass
+class TuningArguments:
+    """How many trials, the learning-rate range, and the pruner."""
+
+    n_trials: int = field(
+        default=20, metadata={"help": "Complete or pruned trials the study should hold (a rerun resumes to this)."}
+    )
+    learning_rate_low: float = field(default=1e-5, metadata={"help": "Lowest learning rate (log-uniform)."})
+    learning_rate_high: float = field(default=2e-4, metadata={"help": "Highest learning rate (log-uniform)."})
+    tune_loss: bool = field(
+        default=True, metadata={"help": "Search the loss's own hyperparameters too (else the learning rate only)."}
+    )
+    pruner_startup_trials: int = field(
+        default=3, metadata={"help": "MedianPruner: trials that run to the end before any is pruned."}
+    )
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 1:
+            raise ValueError(f"--n_trials must be >= 1, got {self.n_trials}")
+        if not 0 < self.learning_rate_low < self.learning_rate_high:
+            raise ValueError(
+                "--learning_rate_low and --learning_rate_high must satisfy 0 < low < high, "
+                f"got {self.learning_rate_low} and {self.learning_rate_high}"
+            )
+
+
+def suggest(trial: Any, name: str, space: SearchSpace | tuple[Any, ...]) -> Any:
+    """Ask `trial` (an `optuna.Trial`) for `name` from `space`."""
+    if isinstance(space, tuple):
+        return trial.suggest_categorical(name, space)
+    if isinstance(space.low, int) and isinstance(space.high, int):
+        return trial.suggest_int(name, space.low, space.high, log=space.log)
+    return trial.suggest_float(name, space.low, space.high, log=space.log)
+
+
+class SearchTrainer(ImbalanceTrainer):
+    """`ImbalanceTrainer` whose loss is rebuilt from every hyperparameter-search trial.
+
+    `trial_loss(trial)` returns the trial's loss module; it is set by `run_search`.
+    """
+
+    trial_loss = None
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, trial: Any = None, **kwargs: Any) -> Any:
+        if trial is not None and self.trial_loss is not None:
+            self.loss_fn = self.trial_loss(trial).to(self.args.device)
+            # A diverged earlier trial must not stop this one.
+            self._first_nonfinite_loss.zero_()
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, trial=trial, **kwargs)
+
+
+@dataclass
+class SearchResult:
+    """The best trial and the table of all trials of the study."""
+
+    best_params: dict[str, Any]
+    best_value: float
+    best_trial: int
+    trials: list[dict[str, Any]]
+    study_path: str
+
+
+def study_name(loss: str) -> str:
+    """The fixed name of the study of one loss, so that reruns in the same folder resume it."""
+    return f"ner_imbalance-{loss}"
+
+
+def run_search(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    loss_args: LossArguments,
+    training_args: NerTrainingArguments,
+    tuning_args: TuningArguments,
+) -> SearchResult:
+    """Search, maximising dev entity F1; write `trials.csv`/`trials.md`; return the best trial and the table."""
+    optuna = import_extra("optuna", extra=TUNE_EXTRA, feature="hyperparameter search (tune_ner.py)")
+    if training_args.eval_strategy == "no":
+        raise ValueError("--eval_strategy no: the search needs dev F1 during training (use epoch or steps)")
+    os.makedirs(training_args.output_dir, exist_ok=True)
+    study_path = os.path.join(os.path.abspath(training_args.output_dir), STUDY_FILE)
+    with warnings.catch_warnings():
+        # The heartbeat and its retry callback are marked experimental since optuna 2.8.
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        storage = optuna.storages.RDBStorage(
+            f"sqlite:///{study_path}",
+            heartbeat_interval=HEARTBEAT_SECONDS,
+            grace_period=STALE_AFTER_SECONDS,
+            failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+        )
+    name = study_name(loss_args.loss)
+    study = optuna.create_study(storage=storage, study_name=name, direction="maximize", load_if_exists=True)
+    done = len(
+        study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED))
+    )
+    remaining = tuning_args.n_trials - done
+    if remaining > 0:
+        logger.info("study %s in %s: %d trial(s) done, running %d more", name, study_path, done, remaining)
+        _search(optuna, storage, name, remaining, model_args, data_args, loss_args, training_args, tuning_args)
+    else:
+        logger.info("study %s in %s already holds %d trial(s): nothing to run", name, study_path, done)
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = trials_table(study)
+    write_trials(trials, training_args.output_dir)
+    best = study.best_trial
+    return SearchResult(best.params, best.value, best.number, trials, study_path)
+
+
+def _search(
+    optuna: Any,
+    storage: Any,
+    name: str,
+    n_trials: int,
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    loss_args: LossArguments,
+    training_args: NerTrainingArguments,
+    tuning_args: TuningArguments,
+) -> None:
+    # Trials are compared on their last dev F1 and keep no checkpoints (a search would otherwise
+    # write a model per trial and epoch); there is no test split to predict.
+    search_args = dataclasses.replace(training_args, save_strategy="no", load_best_model_at_end=False, do_predict=False)
+    trainer, corpus = build_trainer(
+        model_args, data_args, loss_args, search_args, trainer_class=SearchTrainer, reinitialise_model=True
+    )
+    loss_space = loss_search_space(loss_args.loss) if tuning_args.tune_loss else {}
+    trainer.trial_loss = _trial_loss_builder(loss_args, corpus, loss_space)
+    learning_rate = SearchSpace(tuning_args.learning_rate_low, tuning_args.learning_rate_high, log=True)
+    trainer.hyperparameter_search(
+        hp_space=lambda trial: {"learning_rate": suggest(trial, "learning_rate", learning_rate)},
+        compute_objective=lambda metrics: metrics[OBJECTIVE],
+        n_trials=n_trials,
+        direction="maximize",
+        backend="optuna",
+        storage=storage,
+        study_name=name,
+        load_if_exists=True,
+        sampler=optuna.samplers.TPESampler(seed=training_args.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=tuning_args.pruner_startup_trials),
+        catch=(FloatingPointError,),
+    )
+
+
+def _trial_loss_builder(loss_args: LossArguments, corpus: PreparedCorpus, space: dict[str, Any]) -> Any:
+    def trial_loss(trial: Any) -> Any:
+        suggested = {flag: suggest(trial, flag, flag_space) for flag, flag_space in space.items()}
+        return build_corpus_loss(dataclasses.replace(loss_args, **suggested), corpus)
+
+    return trial_loss
+
+
+def trials_table(study: Any) -> list[dict[str, Any]]:
+    """One row per trial: number, state, dev F1 (last reported for pruned trials), epochs reported, parameters."""
+    rows = []
+    for trial in study.get_trials(deepcopy=False):
+        reported = trial.intermediate_values
+        value = trial.value if trial.value is not None else (reported[max(reported)] if reported else math.nan)
+        duration = trial.duration.total_seconds() if trial.duration is not None else math.nan
+        rows.append(
+            {
+                "trial": trial.number,
+                "state": trial.state.name.lower(),
+                "dev_f1": value,
+                "evaluations": len(reported),
+                "seconds": duration,
+                **trial.params,
+            }
+        )
+    return rows
+
+
+def format_trials(rows: list[dict[str, Any]]) -> str:
+    """The trials as a Markdown table, best dev F1 first."""
+    columns = _columns(rows)
+    ordered = sorted(rows, key=lambda row: -row["dev_f1"] if not math.isnan(row["dev_f1"]) else math.inf)
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(column)) for column in columns) + " |" for row in ordered]
+    return "\n".join(lines)
+
+
+def write_trials(rows: list[dict[str, Any]], folder: str | os.PathLike) -> None:
+    """`trials.csv` (one row per trial, in trial order) and `trials.md` (best first) in `folder`."""
+    columns = _columns(rows)
+    with open(os.path.join(folder, TRIALS_CSV), "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    with open(os.path.join(folder, TRIALS_MARKDOWN), "w", encoding="utf-8") as handle:
+        handle.write(format_trials(rows) + "\n")
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    columns = ["trial", "state", "dev_f1", "evaluations", "seconds"]
+    return columns + sorted({key for row in rows for key in row} - set(columns))
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)

@@ -1,0 +1,51 @@
+"""Search the learning rate and the loss's hyperparameters for the best dev entity F1 (optuna).
+
+    python scripts/tune_ner.py --loss focal --n_trials 20 --train_file train.conll \\
+        --validation_file dev.conll --output_dir outputs/tune_focal
+
+Every `train_ner.py` flag works (they fix what is not searched). The study is kept in
+OUTPUT_DIR/optuna.db: the same command again resumes it up to --n_trials. At the end the trials
+are printed and written to OUTPUT_DIR/trials.csv and trials.md. Needs
+`pip install 'ner_imbalance[tune]'`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import transformers
+from transformers import HfArgumentParser
+
+from ner_imbalance.arguments import parse_arguments
+from ner_imbalance.extras import MissingExtraError
+from ner_imbalance.tuning import TuningArguments, format_trials, run_search
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        tuning_args, rest = HfArgumentParser(TuningArguments, allow_abbrev=False).parse_args_into_dataclasses(
+            args=argv, return_remaining_strings=True, look_for_args_file=False
+        )
+        model_args, data_args, loss_args, training_args = parse_arguments(rest)
+    except (ValueError, FileNotFoundError) as error:
+        print(f"tune_ner.py: error: {error}", file=sys.stderr)
+        return 2
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    transformers.utils.logging.set_verbosity_warning()
+    try:
+        result = run_search(model_args, data_args, loss_args, training_args, tuning_args)
+    except (ValueError, MissingExtraError) as error:
+        print(f"tune_ner.py: error: {error}", file=sys.stderr)
+        return 2
+    print(format_trials(result.trials))
+    flags = " ".join(f"--{name} {value}" for name, value in result.best_params.items())
+    print(f"\nbest: trial {result.best_trial}, dev F1 {100 * result.best_value:.2f}; retrain with")
+    print(f"  python scripts/train_ner.py --loss {loss_args.loss} {flags} <the same data and model flags>")
+    print(f"study: {result.study_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
