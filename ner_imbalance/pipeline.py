@@ -366,7 +366,7 @@ def _write_model_card(
     lines += [
         "",
         "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
-        *(["", calibration.describe()] if calibration is not None else []),
+        *(["", calibration.describe(), ""] if calibration is not None else []),
         'Load with `transformers.pipeline("token-classification", model=<this folder>, '
         'aggregation_strategy="first")`: the model was trained on the first sub-token of each word, so "first" '
         'gives whole words ("simple" can return sub-word fragments). Or tag a file with '
