@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from _timing import round_robin
 
 from ner_imbalance.environment import cpu_model_name, machine_info
-from ner_imbalance.losses import LOSS_NAMES, build_loss
+from ner_imbalance.losses import LOSS_NAMES, build_loss, loss_class
 
 REFERENCE = "F.cross_entropy"
 TEXTBOOK_GHMC = "ghmc (loop over bins)"
@@ -88,7 +88,13 @@ def benchmark(device: torch.device, num_tokens: int, num_classes: int, repeats: 
     labels = labels.masked_fill(torch.rand(num_tokens, generator=generator) < 0.05, -100).to(device)
     textbook = TextbookGHMC()
     textbook.edges = textbook.edges.to(device)
-    loss_functions = {REFERENCE: F.cross_entropy, **{name: build_loss(name).to(device) for name in LOSS_NAMES}}
+    # The logit-adjusted loss needs a prior: the label frequencies of this batch (every label occurs).
+    prior = torch.bincount(labels[labels != -100], minlength=num_classes).float().tolist()
+    extra = {name: {"class_prior": prior} for name in LOSS_NAMES if loss_class(name).requires_class_prior}
+    loss_functions = {
+        REFERENCE: F.cross_entropy,
+        **{name: build_loss(name, **extra.get(name, {})).to(device) for name in LOSS_NAMES},
+    }
     loss_functions[SIGMOID_GHMC] = build_loss("ghmc", variant="sigmoid").to(device)
     loss_functions[TEXTBOOK_GHMC] = textbook
     losses_ms = timed_rounds(

@@ -9,6 +9,8 @@ command-line overrides, and checks the arguments before any model or corpus is l
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,12 +20,19 @@ import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
 from ner_imbalance import calibration
-from ner_imbalance.constants import CLASS_WEIGHT_METHODS, MAX_SEQ_LENGTH, NO_CLASS_WEIGHTS, STRIDE, TAG_SCHEMES
-from ner_imbalance.losses import GHMC_VARIANTS, LOSS_NAMES, SOFTENED_VARIANTS, build_loss, loss_hyperparameters
+from ner_imbalance.constants import (
+    CLASS_WEIGHT_METHODS,
+    EFFECTIVE_NUMBER,
+    EFFECTIVE_NUMBER_BETA,
+    MAX_SEQ_LENGTH,
+    NO_CLASS_WEIGHTS,
+    STRIDE,
+    TAG_SCHEMES,
+)
+from ner_imbalance.losses import LOSS_REGISTRY, Hyperparameter, build_loss, declared_hyperparameters, loss_class
 
 CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
 CALIBRATION_CHOICES = (calibration.NO_CALIBRATION, *calibration.CALIBRATION_MODES)
-_DEFAULTS = {name: loss_hyperparameters(name) for name in LOSS_NAMES}
 
 
 @dataclass
@@ -85,82 +94,6 @@ class DataArguments:
     @property
     def uses_files(self) -> bool:
         return any((self.train_file, self.validation_file, self.test_file))
-
-
-@dataclass
-class LossArguments:
-    """The per-token loss and its hyperparameters (see README: Losses).
-
-    The defaults are the loss classes' own (chosen by the loss study, docs/results.md), read from
-    the registry so the command line and the library cannot disagree.
-    """
-
-    loss: str = field(default="focal", metadata={"help": "Per-token loss.", "choices": list(LOSS_NAMES)})
-    gamma: float = field(default=_DEFAULTS["focal"]["gamma"], metadata={"help": "focal: focusing exponent gamma >= 0."})
-    alpha: str | None = field(
-        default=None,
-        metadata={
-            "help": "focal: one float (weight of entity classes, 1-alpha for O) "
-            "or comma-separated weights, one per label."
-        },
-    )
-    K: float = field(
-        default=_DEFAULTS["softened"]["K"], metadata={"help": "softened: steepness of the soft gate, K > 0."}
-    )
-    softened_variant: str = field(
-        default=_DEFAULTS["softened"]["variant"],
-        metadata={"help": "softened: gate form.", "choices": list(SOFTENED_VARIANTS)},
-    )
-    threshold: float = field(
-        default=_DEFAULTS["truncated"]["threshold"], metadata={"help": "truncated: no loss where p_t > threshold."}
-    )
-    bins: int = field(default=_DEFAULTS["ghmc"]["bins"], metadata={"help": "ghmc: number of gradient-norm bins."})
-    momentum: float = field(
-        default=_DEFAULTS["ghmc"]["momentum"], metadata={"help": "ghmc: EMA momentum of the bin counts, in [0, 1)."}
-    )
-    ghmc_variant: str = field(
-        default=_DEFAULTS["ghmc"]["variant"],
-        metadata={
-            "help": "ghmc: softmax cross-entropy, or the paper's one-vs-rest sigmoid form.",
-            "choices": list(GHMC_VARIANTS),
-        },
-    )
-    class_weights: str = field(
-        default=NO_CLASS_WEIGHTS,
-        metadata={"help": "Class weights from training-tag frequencies.", "choices": list(CLASS_WEIGHT_CHOICES)},
-    )
-
-    def loss_kwargs(self, outside_label_id: int = 0) -> dict[str, Any]:
-        """The keyword arguments of `build_loss` for the chosen loss, class weights excluded.
-
-        A single-float `alpha` needs the id of the outside label (`O` is id 0 in every label list
-        this package builds).
-        """
-        by_loss: dict[str, dict[str, Any]] = {
-            "ce": {},
-            "focal": {"gamma": self.gamma},
-            "softened": {"K": self.K, "variant": self.softened_variant},
-            "truncated": {"threshold": self.threshold},
-            "ghmc": {"bins": self.bins, "momentum": self.momentum, "variant": self.ghmc_variant},
-        }
-        kwargs = dict(by_loss[self.loss])
-        alpha = self._parsed_alpha()
-        if alpha is not None:
-            if self.loss != "focal":
-                raise ValueError(f"--alpha applies to --loss focal only, not --loss {self.loss}")
-            kwargs["alpha"] = alpha
-            if isinstance(alpha, float):
-                kwargs["outside_label_id"] = outside_label_id
-        return kwargs
-
-    def _parsed_alpha(self) -> float | list[float] | None:
-        if self.alpha is None or self.alpha == "":
-            return None
-        try:
-            values = [float(part) for part in str(self.alpha).split(",")]
-        except ValueError:
-            raise ValueError(f"--alpha must be a float or comma-separated floats, got {self.alpha!r}") from None
-        return values[0] if len(values) == 1 else values
 
 
 @dataclass
@@ -272,7 +205,136 @@ class NerTrainingArguments(TrainingArguments):
         }
 
 
+_OTHER_FIELD_NAMES = {f.name for cls in (ModelArguments, DataArguments, NerTrainingArguments) for f in fields(cls)}
+
+
+class _LossArgumentsMethods:
+    """Validation and `loss_kwargs` of the `LossArguments` dataclass that `loss_arguments_class` builds."""
+
+    loss: str
+    class_weights: str
+    class_weight_beta: float
+
+    def __post_init__(self) -> None:
+        """Check the loss, its hyperparameters and the class weights; `ValueError` naming the flag."""
+        if self.loss not in LOSS_REGISTRY:
+            raise ValueError(f"--loss must be one of {', '.join(LOSS_REGISTRY)}; got {self.loss!r}")
+        chosen = {hyperparameter.flag_name for hyperparameter in declared_hyperparameters(self.loss)}
+        for flag, (default, owners) in _flag_owners().items():
+            if flag not in chosen and getattr(self, flag) != default:
+                raise ValueError(f"--{flag} applies to --loss {' / '.join(owners)} only, not --loss {self.loss}")
+        self._declared_values()
+        if self.class_weights not in CLASS_WEIGHT_CHOICES:
+            raise ValueError(
+                f"--class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}; got {self.class_weights!r}"
+            )
+        if not (_is_float(self.class_weight_beta) and 0 <= self.class_weight_beta < 1):
+            raise ValueError(f"--class_weight_beta must be in [0, 1); got {self.class_weight_beta!r}")
+        if self.class_weights != EFFECTIVE_NUMBER and self.class_weight_beta != EFFECTIVE_NUMBER_BETA:
+            raise ValueError(f"--class_weight_beta applies to --class_weights {EFFECTIVE_NUMBER} only")
+
+    def _declared_values(self) -> dict[str, Any]:
+        values = {}
+        for hyperparameter in declared_hyperparameters(self.loss):
+            flag = hyperparameter.flag_name
+            value = hyperparameter.validate(getattr(self, flag), f"--{flag}")
+            if value is not None:
+                values[hyperparameter.name] = value
+        return values
+
+    def loss_kwargs(self, outside_label_id: int = 0) -> dict[str, Any]:
+        """The keyword arguments of `build_loss` for the chosen loss: its declared hyperparameters
+        (parsed), plus what follows from the label list (`outside_label_id` for focal's float
+        `alpha`); class weights, class prior and label smoothing excluded.
+        """
+        values = self._declared_values()
+        return {**values, **loss_class(self.loss).corpus_kwargs(values, outside_label_id=outside_label_id)}
+
+
+def _is_float(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _flag_owners() -> dict[str, tuple[Any, list[str]]]:
+    """`{flag: (default, [losses that declare it])}` over the registered losses."""
+    owners: dict[str, tuple[Any, list[str]]] = {}
+    for name in LOSS_REGISTRY:
+        for hyperparameter in declared_hyperparameters(name):
+            owners.setdefault(hyperparameter.flag_name, (hyperparameter.default, []))[1].append(name)
+    return owners
+
+
+def _loss_fields() -> list[tuple[str, Any, Any]]:
+    """The `make_dataclass` fields of `LossArguments`: `--loss`, every declared flag, the class weights."""
+    declared: dict[str, tuple[Hyperparameter, list[str]]] = {}
+    for name in LOSS_REGISTRY:
+        for hyperparameter in declared_hyperparameters(name):
+            declared.setdefault(hyperparameter.flag_name, (hyperparameter, []))[1].append(name)
+    fields_ = [
+        ("loss", str, field(default="focal", metadata={"help": "Per-token loss.", "choices": list(LOSS_REGISTRY)}))
+    ]
+    for flag, (hyperparameter, owners) in declared.items():
+        metadata: dict[str, Any] = {"help": f"{', '.join(owners)}: {hyperparameter.help}"}
+        if hyperparameter.choices is not None:
+            metadata["choices"] = list(hyperparameter.choices)
+        annotation = hyperparameter.type if hyperparameter.default is not None else hyperparameter.type | None
+        fields_.append((flag, annotation, field(default=hyperparameter.default, metadata=metadata)))
+    fields_ += [
+        (
+            "class_weights",
+            str,
+            field(
+                default=NO_CLASS_WEIGHTS,
+                metadata={
+                    "help": "Class weights from training-tag frequencies (every loss).",
+                    "choices": list(CLASS_WEIGHT_CHOICES),
+                },
+            ),
+        ),
+        (
+            "class_weight_beta",
+            float,
+            field(
+                default=EFFECTIVE_NUMBER_BETA,
+                metadata={"help": f"{EFFECTIVE_NUMBER} class weights: beta in [0, 1) (Cui et al., CVPR 2019)."},
+            ),
+        ),
+    ]
+    return fields_
+
+
+@functools.lru_cache(maxsize=None)
+def _loss_arguments_class(registered: tuple[tuple[str, type], ...]) -> type:
+    clashes = {flag for flag, _, _ in _loss_fields()} & _OTHER_FIELD_NAMES
+    if clashes:
+        raise ValueError(f"loss flag(s) {sorted(clashes)} clash with model, data or training arguments")
+    return dataclasses.make_dataclass(
+        "LossArguments",
+        _loss_fields(),
+        bases=(_LossArgumentsMethods,),
+        namespace={
+            "__module__": __name__,
+            "__doc__": "The per-token loss and its hyperparameters (see README: Losses).\n\n"
+            "Built by `loss_arguments_class` from the losses' declarations: one field per flag,\n"
+            "with the loss classes' own defaults, so the command line and the library cannot disagree.",
+        },
+    )
+
+
+def loss_arguments_class() -> type:
+    """The `LossArguments` dataclass of the losses registered now (one field per declared flag)."""
+    return _loss_arguments_class(tuple(LOSS_REGISTRY.items()))
+
+
+LossArguments = loss_arguments_class()
+"""The `LossArguments` of the built-in losses (`loss_arguments_class()` also covers losses registered later)."""
+
 ARGUMENT_CLASSES = (ModelArguments, DataArguments, LossArguments, NerTrainingArguments)
+
+
+def argument_classes() -> tuple[type, ...]:
+    """`ARGUMENT_CLASSES` with the `LossArguments` of the losses registered now."""
+    return tuple(loss_arguments_class() if cls is LossArguments else cls for cls in ARGUMENT_CLASSES)
 
 
 def _yaml_defaults(config_path: Path) -> dict[str, Any]:
@@ -282,11 +344,18 @@ def _yaml_defaults(config_path: Path) -> dict[str, Any]:
         config = yaml.safe_load(handle) or {}
     if not isinstance(config, dict):
         raise ValueError(f"{config_path}: a config must be a mapping of argument names to values")
-    known = {name for cls in ARGUMENT_CLASSES for name in (f.name for f in fields(cls) if f.init)}
+    known = {name for cls in argument_classes() for name in (f.name for f in fields(cls) if f.init)}
     unknown = sorted(set(config) - known)
     if unknown:
         raise ValueError(f"{config_path}: unknown argument(s) {', '.join(unknown)}")
     return config
+
+
+def argument_parser() -> HfArgumentParser:
+    """The parser of `train_ner.py`: every argument dataclass plus `--config`."""
+    parser = HfArgumentParser(argument_classes())
+    parser.add_argument("--config", type=Path, default=None, help="A YAML file of arguments; flags override it.")
+    return parser
 
 
 def parse_arguments(
@@ -298,8 +367,7 @@ def parse_arguments(
     file; or plain flags.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = HfArgumentParser(ARGUMENT_CLASSES)
-    parser.add_argument("--config", type=Path, default=None, help="A YAML file of arguments; flags override it.")
+    parser = argument_parser()
     if len(argv) == 1 and argv[0].endswith((".yaml", ".yml")):
         argv = ["--config", argv[0]]
     config_index = argv.index("--config") + 1 if "--config" in argv else None
@@ -307,9 +375,7 @@ def parse_arguments(
         parser.set_defaults(**_yaml_defaults(Path(argv[config_index])))
     *arguments, _config = parser.parse_args_into_dataclasses(args=argv, look_for_args_file=False)
     model_args, data_args, loss_args, training_args = arguments
-    validate_arguments(model_args, data_args, loss_args)
-    if data_args.uses_files:
-        check_calibration_split(training_args, has_validation=data_args.validation_file is not None)
+    validate_arguments(model_args, data_args, loss_args, training_args)
     return model_args, data_args, loss_args, training_args
 
 
@@ -322,9 +388,26 @@ def check_calibration_split(training_args: NerTrainingArguments, *, has_validati
         )
 
 
-def validate_arguments(model_args: ModelArguments, data_args: DataArguments, loss_args: LossArguments) -> None:
-    """Check what can be checked before loading anything; each failure is one clear line (ValueError)."""
-    build_loss(loss_args.loss, **loss_args.loss_kwargs())
+def validate_arguments(
+    model_args: ModelArguments,
+    data_args: DataArguments,
+    loss_args: LossArguments,
+    training_args: TrainingArguments | None = None,
+) -> None:
+    """Check what can be checked before loading anything; each failure is one clear line (ValueError).
+
+    The loss is built once with its arguments (a uniform `class_prior` standing in for the one
+    computed from the training split), and `--label_smoothing_factor` is refused for losses
+    where label smoothing is not defined.
+    """
+    loss_extras = {}
+    if loss_class(loss_args.loss).requires_class_prior:
+        loss_extras["class_prior"] = [1.0]
+    if training_args is not None and training_args.label_smoothing_factor != 0:
+        loss_extras["label_smoothing"] = check_label_smoothing(loss_args.loss, training_args.label_smoothing_factor)
+    build_loss(loss_args.loss, **loss_args.loss_kwargs(), **loss_extras)
+    if isinstance(training_args, NerTrainingArguments) and data_args.uses_files:
+        check_calibration_split(training_args, has_validation=data_args.validation_file is not None)
     if data_args.uses_files and data_args.dataset_name:
         raise ValueError("--dataset_name conflicts with --train_file/--validation_file/--test_file: give one source")
     for flag in ("train_file", "validation_file", "test_file"):
@@ -344,7 +427,17 @@ def validate_arguments(model_args: ModelArguments, data_args: DataArguments, los
         )
     if not 0.0 < data_args.entity_keep_ratio <= 1.0:
         raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")
-    if loss_args.class_weights not in CLASS_WEIGHT_CHOICES:
+
+
+def check_label_smoothing(loss: str, label_smoothing_factor: float) -> float:
+    """`--label_smoothing_factor` for `--loss loss`: in [0, 1], and nonzero only for losses that
+    define label smoothing (the cross-entropy-based ones); `ValueError` naming the flag otherwise."""
+    if not (_is_float(label_smoothing_factor) and 0 <= label_smoothing_factor <= 1):
+        raise ValueError(f"--label_smoothing_factor must be in [0, 1]; got {label_smoothing_factor!r}")
+    if label_smoothing_factor and not loss_class(loss).supports_label_smoothing:
+        supported = ", ".join(name for name, cls in LOSS_REGISTRY.items() if cls.supports_label_smoothing)
         raise ValueError(
-            f"--class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}, got {loss_args.class_weights!r}"
+            f"--label_smoothing_factor is defined for the cross-entropy-based losses ({supported}) only, "
+            f"not for --loss {loss}"
         )
+    return float(label_smoothing_factor)

@@ -15,8 +15,11 @@ TAG_SCHEMES = ("iob2", "iob1", "bioes", "iobes")
 """Input tag schemes `--tag_scheme` accepts: IOB1 is converted to IOB2; BIOES/IOBES are kept."""
 
 NO_CLASS_WEIGHTS = "none"
-CLASS_WEIGHT_METHODS = ("inverse_frequency", "sqrt_inverse_frequency")
+EFFECTIVE_NUMBER = "effective_number"
+CLASS_WEIGHT_METHODS = ("inverse_frequency", "sqrt_inverse_frequency", EFFECTIVE_NUMBER)
 """How class weights are derived from training-tag frequencies (`--class_weights`, besides `none`)."""
+EFFECTIVE_NUMBER_BETA = 0.999
+"""Default beta of `effective_number` class weights (`--class_weight_beta`; Cui et al., CVPR 2019)."""
 
 ENTITY_METRICS = ("precision", "recall", "f1")
 """Entity-level scores reported for the whole corpus and for each entity type."""

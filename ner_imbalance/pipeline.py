@@ -26,6 +26,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorForTokenClassification,
     PreTrainedTokenizerBase,
+    TrainerCallback,
     set_seed,
 )
 
@@ -49,9 +50,9 @@ from ner_imbalance.calibration import (
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
 from ner_imbalance.data.alignment import gather_word_values
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
-from ner_imbalance.data.stats import compute_class_weights
+from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.evaluation import write_predictions
-from ner_imbalance.losses import build_loss
+from ner_imbalance.losses import build_loss, loss_class
 from ner_imbalance.trainer import ImbalanceTrainer
 from ner_imbalance.word_metrics import WordLevelMetrics, argmax_logits
 
@@ -119,12 +120,14 @@ def build_trainer(
     *,
     trainer_class: type[ImbalanceTrainer] = ImbalanceTrainer,
     reinitialise_model: bool = False,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> tuple[ImbalanceTrainer, PreparedCorpus]:
     """The tokenizer, corpus, model, loss and `ImbalanceTrainer` of one run, ready to `train()`.
 
     With `reinitialise_model` the trainer gets a `model_init` instead of a model, so that every
     `train()` starts from the pretrained weights again (what `Trainer.hyperparameter_search` needs);
-    `trainer_class` is an `ImbalanceTrainer` subclass to build instead.
+    `trainer_class` is an `ImbalanceTrainer` subclass to build instead; `callbacks` are added to the
+    Trainer's own (as `Trainer(callbacks=...)`).
     """
     model_path = model_args.model_name_or_path or packaged_model_path()
     tokenizer = AutoTokenizer.from_pretrained(model_args.tokenizer_name or model_path)
@@ -142,7 +145,7 @@ def build_trainer(
             label2id={label: index for index, label in corpus.id2label.items()},
         )
 
-    loss_fn = build_corpus_loss(loss_args, corpus)
+    loss_fn = build_corpus_loss(loss_args, corpus, label_smoothing=training_args.label_smoothing_factor)
     set_seed(training_args.seed)
     model = {"model_init": load_model} if reinitialise_model else {"model": load_model()}
     collator = DataCollatorForTokenClassification(
@@ -158,19 +161,34 @@ def build_trainer(
         processing_class=tokenizer,
         compute_metrics=_metrics_for(corpus, "validation"),
         preprocess_logits_for_metrics=argmax_logits,
+        callbacks=callbacks,
     )
     return trainer, corpus
 
 
-def build_corpus_loss(loss_args: LossArguments, corpus: PreparedCorpus) -> torch.nn.Module:
-    """The loss `loss_args` name for `corpus`'s labels, with class weights from its training tags if asked."""
-    class_weights = None
+def build_corpus_loss(
+    loss_args: LossArguments, corpus: PreparedCorpus, label_smoothing: float = 0.0
+) -> torch.nn.Module:
+    """The loss `loss_args` name for `corpus`'s labels, with what it needs from the training split.
+
+    Class weights (`--class_weights`) and the label prior (losses that declare `requires_class_prior`)
+    come from the training tags; `label_smoothing` is `--label_smoothing_factor`, already checked
+    against the loss by `validate_arguments` (the base Trainer's own label smoother is never applied:
+    `ImbalanceTrainer.compute_loss` replaces the base one).
+    """
+    corpus_arguments: dict[str, Any] = {}
     if loss_args.class_weights != NO_CLASS_WEIGHTS:
-        class_weights = compute_class_weights(corpus.words["train"], corpus.label_list, loss_args.class_weights)
+        corpus_arguments["class_weights"] = compute_class_weights(
+            corpus.words["train"], corpus.label_list, loss_args.class_weights, beta=loss_args.class_weight_beta
+        )
+    if loss_class(loss_args.loss).requires_class_prior:
+        corpus_arguments["class_prior"] = label_prior(corpus.words["train"], corpus.label_list)
+    if label_smoothing:
+        corpus_arguments["label_smoothing"] = label_smoothing
     return build_loss(
         loss_args.loss,
         num_labels=len(corpus.label_list),
-        class_weights=class_weights,
+        **corpus_arguments,
         **loss_args.loss_kwargs(outside_label_id=corpus.label_list.index(OUTSIDE)),
     )
 
@@ -188,10 +206,11 @@ def run_experiment(
     training_args: NerTrainingArguments,
     *,
     resume_from_checkpoint: str | bool | None = None,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Train (if `do_train`), calibrate (with `--calibrate`), save, then evaluate on validation and
     test; return `{"train"|"eval"|"test": metrics}`."""
-    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args)
+    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args, callbacks=callbacks)
     output_dir = trainer.args.output_dir
     results: dict[str, dict[str, float]] = {}
     if trainer.args.do_train:

@@ -33,6 +33,7 @@ from typing import Any
 
 from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.extras import import_extra
+from ner_imbalance.losses import SearchSpace, loss_search_space
 from ner_imbalance.pipeline import PreparedCorpus, build_corpus_loss, build_trainer
 from ner_imbalance.trainer import ImbalanceTrainer
 
@@ -45,31 +46,6 @@ TRIALS_MARKDOWN = "trials.md"
 OBJECTIVE = "eval_f1"
 HEARTBEAT_SECONDS = 60
 STALE_AFTER_SECONDS = 180
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """A range optuna samples a numeric hyperparameter from (log-uniformly when `log`); ints when both ends are."""
-
-    low: float
-    high: float
-    log: bool = False
-
-
-# Interim search spaces of the losses' own hyperparameters, keyed by their `LossArguments` flags,
-# until the losses declare them (`loss_search_space` on branch `losses`); removed at that merge.
-_LOSS_SEARCH_SPACES: dict[str, dict[str, SearchSpace | tuple[Any, ...]]] = {
-    "ce": {},
-    "focal": {"gamma": SearchSpace(0.0, 5.0)},
-    "softened": {"K": SearchSpace(0.5, 8.0, log=True), "softened_variant": ("argmax", "literal")},
-    "truncated": {"threshold": SearchSpace(0.2, 1.0)},
-    "ghmc": {"bins": SearchSpace(5, 30), "momentum": SearchSpace(0.0, 0.9), "ghmc_variant": ("softmax", "sigmoid")},
-}
-
-
-def loss_search_space(name: str) -> dict[str, SearchSpace | tuple[Any, ...]]:
-    """What the search varies for loss `name`: `{LossArguments flag: SearchSpace or tuple of choices}`."""
-    return dict(_LOSS_SEARCH_SPACES[name])
 
 
 @dataclass
@@ -197,7 +173,7 @@ def _search(
         model_args, data_args, loss_args, search_args, trainer_class=SearchTrainer, reinitialise_model=True
     )
     loss_space = loss_search_space(loss_args.loss) if tuning_args.tune_loss else {}
-    trainer.trial_loss = _trial_loss_builder(loss_args, corpus, loss_space)
+    trainer.trial_loss = _trial_loss_builder(loss_args, corpus, loss_space, training_args.label_smoothing_factor)
     learning_rate = SearchSpace(tuning_args.learning_rate_low, tuning_args.learning_rate_high, log=True)
     trainer.hyperparameter_search(
         hp_space=lambda trial: {"learning_rate": suggest(trial, "learning_rate", learning_rate)},
@@ -214,10 +190,12 @@ def _search(
     )
 
 
-def _trial_loss_builder(loss_args: LossArguments, corpus: PreparedCorpus, space: dict[str, Any]) -> Any:
+def _trial_loss_builder(
+    loss_args: LossArguments, corpus: PreparedCorpus, space: dict[str, Any], label_smoothing: float
+) -> Any:
     def trial_loss(trial: Any) -> Any:
         suggested = {flag: suggest(trial, flag, flag_space) for flag, flag_space in space.items()}
-        return build_corpus_loss(dataclasses.replace(loss_args, **suggested), corpus)
+        return build_corpus_loss(dataclasses.replace(loss_args, **suggested), corpus, label_smoothing)
 
     return trial_loss
 

@@ -17,10 +17,21 @@ import torch.nn.functional as F
 from ner_imbalance.losses import LOSS_NAMES, GHMCLoss, build_loss, loss_hyperparameters
 
 NUM_CLASSES = 13
+# A skewed training prior (O most frequent), as the logit-adjusted loss gets it from the corpus.
+PRIOR = (
+    torch.arange(NUM_CLASSES, 0, -1).double() ** 3 / (torch.arange(NUM_CLASSES, 0, -1).double() ** 3).sum()
+).tolist()
+REQUIRED = {"logit_adjusted": {"class_prior": PRIOR}}
 
 # One configuration per loss whose value does not depend on the rest of the batch.
 BATCH_INDEPENDENT = [
     ("ce", {}),
+    ("ce", {"label_smoothing": 0.1}),
+    ("logit_adjusted", {"class_prior": PRIOR}),
+    ("logit_adjusted", {"class_prior": PRIOR, "tau": 0.5, "label_smoothing": 0.2}),
+    ("dice", {}),
+    ("dice", {"alpha": 0.0, "smoothing": 0.5}),
+    ("dice", {"alpha": 0.3}),
     ("focal", {"gamma": 2.0}),
     ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
     ("softened", {"K": 1.0}),
@@ -29,7 +40,10 @@ BATCH_INDEPENDENT = [
     ("ghmc", {"bins": 1, "momentum": 0.0}),
     ("ghmc", {"bins": 1, "momentum": 0.0, "variant": "sigmoid"}),
 ]
-EVERY_LOSS = [(name, {}) for name in LOSS_NAMES] + [
+EVERY_LOSS = [(name, dict(REQUIRED.get(name, {}))) for name in LOSS_NAMES] + [
+    ("ce", {"label_smoothing": 0.1}),
+    ("logit_adjusted", {"class_prior": PRIOR, "tau": 2.0, "label_smoothing": 0.1}),
+    ("dice", {"alpha": 0.5, "smoothing": 0.1}),
     ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
     ("softened", {"K": 2.5, "variant": "literal"}),
     ("ghmc", {"momentum": 0.0}),
@@ -39,7 +53,8 @@ EVERY_LOSS = [(name, {}) for name in LOSS_NAMES] + [
 
 def config_id(config: tuple[str, dict[str, Any]]) -> str:
     name, hyperparameters = config
-    return "-".join([name, *(f"{key}={value}" for key, value in hyperparameters.items())])
+    shown = {key: value for key, value in hyperparameters.items() if key != "class_prior"}
+    return "-".join([name, *(f"{key}={value}" for key, value in shown.items())])
 
 
 def random_batch(
@@ -75,9 +90,9 @@ def assert_same_loss(first: torch.nn.Module, second: torch.nn.Module, logits: to
 
 
 def test_loss_names_and_registry():
-    assert LOSS_NAMES == ("ce", "focal", "softened", "truncated", "ghmc")
+    assert LOSS_NAMES == ("ce", "focal", "softened", "truncated", "ghmc", "logit_adjusted", "dice")
     for name in LOSS_NAMES:
-        assert isinstance(build_loss(name), torch.nn.Module)
+        assert isinstance(build_loss(name, **REQUIRED.get(name, {})), torch.nn.Module)
     # Defaults chosen by the loss study's sweep on WNUT-17 dev (docs/results.md).
     assert loss_hyperparameters("focal")["gamma"] == 3.0
     assert loss_hyperparameters("softened")["K"] == 4.0
@@ -112,6 +127,22 @@ def test_loss_names_and_registry():
         ("ce", {"class_weights": [1.0, 2.0], "num_labels": 3}, "class_weights"),
         ("ce", {"class_weights": [1.0, -2.0]}, "class_weights"),
         ("ce", {"reduction": "average"}, "reduction"),
+        ("ce", {"label_smoothing": 1.5}, "label_smoothing"),
+        ("ce", {"label_smoothing": -0.1}, "label_smoothing"),
+        ("focal", {"label_smoothing": 0.1}, "label_smoothing"),
+        ("softened", {"label_smoothing": 0.1}, "label_smoothing"),
+        ("truncated", {"label_smoothing": 0.1}, "label_smoothing"),
+        ("ghmc", {"label_smoothing": 0.1}, "label_smoothing"),
+        ("dice", {"label_smoothing": 0.1}, "label_smoothing"),
+        ("logit_adjusted", {}, "class_prior"),
+        ("logit_adjusted", {"class_prior": [0.5, 0.5, 0.0]}, "class_prior"),
+        ("logit_adjusted", {"class_prior": [0.5, -0.5]}, "class_prior"),
+        ("logit_adjusted", {"class_prior": [0.5, 0.5], "num_labels": 3}, "class_prior"),
+        ("logit_adjusted", {"class_prior": [0.5, 0.5], "tau": -1.0}, "tau"),
+        ("logit_adjusted", {"class_prior": [0.5, 0.5], "tau": float("nan")}, "tau"),
+        ("dice", {"alpha": -0.1}, "alpha"),
+        ("dice", {"smoothing": 0.0}, "smoothing"),
+        ("dice", {"smoothing": float("inf")}, "smoothing"),
     ],
 )
 def test_bad_hyperparameters_raise_value_error_naming_the_argument(name, hyperparameters, argument):
@@ -317,6 +348,12 @@ GRADCHECK_CONFIGS = [
     ("truncated", {"threshold": 0.4}),
     ("ghmc", {"bins": 4, "momentum": 0.0}),
     ("ghmc", {"bins": 4, "momentum": 0.0, "variant": "sigmoid"}),
+    ("ce", {"label_smoothing": 0.2}),
+    ("logit_adjusted", {"class_prior": [0.7, 0.2, 0.05, 0.05], "tau": 1.0}),
+    ("logit_adjusted", {"class_prior": [0.7, 0.2, 0.05, 0.05], "tau": 0.5, "label_smoothing": 0.1}),
+    ("dice", {}),
+    ("dice", {"alpha": 0.5, "smoothing": 0.1}),
+    ("dice", {"alpha": 0.0}),
 ]
 
 
@@ -481,10 +518,20 @@ def test_ghmc_state_dict_round_trip():
 
 
 @pytest.mark.parametrize(
-    "config", [*((name, {}) for name in LOSS_NAMES), ("ghmc", {"variant": "sigmoid"})], ids=config_id
+    "config",
+    [
+        *((name, {}) for name in LOSS_NAMES),
+        ("ghmc", {"variant": "sigmoid"}),
+        ("ce", {"label_smoothing": 0.1}),
+        ("logit_adjusted", {"label_smoothing": 0.1}),
+        ("dice", {"alpha": 0.0}),
+    ],
+    ids=config_id,
 )
 def test_torch_compile_fullgraph(config):
     name, hyperparameters = config
+    if name == "logit_adjusted":
+        hyperparameters = {**hyperparameters, "class_prior": [0.6, 0.2, 0.1, 0.07, 0.03]}
     torch._dynamo.reset()
     logits, labels = random_batch(shape=(3, 4), num_classes=5, seed=40)
     eager_fn, compiled_fn = build_loss(name, **hyperparameters), build_loss(name, **hyperparameters)
@@ -541,3 +588,158 @@ def test_distributed_ghmc_uses_the_density_of_the_global_batch(tmp_path, variant
     entries_per_token = NUM_CLASSES if variant == "sigmoid" else 1
     valid_tokens = float((batches[-1][1] != -100).sum())
     assert math.isclose(float(single.last_bin_counts.sum()), entries_per_token * valid_tokens)
+
+
+# Logit-adjusted cross-entropy (Menon et al., ICLR 2021)
+
+
+def reference_logit_adjusted(logits: torch.Tensor, labels: torch.Tensor, prior: list[float], tau: float):
+    """Token by token: -(x_t + tau log pi_t) + log sum_c exp(x_c + tau log pi_c), over valid tokens / their count."""
+    flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).tolist()
+    terms = []
+    for row, label in enumerate(flat_labels):
+        if label == -100:
+            continue
+        shifted = [flat_logits[row, c] + tau * math.log(prior[c]) for c in range(len(prior))]
+        terms.append(torch.logsumexp(torch.stack(shifted), 0) - shifted[label])
+    return torch.stack(terms).sum() / len(terms)
+
+
+@pytest.mark.parametrize("tau", [0.5, 1.0, 2.0])
+def test_logit_adjusted_matches_a_token_by_token_reference(tau):
+    logits, labels = random_batch(seed=60)
+    loss, grad = value_and_grad(build_loss("logit_adjusted", class_prior=PRIOR, tau=tau), logits, labels)
+    expected = reference_logit_adjusted(logits, labels, PRIOR, tau)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_logit_adjusted_is_cross_entropy_of_shifted_logits_and_exactly_ce_at_tau_zero():
+    logits, labels = random_batch(seed=61)
+    shift = torch.tensor(PRIOR).log()
+    weights = torch.linspace(0.5, 2.0, NUM_CLASSES)
+    adjusted = build_loss("logit_adjusted", class_prior=PRIOR, tau=1.0, class_weights=weights)
+    loss, grad = value_and_grad(adjusted, logits, labels)
+    expected, expected_grad = value_and_grad(build_loss("ce", class_weights=weights), logits + shift, labels)
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(grad, expected_grad)
+    # The prior's scale does not matter (softmax ignores a constant added to every logit).
+    scaled_prior = [7.0 * value for value in PRIOR]
+    rescaled = build_loss("logit_adjusted", class_prior=scaled_prior, tau=1.0, class_weights=weights)
+    assert_same_loss(adjusted, rescaled, logits, labels)
+    at_zero, at_zero_grad = value_and_grad(build_loss("logit_adjusted", class_prior=PRIOR, tau=0.0), logits, labels)
+    ce, ce_grad = value_and_grad(build_loss("ce"), logits, labels)
+    assert torch.equal(at_zero, ce) and torch.equal(at_zero_grad, ce_grad)
+
+
+def test_logit_adjusted_asks_a_rare_gold_label_for_a_larger_raw_margin():
+    # Equal raw logits: CE is log C whatever the gold label; the adjusted loss is -log(prior of the
+    # gold label), small for the frequent label 0 and large for the rare label 12, so training
+    # pushes the raw logits of rare labels further (Menon et al.'s label-dependent margin).
+    logits = torch.zeros(2, NUM_CLASSES)
+    per_token = build_loss("logit_adjusted", class_prior=PRIOR, reduction="none")(logits, torch.tensor([0, 12]))
+    assert per_token[0] < math.log(NUM_CLASSES) < per_token[1]
+    torch.testing.assert_close(per_token, -torch.tensor([PRIOR[0], PRIOR[12]]).log().float())
+
+
+# Self-adjusting dice (Li et al., ACL 2020)
+
+
+def reference_dice(logits: torch.Tensor, labels: torch.Tensor, alpha: float, smoothing: float) -> torch.Tensor:
+    """The paper's formula token by token: 1 - (2 s p + gamma) / (s p + 1 + gamma), s = (1 - p)^alpha."""
+    flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1).tolist()
+    terms = []
+    for row, label in enumerate(flat_labels):
+        if label == -100:
+            continue
+        p = torch.softmax(flat_logits[row], 0)[label]
+        s = (1 - p) ** alpha
+        terms.append(1 - (2 * s * p + smoothing) / (s * p + 1 + smoothing))
+    return torch.stack(terms).sum() / len(terms)
+
+
+@pytest.mark.parametrize(("alpha", "smoothing"), [(1.0, 1.0), (0.0, 1.0), (0.5, 0.1), (2.0, 3.0)])
+def test_dice_matches_the_papers_formula_token_by_token(alpha, smoothing):
+    logits, labels = random_batch(seed=62, scale=2.0, dtype=torch.float64)
+    loss, grad = value_and_grad(build_loss("dice", alpha=alpha, smoothing=smoothing), logits, labels)
+    expected = reference_dice(logits, labels, alpha, smoothing)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def two_class_dice(p: torch.Tensor, **hyperparameters: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token dice loss and its gradient on the gold logit, for gold probabilities `p` (two classes)."""
+    gold_logit = torch.logit(p.double()).requires_grad_()
+    logits = torch.stack([gold_logit, torch.zeros_like(gold_logit)], -1)
+    losses = build_loss("dice", reduction="none", **hyperparameters)(logits, torch.zeros(len(p), dtype=torch.long))
+    (grad,) = torch.autograd.grad(losses.sum(), gold_logit)
+    return losses.detach(), grad
+
+
+@pytest.mark.parametrize("alpha", [0.25, 1.0, 3.0])
+def test_dice_per_token_optimum_is_p_equal_one_over_one_plus_alpha(alpha):
+    p = torch.linspace(0.001, 0.999, 9981)
+    losses, grad = two_class_dice(p, alpha=alpha)
+    optimum = 1 / (1 + alpha)
+    assert abs(float(p[losses.argmin()]) - optimum) < 2e-3
+    below, above = p < optimum - 0.01, p > optimum + 0.01
+    assert (grad[below] < 0).all() and (grad[above] > 0).all()  # descent moves p towards the optimum
+    _, grad_at_optimum = two_class_dice(torch.tensor([optimum], dtype=torch.float64), alpha=alpha)
+    assert abs(float(grad_at_optimum)) < 1e-12
+
+
+def test_dice_with_alpha_zero_is_plain_dice_on_the_gold_probability_smallest_at_p_one():
+    p = torch.linspace(0.01, 0.99, 99, dtype=torch.float64)
+    losses, grad = two_class_dice(p, alpha=0.0, smoothing=0.5)
+    torch.testing.assert_close(losses, 1 - (2 * p + 0.5) / (p + 1.5))
+    assert (grad < 0).all() and (losses.diff() < 0).all()
+
+
+# Label smoothing (cross-entropy-based losses only)
+
+
+@pytest.mark.parametrize("epsilon", [0.05, 0.1, 0.5, 1.0])
+def test_ce_with_label_smoothing_equals_torch_cross_entropy_on_valid_tokens(epsilon):
+    logits, labels = random_batch(seed=63)
+    flat_logits, flat_labels = logits.reshape(-1, NUM_CLASSES), labels.reshape(-1)
+    loss, grad = value_and_grad(build_loss("ce", label_smoothing=epsilon), logits, labels)
+    expected = F.cross_entropy(flat_logits, flat_labels, label_smoothing=epsilon)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_weighted_ce_with_label_smoothing_weights_each_tokens_smoothed_loss_by_its_gold_class():
+    # torch's cross_entropy(weight=w, label_smoothing=eps) weights the smoothing term of class c by
+    # w_c and divides by the sum of gold weights; here, as for every loss, a token's whole loss is
+    # multiplied by its gold class's weight and the sum is divided by the token count (documented
+    # in CrossEntropyLoss).
+    logits, labels = random_batch(seed=64)
+    weights = torch.linspace(0.2, 3.0, NUM_CLASSES)
+    flat_logits, flat_labels = logits.reshape(-1, NUM_CLASSES), labels.reshape(-1)
+    valid = flat_labels != -100
+    per_token = F.cross_entropy(flat_logits, flat_labels, label_smoothing=0.1, reduction="none")
+    expected = (weights[flat_labels.clamp_min(0)] * per_token)[valid].sum() / valid.sum()
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    loss, grad = value_and_grad(build_loss("ce", class_weights=weights, label_smoothing=0.1), logits, labels)
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_logit_adjusted_with_label_smoothing_smooths_the_shifted_log_probabilities():
+    logits, labels = random_batch(seed=65)
+    shift = 0.5 * torch.tensor(PRIOR).log()
+    loss, grad = value_and_grad(
+        build_loss("logit_adjusted", class_prior=PRIOR, tau=0.5, label_smoothing=0.2), logits, labels
+    )
+    expected = F.cross_entropy((logits + shift).reshape(-1, NUM_CLASSES), labels.reshape(-1), label_smoothing=0.2)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_only_cross_entropy_based_losses_accept_label_smoothing():
+    accepting = {name for name in LOSS_NAMES if "label_smoothing" in loss_hyperparameters(name)}
+    assert accepting == {"ce", "logit_adjusted"}

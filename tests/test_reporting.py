@@ -6,12 +6,14 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from ner_imbalance.study.grid import RunSpec, expand_study
+from ner_imbalance.study.paired import micro_f1, paired_bootstrap, sentence_counts
 from ner_imbalance.study.plots import plot_imbalance, plot_per_type_f1
-from ner_imbalance.study.records import write_record
+from ner_imbalance.study.records import DevOutputs, dev_outputs_path, write_dev_outputs, write_record
 from ner_imbalance.study.report import comparison_table, format_delta, format_stat, write_report
 from ner_imbalance.study.summary import Stat, aggregate, mean_std
 
@@ -189,3 +191,43 @@ def test_report_of_committed_records_is_byte_for_byte_unchanged(tmp_path, monkey
     write_report(["configs/short_budget.yaml"], "runs", "out/results.md", "out/img")
     for name in ("results.md", "results.json"):
         assert (tmp_path / "out" / name).read_bytes() == (STUDY_FIXTURES / f"expected_{name}").read_bytes(), name
+
+
+def test_sentence_counts_and_paired_bootstrap():
+    gold = [["B-PER", "O"], ["B-LOC", "I-LOC"], ["O", "O"]]
+    counts = sentence_counts(gold, [["B-PER", "O"], ["B-LOC", "O"], ["B-PER", "O"]])
+    assert counts.tolist() == [[1, 1, 1], [0, 1, 1], [0, 1, 0]]
+    assert micro_f1(counts.sum(axis=0)) == pytest.approx(2 * 1 / (3 + 2))
+    perfect, counts = np.tile(sentence_counts(gold, gold), (10, 1)), np.tile(counts, (10, 1))
+    low, high = paired_bootstrap([perfect, perfect], [counts, counts], resamples=200)
+    assert 0 < low <= high <= 1, "always better on every resample"
+    assert paired_bootstrap([counts], [counts], resamples=50) == (0.0, 0.0)
+
+
+def test_convergence_section_has_paired_intervals_and_time_to_reach_ce(tmp_path):
+    config = {**CONFIG, "name": "conv", "title": "Convergence", "section": "convergence", "seeds": [1, 2]}
+    config["losses"] = [{"loss": "ce"}, {"loss": "focal", "gamma": [2]}]
+    labels = ["B-person", "I-person", "O"]
+    gold = np.tile([0, 1, 2, 0, 2], 10)
+    results_dir = tmp_path / "runs"
+    for run in expand_study(config):
+        focal = run.loss == "focal"
+        record = hand_made_record(run, SCORES[run.label][run.seed - 1])
+        record["learning_curve"] = [
+            {"epoch": 1.0, "train_seconds": 10.0, "f1": 0.9 if focal else 0.3},
+            {"epoch": 2.0, "train_seconds": 20.0, "f1": record["metrics"]["f1"]},
+        ]
+        predicted = gold if focal else np.tile([0, 2, 2, 2, 2], 10)
+        outputs = DevOutputs(np.zeros((50, 3), np.float16), gold, predicted, np.tile([2, 1, 2], 10), labels)
+        write_dev_outputs(dev_outputs_path(results_dir, run.run_id), outputs)
+        write_record(results_dir, record)
+    path = tmp_path / "conv.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    written = write_report([path], results_dir, tmp_path / "results.md", tmp_path / "img")
+    markdown = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| loss setting | n | micro P | Δ P | micro R | Δ R | micro F1 | Δ F1 | macro F1 |" in markdown
+    assert "| focal gamma=2 | 1, 2 | +25.5 ± 6.4 | [+100.0, +100.0] |" in markdown
+    assert "| focal gamma=2 | 2 of 2 | 1.0 ± 0.0 | 10 ± 0 |" in markdown
+    assert "| ce | 2 of 2 | 2.0 ± 0.0 | 20 ± 0 |" in markdown
+    assert "- wnut17: `focal gamma=2` above CE by +25.5 ± 6.4 points" in markdown
+    assert [p.name for p in written if p.suffix == ".png"] == ["learning_curves_wnut17.png"]

@@ -8,7 +8,13 @@ import datasets
 import pytest
 
 from ner_imbalance.data.readers import read_conll
-from ner_imbalance.data.stats import compute_class_weights, corpus_stats, downsample_entities, format_stats
+from ner_imbalance.data.stats import (
+    compute_class_weights,
+    corpus_stats,
+    downsample_entities,
+    format_stats,
+    label_prior,
+)
 
 
 def _tagged(tag_lists: list[list[str]]) -> datasets.Dataset:
@@ -75,3 +81,28 @@ def test_downsample_keeps_every_outside_sentence_and_a_share_of_the_others():
     assert downsample_entities(dataset, keep_ratio=0.0, seed=0)["row"] == list(range(0, 30, 3))
     with pytest.raises(ValueError, match="keep_ratio"):
         downsample_entities(dataset, keep_ratio=1.5, seed=0)
+
+
+def test_effective_number_weights_follow_cui_et_al_and_have_token_weighted_mean_one():
+    dataset = _tagged([["O", "O", "O", "B-A"], ["O", "O", "O", "B-A"]])
+    beta = 0.9
+    weights = compute_class_weights(dataset, ["O", "B-A", "I-A"], "effective_number", beta=beta)
+    raw_outside, raw_entity = (1 - beta) / (1 - beta**6), (1 - beta) / (1 - beta**2)
+    scale = 8 / (6 * raw_outside + 2 * raw_entity)
+    assert weights == pytest.approx([scale * raw_outside, scale * raw_entity, scale * raw_entity])
+    assert (6 * weights[0] + 2 * weights[1]) / 8 == pytest.approx(1.0)
+    # beta = 0: every seen label counts once (weights 1); beta -> 1: inverse frequency.
+    assert compute_class_weights(dataset, ["O", "B-A"], "effective_number", beta=0.0) == pytest.approx([1.0, 1.0])
+    inverse = compute_class_weights(dataset, ["O", "B-A"], "inverse_frequency")
+    near_one = compute_class_weights(dataset, ["O", "B-A"], "effective_number", beta=1 - 1e-9)
+    assert near_one == pytest.approx(inverse, rel=1e-6)
+    with pytest.raises(ValueError, match="beta"):
+        compute_class_weights(dataset, ["O", "B-A"], "effective_number", beta=1.0)
+
+
+def test_label_prior_is_the_share_of_tokens_with_unseen_labels_as_rare_as_the_rarest():
+    dataset = _tagged([["O", "O", "O", "B-A"], ["O", "O", "B-A", "I-A"]])
+    prior = label_prior(dataset, ["O", "B-A", "I-A", "B-B"])
+    assert prior == pytest.approx([5 / 9, 2 / 9, 1 / 9, 1 / 9])
+    with pytest.raises(ValueError, match="not in the label list"):
+        label_prior(dataset, ["O", "B-A"])

@@ -5,13 +5,34 @@ from __future__ import annotations
 import ast
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import yaml
+from tiny_models import make_tiny_bert
 
+from ner_imbalance.study.curves import LearningCurveCallback, first_reaching
 from ner_imbalance.study.grid import RunSpec, StudyConfigError, SweepIncompleteError, best_settings, expand_study
-from ner_imbalance.study.records import dev_metrics, error_path, load_records, record_path, write_record
-from ner_imbalance.study.runner import describe_plan, load_study, run_grid, run_study
+from ner_imbalance.study.records import (
+    DevOutputs,
+    dev_metrics,
+    error_path,
+    load_dev_outputs,
+    load_records,
+    record_path,
+    write_record,
+)
+from ner_imbalance.study.runner import (
+    PREDICTIONS_FILE,
+    WORD_LOGITS_FILE,
+    describe_plan,
+    load_study,
+    optimizer_steps_for,
+    run_grid,
+    run_study,
+    store_dev_outputs,
+)
 
 GRID = {
     "name": "grid",
@@ -239,9 +260,10 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
     specs = expand_study(config)
     seen = []
 
-    def fake_run_experiment(model_args, data_args, loss_args, training_args):
+    def fake_run_experiment(model_args, data_args, loss_args, training_args, callbacks):
         seen.append((loss_args.loss, training_args.seed))
-        assert training_args.eval_strategy == "no" and training_args.save_strategy == "no"
+        assert [type(callback).__name__ for callback in callbacks] == ["LearningCurveCallback"]
+        assert training_args.eval_strategy == "epoch" and training_args.save_strategy == "no"
         assert not training_args.load_best_model_at_end and not training_args.do_predict
         assert training_args.num_train_epochs == 2 and data_args.max_seq_length == 32
         Path(training_args.output_dir, "model.safetensors").parent.mkdir(parents=True, exist_ok=True)
@@ -279,6 +301,7 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
     assert record["training"]["learning_rate"] == 1.0e-4 and record["training"]["max_seq_length"] == 32
     assert record["train_runtime_s"] == 12.5 and record["eval_runtime_s"] == 1.5
     assert record["train_statistics"] == {"entity_token_share": 0.05}
+    assert record["learning_curve"] == [] and record["dev_outputs"] is None
     assert record["loss_arguments"]["gamma"] == 2 and record["machine"]["device"] == "cpu"
 
     assert run_study(specs, results_dir, **options).finished == [] and len(seen) == 4
@@ -296,3 +319,93 @@ def test_the_library_never_imports_the_study():
             names += [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
             offenders += [f"{path.name}: {name}" for name in names if name.startswith("ner_imbalance.study")]
     assert offenders == []
+
+
+class FakeState:
+    def __init__(self, epoch: float, global_step: int) -> None:
+        self.epoch, self.global_step = epoch, global_step
+
+
+def test_learning_curve_counts_training_seconds_without_evaluation():
+    readings = iter([0.0, 10.0, 13.0, 20.0, 22.0])
+    curve = LearningCurveCallback(clock=lambda: next(readings))
+    curve.on_train_begin(None, FakeState(0, 0), None)
+    curve.on_epoch_end(None, FakeState(1.0, 5), None)
+    curve.on_evaluate(None, FakeState(1.0, 5), None, metrics={"eval_f1": 0.4, "eval_precision": 0.5})
+    curve.on_epoch_end(None, FakeState(2.0, 10), None)
+    curve.on_evaluate(None, FakeState(2.0, 10), None, metrics={"eval_f1": 0.6, "eval_macro_f1": 0.3})
+    curve.on_train_end(None, FakeState(2.0, 10), None)
+    assert curve.points == [
+        {"epoch": 1.0, "step": 5, "train_seconds": 10.0, "f1": 0.4, "precision": 0.5},
+        {"epoch": 2.0, "step": 10, "train_seconds": 17.0, "f1": 0.6, "macro_f1": 0.3},
+    ]
+    assert curve.optimizer_steps == 10
+    assert first_reaching(curve.points, 0.5) == curve.points[1] and first_reaching(curve.points, 0.7) is None
+
+
+def test_optimizer_steps_are_counted_as_the_trainer_counts_them():
+    budget = SimpleNamespace(
+        num_train_epochs=3, per_device_train_batch_size=8, gradient_accumulation_steps=2, world_size=1
+    )
+    assert optimizer_steps_for(33, budget) == 3 * 3  # 5 batches -> 3 updates per epoch
+    assert optimizer_steps_for(32, budget) == 3 * 2
+
+
+def test_dev_outputs_are_kept_beside_the_record_with_gold_and_predicted_ids(tmp_path):
+    run_dir, results_dir = tmp_path / "run", tmp_path / "runs"
+    run_dir.mkdir()
+    labels = ["B-PER", "I-PER", "O"]
+    logits = np.arange(15, dtype=np.float32).reshape(5, 3)
+    np.savez_compressed(
+        run_dir / WORD_LOGITS_FILE, logits=logits.astype(np.float16), sentence_lengths=[3, 2], labels=labels
+    )
+    (run_dir / PREDICTIONS_FILE).write_text(
+        "John\tB-PER\tB-PER\nSmith\tI-PER\tO\nsang\tO\tO\n\nhi\tO\tO\nAnn\tB-PER\tB-PER\n\n", encoding="utf-8"
+    )
+    name = store_dev_outputs(run_dir, results_dir, "run1")
+    outputs = load_dev_outputs(results_dir / name)
+    assert name == "run1.logits.npz" and outputs.labels == labels
+    assert outputs.logits.dtype == np.float16 and np.array_equal(outputs.logits, logits)
+    assert outputs.tags(outputs.gold) == [["B-PER", "I-PER", "O"], ["O", "B-PER"]]
+    assert outputs.tags(outputs.predicted) == [["B-PER", "O", "O"], ["O", "B-PER"]]
+    assert store_dev_outputs(tmp_path / "empty", results_dir, "run2") is None
+    with pytest.raises(ValueError, match="disagree"):
+        DevOutputs(logits, outputs.gold[:4], outputs.predicted, outputs.sentence_lengths, labels)
+
+
+def test_a_tiny_study_trains_with_curves_and_equal_steps_at_every_keep_ratio(tmp_path, tiny_tokenizer):
+    model_dir = tmp_path / "tiny_bert"
+    make_tiny_bert(2, len(tiny_tokenizer)).bert.save_pretrained(model_dir)
+    tiny_tokenizer.save_pretrained(model_dir)
+    corpus = Path(__file__).parent / "fixtures" / "tiny_corpus"
+    config = {
+        "name": "tiny",
+        "model": {"model_name_or_path": str(model_dir)},
+        "training": {"num_train_epochs": 2, "per_device_train_batch_size": 8, "learning_rate": 1e-3, "use_cpu": True},
+        "datasets": {
+            "tiny": {
+                "train_file": str(corpus / "train.conll"),
+                "validation_file": str(corpus / "dev.conll"),
+                "max_seq_length": 16,
+                "stride": 4,
+            }
+        },
+        "seeds": [1],
+        "entity_keep_ratios": [1.0, 0.3],
+        "equal_steps": True,
+        "losses": [{"loss": "ce"}],
+    }
+    specs = expand_study(config)
+    results_dir = tmp_path / "runs"
+    summary = run_study(specs, results_dir, statistics_fn=None, checkpoint_root=tmp_path / "scratch")
+    assert summary.finished == [s.run_id for s in specs]
+    full, reduced = (load_records(results_dir)[s.run_id] for s in specs)
+    assert reduced["training"]["max_steps"] == reduced["optimizer_steps"] == full["optimizer_steps"] > 0
+    assert [point["epoch"] for point in full["learning_curve"]] == [1.0, 2.0]
+    assert len(reduced["learning_curve"]) > len(full["learning_curve"]), "a smaller set takes more epochs"
+    seconds = [point["train_seconds"] for point in full["learning_curve"]]
+    assert 0 < seconds[0] < seconds[1] <= full["train_runtime_s"]
+    assert set(full["learning_curve"][0]) == {"epoch", "step", "train_seconds", "precision", "recall", "f1", "macro_f1"}
+    assert full["learning_curve"][-1]["f1"] == pytest.approx(full["metrics"]["f1"]), "the final model is scored"
+    plain = expand_study({**config, "equal_steps": False})
+    assert plain[0].run_id == specs[0].run_id and plain[1].run_id != specs[1].run_id

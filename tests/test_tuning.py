@@ -12,7 +12,8 @@ from tiny_models import save_tiny_encoder
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.extras import MissingExtraError
-from ner_imbalance.tuning import SearchSpace, TuningArguments, format_trials, run_search, study_name, suggest
+from ner_imbalance.losses import SearchSpace
+from ner_imbalance.tuning import TuningArguments, format_trials, run_search, study_name, suggest
 
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

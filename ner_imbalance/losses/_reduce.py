@@ -1,9 +1,10 @@
 """The one place where per-token losses meet masking, class weights, upcasting and normalisation.
 
-Every loss in this package is a function of the target log-probability
-`log p_t = log_softmax(x)_t` of each token. `token_log_probs` computes it in (at least) float32
-and masks the positions labelled `ignore_index`; `reduce_token_losses` weights each token's
-loss by the weight of its gold class and normalises:
+Every loss in this package is a function of the log-probabilities `log_softmax(x)` of each token
+(of `x` plus a per-class shift for the logit-adjusted loss). `token_log_probs` computes them in
+(at least) float32 and masks the positions labelled `ignore_index`; `smooth_token_losses` applies
+label smoothing to a cross-entropy; `reduce_token_losses` weights each token's loss by the weight
+of its gold class and normalises:
 
     loss = sum_{valid i} w_{y_i} * l_i / N
 
@@ -50,14 +51,22 @@ def gather_targets(values: Tensor, targets: Tensor) -> Tensor:
     return values.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 
 
-def token_log_probs(logits: Tensor, labels: Tensor, ignore_index: int) -> TokenBatch:
-    """Flatten `logits` `[..., C]` and `labels` `[...]`, upcast, mask `ignore_index`, gather `log p_t`."""
+def token_log_probs(
+    logits: Tensor, labels: Tensor, ignore_index: int, logit_adjustment: Tensor | None = None
+) -> TokenBatch:
+    """Flatten `logits` `[..., C]` and `labels` `[...]`, upcast, mask `ignore_index`, gather `log p_t`.
+
+    A length-C `logit_adjustment` is added to every token's (upcast) logits first; the batch then
+    holds the adjusted logits and their log-probabilities (logit-adjusted loss).
+    """
     if logits.shape[:-1] != labels.shape:
         raise ValueError(
             f"labels must have the leading shape of logits {tuple(logits.shape[:-1])}; got {tuple(labels.shape)}"
         )
     num_classes = logits.shape[-1]
     flat_logits = logits.reshape(-1, num_classes).to(computation_dtype(logits.dtype))
+    if logit_adjustment is not None:
+        flat_logits = flat_logits + logit_adjustment.to(flat_logits.dtype)
     flat_labels = labels.reshape(-1).long()
     valid = flat_labels != ignore_index
     targets = torch.where(valid, flat_labels, 0)
@@ -70,6 +79,15 @@ def token_log_probs(logits: Tensor, labels: Tensor, ignore_index: int) -> TokenB
         valid=valid,
         labels_shape=labels.shape,
     )
+
+
+def smooth_token_losses(token_losses: Tensor, batch: TokenBatch, label_smoothing: float) -> Tensor:
+    r"""Label smoothing of a cross-entropy :math:`\ell_i = -\log p_t`:
+    :math:`(1-\varepsilon)\,\ell_i + \varepsilon \cdot \mathrm{mean}_c(-\log p_c)`, the cross-entropy
+    against the target :math:`(1-\varepsilon)\,\mathrm{onehot}(t) + \varepsilon / C`, as
+    `torch.nn.functional.cross_entropy(label_smoothing=...)` computes it per token.
+    """
+    return (1 - label_smoothing) * token_losses - label_smoothing * batch.log_probs.mean(dim=-1)
 
 
 def reduce_token_losses(

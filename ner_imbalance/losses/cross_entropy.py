@@ -17,8 +17,20 @@ class CrossEntropyLoss(TokenLoss):
     `torch.nn.functional.cross_entropy(weight=...)` does, so that gradient accumulation and
     multi-process training see the same scale.
 
-    Args: those of `TokenLoss` (`class_weights`, `ignore_index`, `reduction`, `num_labels`).
+    With `label_smoothing` :math:`\varepsilon` the token's loss is
+    :math:`(1-\varepsilon)(-\log p_t) + \frac{\varepsilon}{C}\sum_c -\log p_c`, as in
+    `torch.nn.functional.cross_entropy(label_smoothing=...)`. With class weights too, the whole
+    smoothed loss of a token is multiplied by its gold class's weight (the class-balanced form of
+    Cui et al., CVPR 2019, weight of the sample's class times the sample's loss), which differs
+    from `torch.nn.functional.cross_entropy(weight=w, label_smoothing=eps)`: torch weights the
+    smoothing term :math:`-\log p_c` of every class c by :math:`w_c` and divides by the sum of
+    gold weights.
+
+    Args: those of `TokenLoss` (`class_weights`, `label_smoothing`, `ignore_index`, `reduction`,
+    `num_labels`).
     """
+
+    supports_label_smoothing = True
 
     def token_losses(self, batch: TokenBatch) -> Tensor:
         return -batch.target_log_prob

@@ -12,11 +12,46 @@ from ner_imbalance.losses._base import (
     WeightVector,
     check_vector_matches_classes,
     check_weight_vector,
-    is_integer,
-    is_real_number,
     require,
 )
+from ner_imbalance.losses._hyperparameters import (
+    Condition,
+    Hyperparameter,
+    SearchSpace,
+    is_integer,
+    is_real_number,
+    real_in,
+)
 from ner_imbalance.losses._reduce import TokenBatch
+
+
+def parse_alpha(text: str | float) -> float | list[float]:
+    """Focal's `--alpha` from the command line: one float, or comma-separated floats (one per label)."""
+    try:
+        values = [float(part) for part in str(text).split(",")]
+    except ValueError:
+        raise ValueError(f"must be a float or comma-separated floats; got {text!r}") from None
+    return values[0] if len(values) == 1 else values
+
+
+def is_alpha(value: float | list[float]) -> bool:
+    """One float in [0, 1], or a sequence of finite floats >= 0."""
+    if isinstance(value, list):
+        return bool(value) and all(is_real_number(item) and item >= 0 for item in value)
+    return is_real_number(value) and 0 <= value <= 1
+
+
+GAMMA = Hyperparameter(
+    "gamma", float, 3.0, "focusing exponent gamma >= 0.", check=real_in(0.0), search=SearchSpace(0.0, 5.0)
+)
+ALPHA = Hyperparameter(
+    "alpha",
+    str,
+    None,
+    "one float (weight of entity classes, 1-alpha for O) or comma-separated weights, one per label.",
+    check=Condition(is_alpha, "a float in [0, 1] or comma-separated floats >= 0, one per label"),
+    parse=parse_alpha,
+)
 
 
 class FocalLoss(TokenLoss):
@@ -44,18 +79,20 @@ class FocalLoss(TokenLoss):
             `class_weights` multiplies on top of `alpha`.
     """
 
+    HYPERPARAMETERS = (GAMMA, ALPHA)
+
     alpha_per_class: Tensor | None
 
     def __init__(
         self,
         *,
-        gamma: float = 3.0,
-        alpha: float | WeightVector | None = None,
+        gamma: float = GAMMA.default,
+        alpha: float | WeightVector | None = ALPHA.default,
         outside_label_id: int | None = None,
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        require(is_real_number(gamma) and gamma >= 0, "gamma", "a finite float >= 0", gamma)
+        self.check_hyperparameters(gamma=gamma)
         self.gamma = float(gamma)
         self.alpha_scalar: float | None = None
         alpha_vector = None
@@ -77,6 +114,11 @@ class FocalLoss(TokenLoss):
                 alpha_vector = check_weight_vector(alpha, "alpha", self.num_labels)
         self.outside_label_id = outside_label_id
         self.register_buffer("alpha_per_class", alpha_vector, persistent=False)
+
+    @classmethod
+    def corpus_kwargs(cls, hyperparameters: dict[str, Any], *, outside_label_id: int) -> dict[str, Any]:
+        """A float `alpha` weights `O` by 1 - alpha: it needs the id of `O`."""
+        return {"outside_label_id": outside_label_id} if is_real_number(hyperparameters.get("alpha")) else {}
 
     def token_losses(self, batch: TokenBatch) -> Tensor:
         log_p_t = batch.target_log_prob

@@ -9,10 +9,32 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
-from ner_imbalance.losses._base import TokenLoss, is_integer, is_real_number, require
+from ner_imbalance.losses._base import TokenLoss, require
+from ner_imbalance.losses._hyperparameters import Hyperparameter, SearchSpace, integer_at_least, real_in
 from ner_imbalance.losses._reduce import TokenBatch
 
 GHMC_VARIANTS: tuple[str, ...] = ("softmax", "sigmoid")
+
+BINS = Hyperparameter(
+    "bins", int, 10, "number of gradient-norm bins, >= 1.", check=integer_at_least(1), search=SearchSpace(5, 30)
+)
+MOMENTUM = Hyperparameter(
+    "momentum",
+    float,
+    0.0,
+    "EMA momentum of the bin counts, in [0, 1).",
+    check=real_in(0.0, 1.0, high_open=True),
+    search=SearchSpace(0.0, 0.9),
+)
+GHMC_VARIANT = Hyperparameter(
+    "variant",
+    str,
+    "softmax",
+    "softmax cross-entropy, or the paper's one-vs-rest sigmoid form.",
+    flag="ghmc_variant",
+    choices=GHMC_VARIANTS,
+    search=GHMC_VARIANTS,
+)
 
 
 def distributed_world_size() -> int:
@@ -77,20 +99,20 @@ class GHMCLoss(TokenLoss):
     last_bin_counts: Tensor
     last_bin_weights: Tensor
 
+    HYPERPARAMETERS = (BINS, MOMENTUM, GHMC_VARIANT)
+
     def __init__(
         self,
         *,
-        bins: int = 10,
-        momentum: float = 0.0,
+        bins: int = BINS.default,
+        momentum: float = MOMENTUM.default,
         bias_correction: bool = True,
-        variant: str = "softmax",
+        variant: str = GHMC_VARIANT.default,
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        require(is_integer(bins) and bins >= 1, "bins", "an int >= 1", bins)
-        require(is_real_number(momentum) and 0 <= momentum < 1, "momentum", "a float in [0, 1)", momentum)
+        self.check_hyperparameters(bins=bins, momentum=momentum, variant=variant)
         require(isinstance(bias_correction, bool), "bias_correction", "a bool", bias_correction)
-        require(variant in GHMC_VARIANTS, "variant", f"one of {GHMC_VARIANTS}", variant)
         self.bins = bins
         self.momentum = float(momentum)
         self.bias_correction = bias_correction

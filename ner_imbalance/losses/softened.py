@@ -7,11 +7,24 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-from ner_imbalance.losses._base import TokenLoss, is_real_number, require
+from ner_imbalance.losses._base import TokenLoss, require
+from ner_imbalance.losses._hyperparameters import Hyperparameter, SearchSpace, real_in
 from ner_imbalance.losses._reduce import TokenBatch, gather_targets
 
 SoftenedVariant = Literal["argmax", "literal"]
 SOFTENED_VARIANTS: tuple[str, ...] = ("argmax", "literal")
+
+STEEPNESS = Hyperparameter(
+    "K",
+    float,
+    4.0,
+    "steepness of the soft gate, K > 0.",
+    check=real_in(0.0, low_open=True),
+    search=SearchSpace(0.5, 8.0, log=True),
+)
+GATE_VARIANT = Hyperparameter(
+    "variant", str, "argmax", "gate form.", flag="softened_variant", choices=SOFTENED_VARIANTS, search=SOFTENED_VARIANTS
+)
 
 
 class SoftenedLoss(TokenLoss):
@@ -42,17 +55,18 @@ class SoftenedLoss(TokenLoss):
         **common: `class_weights`, `ignore_index`, `reduction`, `num_labels` (see `TokenLoss`).
     """
 
+    HYPERPARAMETERS = (STEEPNESS, GATE_VARIANT)
+
     def __init__(
         self,
         *,
-        K: float = 4.0,  # noqa: N803 - the name of the source and of the command line
-        variant: SoftenedVariant = "argmax",
+        K: float = STEEPNESS.default,  # noqa: N803 - the name of the source and of the command line
+        variant: SoftenedVariant = GATE_VARIANT.default,
         detach_weight: bool = False,
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        require(is_real_number(K) and K > 0, "K", "a finite float > 0", K)
-        require(variant in SOFTENED_VARIANTS, "variant", f"one of {SOFTENED_VARIANTS}", variant)
+        self.check_hyperparameters(K=K, variant=variant)
         require(isinstance(detach_weight, bool), "detach_weight", "a bool", detach_weight)
         self.K = float(K)
         self.variant: SoftenedVariant = variant

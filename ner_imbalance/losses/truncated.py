@@ -8,8 +8,18 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ner_imbalance.losses._base import TokenLoss, is_real_number, require
+from ner_imbalance.losses._base import TokenLoss
+from ner_imbalance.losses._hyperparameters import Hyperparameter, SearchSpace, real_in
 from ner_imbalance.losses._reduce import TokenBatch
+
+THRESHOLD = Hyperparameter(
+    "threshold",
+    float,
+    0.5,
+    "no loss where p_t > threshold, in (0, 1].",
+    check=real_in(0.0, 1.0, low_open=True),
+    search=SearchSpace(0.2, 1.0),
+)
 
 
 class TruncatedLoss(TokenLoss):
@@ -26,9 +36,11 @@ class TruncatedLoss(TokenLoss):
         **common: `class_weights`, `ignore_index`, `reduction`, `num_labels` (see `TokenLoss`).
     """
 
-    def __init__(self, *, threshold: float = 0.5, **common: Any) -> None:
+    HYPERPARAMETERS = (THRESHOLD,)
+
+    def __init__(self, *, threshold: float = THRESHOLD.default, **common: Any) -> None:
         super().__init__(**common)
-        require(is_real_number(threshold) and 0 < threshold <= 1, "threshold", "a float in (0, 1]", threshold)
+        self.check_hyperparameters(threshold=threshold)
         self.threshold = float(threshold)
 
     def token_losses(self, batch: TokenBatch) -> Tensor:

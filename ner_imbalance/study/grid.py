@@ -3,13 +3,17 @@
 Config keys:
 
 - `name` (required): the experiment name, stored in each record it produces (informational).
-- `title`, `section` (`sweep`, `comparison` or `imbalance`): how the report presents the grid;
+- `title`, `section` (`sweep`, `comparison`, `imbalance` or `convergence`): how the report presents it;
   `section` defaults to `imbalance` for more than one keep ratio, else `comparison`.
 - `model`: `ModelArguments` fields (default: the packaged MiniLM).
 - `training`: `NerTrainingArguments` fields shared by every run: the training budget.
 - `datasets`: name -> `DataArguments` fields, plus an optional `training` mapping that overrides
   the shared budget for that dataset.
 - `seeds`, `entity_keep_ratios` (default `[1.0]`).
+- `equal_steps` (default false): every keep ratio trains for the same number of optimizer steps,
+  those of the full training set under the budget (`max_steps` is derived at run time and stored
+  in the record), so that fewer entities no longer also means fewer updates. At keep ratio 1
+  this is the plain budget, and the run shares its record with the same run without the option.
 - `losses`: a list of entries `{loss: NAME, <hyperparameter>: value or list, class_weights: ...}`,
   each expanded as the product of its lists; or `{loss: NAME, from_sweep: best}`, the setting
   of that loss with the best mean dev `sweep_metric` (default `f1`) in the finished runs of the
@@ -38,7 +42,7 @@ from typing import Any
 
 import yaml
 
-SECTION_KINDS = ("sweep", "comparison", "imbalance")
+SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence")
 CONFIG_KEYS = frozenset(
     {
         "name",
@@ -52,14 +56,16 @@ CONFIG_KEYS = frozenset(
         "losses",
         "sweep",
         "sweep_metric",
+        "equal_steps",
     }
 )
-# Training settings every study run gets: train on the fixed budget, score dev once at the end.
+# Training settings every study run gets: train on the fixed budget, evaluate dev after every epoch
+# for the learning curve, keep no checkpoint, score the final model.
 STUDY_TRAINING_SETTINGS: dict[str, Any] = {
     "do_train": True,
     "do_eval": True,
     "do_predict": False,
-    "eval_strategy": "no",
+    "eval_strategy": "epoch",
     "save_strategy": "no",
     "load_best_model_at_end": False,
     "report_to": "none",
@@ -90,6 +96,12 @@ class RunSpec:
     hyperparameters: dict[str, Any]
     class_weights: str
     seed: int
+    equal_steps: bool = False
+
+    @property
+    def steps_from_full_set(self) -> bool:
+        """Whether this run's `max_steps` is derived from the full training set (`equal_steps` below keep 1)."""
+        return self.equal_steps and self.entity_keep_ratio < 1.0
 
     @property
     def label(self) -> str:
@@ -124,6 +136,8 @@ class RunSpec:
             "hyperparameters": self.hyperparameters,
             "class_weights": self.class_weights,
         }
+        if self.steps_from_full_set:  # only then: the other ids stay, and keep 1 shares the plain run's record
+            settings["equal_steps"] = True
         canonical = json.dumps(canonical_settings(settings), sort_keys=True)
         return hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:8]
 
@@ -211,6 +225,7 @@ def expand_study(config: Mapping[str, Any], records: Mapping[str, dict] | None =
             hyperparameters=hyperparameters,
             class_weights=class_weights,
             seed=int(seed),
+            equal_steps=bool(config.get("equal_steps", False)),
         )
         specs.setdefault(spec.run_id, spec)
     return list(specs.values())

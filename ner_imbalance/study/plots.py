@@ -7,6 +7,7 @@ import os
 import statistics
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
@@ -67,6 +68,38 @@ def plot_imbalance(
     return save_figure(figure, path)
 
 
+def plot_learning_curves(
+    summaries: Sequence[SettingSummary], records: Mapping[str, dict[str, Any]], path: str | os.PathLike, title: str
+) -> Path:
+    """Dev micro F1 per epoch (left) and against training seconds (right), one line per setting, mean over seeds."""
+    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    by_epoch, by_time = figure.subplots(1, 2)
+    for summary in ordered_rows(summaries):
+        curves = [
+            record.get("learning_curve") or []
+            for record in records.values()
+            if record["setting_id"] == summary.setting_id
+        ]
+        length = min((len(curve) for curve in curves), default=0)
+        if not length:
+            continue
+        epochs = [statistics.fmean(curve[index]["epoch"] for curve in curves) for index in range(length)]
+        seconds = [statistics.fmean(curve[index]["train_seconds"] for curve in curves) for index in range(length)]
+        f1 = [statistics.fmean(curve[index]["f1"] for curve in curves) * 100 for index in range(length)]
+        label = f"{summary.label} (n={len(curves)})"
+        by_epoch.plot(epochs, f1, marker="o", label=label)
+        by_time.plot(seconds, f1, marker="o", label=label)
+    by_epoch.set_xlabel("epoch")
+    by_time.set_xlabel("training seconds (evaluation excluded)")
+    for axes in (by_epoch, by_time):
+        axes.set_ylabel("dev micro F1 (%)")
+        axes.grid(alpha=0.3)
+    by_epoch.set_title(f"{title}: dev F1 per epoch")
+    by_time.set_title(f"{title}: dev F1 against training time")
+    by_time.legend(fontsize="small")
+    return save_figure(figure, path)
+
+
 def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +107,12 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
-def write_plots(sections: Sequence[Section], img_dir: str | os.PathLike) -> dict[tuple[str, str], Path]:
-    """`per_type_f1_<dataset>.png` for comparison sections, `f1_vs_imbalance_<dataset>.png` for imbalance ones."""
+def write_plots(
+    sections: Sequence[Section], img_dir: str | os.PathLike, records: Mapping[str, dict[str, Any]]
+) -> dict[tuple[str, str], Path]:
+    """`per_type_f1_<dataset>.png` for comparison sections, `f1_vs_imbalance_<dataset>.png` for imbalance
+    ones (`<section name>_<dataset>` when two such sections report a dataset), `learning_curves_<dataset>.png`
+    for convergence ones."""
     written: dict[tuple[str, str], Path] = {}
     for section in sections:
         for dataset in section.datasets():
@@ -88,8 +125,13 @@ def write_plots(sections: Sequence[Section], img_dir: str | os.PathLike) -> dict
                 )
             elif section.kind == "imbalance":
                 path = Path(img_dir) / f"f1_vs_imbalance_{dataset}.png"
-                _check_unused(path, written)
+                if path in written.values():
+                    path = path.with_name(f"f1_vs_imbalance_{section.name}_{dataset}.png")
                 written[section.name, dataset] = plot_imbalance(cells, path, dataset)
+            elif section.kind == "convergence":
+                path = Path(img_dir) / f"learning_curves_{dataset}.png"
+                _check_unused(path, written)
+                written[section.name, dataset] = plot_learning_curves(cells[max(cells)], records, path, dataset)
     return written
 
 

@@ -1,7 +1,9 @@
 """Run records: one JSON file per finished run, with its settings, dev metrics and environment.
 
 The record exists only once the run finished (written atomically), so a rerun skips it; a
-failing run leaves `<run_id>.error.txt` instead.
+failing run leaves `<run_id>.error.txt` instead. Beside the record, `<run_id>.logits.npz` keeps
+the run's word-level dev outputs (`DevOutputs`), written before the record: calibration and the
+paired bootstrap of the report are computed from them after the fact.
 """
 
 from __future__ import annotations
@@ -9,10 +11,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections.abc import Mapping
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NamedTuple
+
+import numpy as np
 
 from ner_imbalance.atomic import write_json_atomic
 from ner_imbalance.constants import TYPE_METRICS
@@ -22,6 +28,7 @@ from ner_imbalance.study.grid import RunSpec
 DEFAULT_RESULTS_DIR = Path("results/runs")
 RECORD_SUFFIX = ".json"
 ERROR_SUFFIX = ".error.txt"
+DEV_OUTPUTS_SUFFIX = ".logits.npz"
 BUDGET_FIELDS = (
     "num_train_epochs",
     "max_steps",
@@ -64,6 +71,81 @@ def write_record(results_dir: str | os.PathLike, record: Mapping[str, Any]) -> P
     return path
 
 
+def dev_outputs_path(results_dir: str | os.PathLike, run_id: str) -> Path:
+    return Path(results_dir) / f"{run_id}{DEV_OUTPUTS_SUFFIX}"
+
+
+@dataclass(frozen=True)
+class DevOutputs:
+    """A run's word-level dev outputs: logits, gold and predicted label ids, one row per word.
+
+    `logits` is float16 `[num_words, num_labels]`; `gold` and `predicted` are label ids into
+    `labels`; `sentence_lengths` splits the rows into the dev sentences, in corpus order.
+    """
+
+    logits: np.ndarray
+    gold: np.ndarray
+    predicted: np.ndarray
+    sentence_lengths: np.ndarray
+    labels: list[str]
+
+    def __post_init__(self) -> None:
+        words = int(np.sum(self.sentence_lengths))
+        shapes = {"logits": len(self.logits), "gold": len(self.gold), "predicted": len(self.predicted)}
+        if any(size != words for size in shapes.values()) or self.logits.shape[1] != len(self.labels):
+            raise ValueError(
+                f"dev outputs disagree: {shapes} rows for {words} words, logits of width {self.logits.shape[1]} "
+                f"for {len(self.labels)} labels"
+            )
+
+    def sentences(self, values: np.ndarray) -> list[np.ndarray]:
+        """`values` (one row per word) cut into sentences."""
+        return np.split(values, np.cumsum(self.sentence_lengths)[:-1])
+
+    def tags(self, ids: np.ndarray) -> list[list[str]]:
+        """Label ids (one per word) as tag sentences."""
+        return [[self.labels[index] for index in sentence] for sentence in self.sentences(ids)]
+
+
+def write_dev_outputs(path: str | os.PathLike, outputs: DevOutputs) -> Path:
+    """Save compressed (float16 logits, int16 ids) through a temporary file and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            np.savez_compressed(
+                stream,
+                logits=outputs.logits.astype(np.float16),
+                gold=outputs.gold.astype(np.int16),
+                predicted=outputs.predicted.astype(np.int16),
+                sentence_lengths=outputs.sentence_lengths.astype(np.int32),
+                labels=np.array(outputs.labels),
+            )
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_dev_outputs(path: str | os.PathLike) -> DevOutputs:
+    with np.load(path) as stored:
+        return DevOutputs(
+            logits=stored["logits"],
+            gold=stored["gold"].astype(np.int64),
+            predicted=stored["predicted"].astype(np.int64),
+            sentence_lengths=stored["sentence_lengths"].astype(np.int64),
+            labels=[str(label) for label in stored["labels"]],
+        )
+
+
+def tag_ids(sentences: Sequence[Sequence[str]], labels: Sequence[str]) -> np.ndarray:
+    """Tags of all sentences as one flat array of label ids."""
+    index = {label: position for position, label in enumerate(labels)}
+    return np.array([index[tag] for sentence in sentences for tag in sentence], dtype=np.int64)
+
+
 def load_records(results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR) -> dict[str, dict[str, Any]]:
     """Run id -> record for every record in `results_dir` (none if the folder does not exist)."""
     records = {}
@@ -95,8 +177,16 @@ def build_record(
     results: Mapping[str, Mapping[str, float]],
     arguments: RunArguments,
     train_statistics: dict[str, Any] | None = None,
+    *,
+    learning_curve: Sequence[Mapping[str, float]] | None = None,
+    optimizer_steps: int | None = None,
+    dev_outputs: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON record of a finished run: its settings, dev metrics, timings and environment."""
+    """The JSON record of a finished run: its settings, dev metrics, timings and environment.
+
+    `learning_curve` holds the dev scores after each epoch (`curves.LearningCurveCallback`),
+    `optimizer_steps` the steps really taken, `dev_outputs` the file name of its `DevOutputs`.
+    """
     if "eval" not in results:
         raise ValueError(
             f"{spec.run_id}: the run returned no dev metrics ('eval'); does the dataset name a validation_file?"
@@ -120,6 +210,9 @@ def build_record(
         "train_runtime_s": results.get("train", {}).get("train_runtime"),
         "eval_runtime_s": results["eval"].get("eval_runtime"),
         "train_statistics": train_statistics,
+        "learning_curve": list(learning_curve) if learning_curve is not None else None,
+        "optimizer_steps": optimizer_steps,
+        "dev_outputs": dev_outputs,
         "git_commit": git_commit(),
         "versions": library_versions(),
         "machine": machine_info(_device_type(arguments.training)),

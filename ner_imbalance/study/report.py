@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ner_imbalance.environment import device_label
+from ner_imbalance.study.convergence import convergence_markdown
 from ner_imbalance.study.grid import best_settings, loss_label
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
@@ -58,19 +59,25 @@ def markdown_header(cells: Sequence[str]) -> list[str]:
     return [markdown_row(cells), markdown_row(["---"] * len(cells))]
 
 
-def comparison_table(summaries: Sequence[SettingSummary]) -> list[str]:
-    """Markdown rows: n, micro F1, micro recall and macro F1 with their Δ to CE, recall per type."""
+METRIC_HEADERS = {"precision": ("micro P", "Δ P"), "f1": ("micro F1", "Δ F1"), "recall": ("micro R", "Δ R")}
+METRIC_HEADERS["macro_f1"] = ("macro F1", "Δ macro F1")
+
+
+def comparison_table(
+    summaries: Sequence[SettingSummary], metrics: Sequence[str] = ("f1", "recall", "macro_f1")
+) -> list[str]:
+    """Markdown rows: n, the `metrics` (mean ± std) with their Δ to CE, recall per type."""
     rows = ordered_rows(summaries)
     reference = rows[0] if rows and rows[0].is_reference else None
     types = entity_types(rows)
     support = {name: count for summary in rows for name, count in summary.support.items()}
     best_f1 = max(summary.metrics["f1"].mean for summary in rows)
-    header = ["loss setting", "n", "micro F1", "Δ F1", "micro R", "Δ R", "macro F1", "Δ macro F1"]
+    header = ["loss setting", "n", *(name for metric in metrics for name in METRIC_HEADERS[metric])]
     header += [f"R {name} ({support[name]})" for name in types]
     lines = markdown_header(header)
     for summary in rows:
         cells = [f"{summary.label} (reference)" if summary is reference else summary.label, str(summary.n)]
-        for metric in ("f1", "recall", "macro_f1"):
+        for metric in metrics:
             value = format_stat(summary.metrics[metric])
             if metric == "f1" and summary.metrics[metric].mean == best_f1:
                 value = f"**{value}**"
@@ -201,12 +208,15 @@ def render_markdown(
     if unused:
         lines += ["", f"{unused} other records in `{results_dir}` belong to no configured grid and are not shown."]
     for section in sections:
-        lines += ["", *section_markdown(section, records, images)]
+        lines += ["", *section_markdown(section, records, images, results_dir)]
     return "\n".join(lines) + "\n"
 
 
 def section_markdown(
-    section: Section, records: Mapping[str, dict[str, Any]], images: Mapping[tuple[str, str], str]
+    section: Section,
+    records: Mapping[str, dict[str, Any]],
+    images: Mapping[tuple[str, str], str],
+    results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
 ) -> list[str]:
     lines = [f"## {section.title}", "", f"Config: `{section.config_path}` (experiment `{section.name}`)."]
     if section.blocked:
@@ -222,7 +232,11 @@ def section_markdown(
         for ratio, summaries in cells.items():
             if section.kind == "imbalance":
                 lines += ["", f"#### {imbalance_heading(ratio, summaries)}"]
-            lines += ["", *comparison_table(summaries)]
+            if section.kind == "convergence":
+                lines += ["", *comparison_table(summaries, ("precision", "recall", "f1", "macro_f1"))]
+                lines += convergence_markdown(dataset, summaries, records, results_dir)
+            else:
+                lines += ["", *comparison_table(summaries)]
         if (section.name, dataset) in images:
             lines += ["", f"![{section.kind} plot, {dataset}]({images[section.name, dataset]})"]
     return lines
@@ -251,7 +265,7 @@ def write_report(
     records = load_records(results_dir)
     sections = build_sections(config_paths, records)
     output = Path(output)
-    written_plots = write_plots(sections, img_dir)
+    written_plots = write_plots(sections, img_dir, records)
     images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_markdown(sections, records, images, results_dir), encoding="utf-8")

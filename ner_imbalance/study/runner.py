@@ -1,16 +1,20 @@
 """Running the study: build and check each run's arguments, train the unfinished runs, resume, list the plan.
 
 Runs happen in this process through `ner_imbalance.pipeline.run_experiment`, the code path of
-`scripts/train_ner.py`. Each run trains for the fixed budget with no checkpoint and is scored on
-the dev split at the end: the study reports the final model, not a best-of-epochs pick. A rerun
-skips runs that have a record; a failing run leaves `<run_id>.error.txt` and the study goes on.
+`scripts/train_ner.py`. Each run trains for the fixed budget with no checkpoint, evaluates dev
+after every epoch for its learning curve, and is scored on the dev split at the end: the study
+reports the final model, not a best-of-epochs pick. Its word-level dev logits go beside the
+record. A rerun skips runs that have a record; a failing run leaves `<run_id>.error.txt` and the
+study goes on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import json
 import logging
+import math
 import os
 import shutil
 import time
@@ -19,6 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from ner_imbalance.atomic import write_text_atomic
 from ner_imbalance.study.grid import (
@@ -33,20 +39,28 @@ from ner_imbalance.study.grid import (
 )
 from ner_imbalance.study.records import (
     DEFAULT_RESULTS_DIR,
+    DevOutputs,
     RunArguments,
     build_record,
+    dev_outputs_path,
     error_path,
     is_finished,
     load_records,
+    tag_ids,
+    write_dev_outputs,
     write_record,
 )
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_ROOT = Path("results/checkpoints")
+WORD_LOGITS_FILE = "word_logits_validation.npz"
+"""What the pipeline writes for the dev split: `logits` [num_words, C], `sentence_lengths`, `labels`."""
+PREDICTIONS_FILE = "predictions_validation.conll"
 
 RunFn = Callable[..., Mapping[str, Mapping[str, float]]]
 StatisticsFn = Callable[[Any, int], dict[str, Any]]
+TrainSizeFn = Callable[[Any, Any], int]
 
 
 @dataclass
@@ -75,8 +89,11 @@ def load_study(
     return [spec for spec in specs if only_dataset is None or spec.dataset == only_dataset]
 
 
-def build_arguments(spec: RunSpec, output_dir: str | os.PathLike) -> RunArguments:
-    """The argument objects of one run, checked as `train_ner.py` checks them."""
+def build_arguments(spec: RunSpec, output_dir: str | os.PathLike, max_steps: int | None = None) -> RunArguments:
+    """The argument objects of one run, checked as `train_ner.py` checks them.
+
+    `max_steps` (an `equal_steps` run) replaces the budget in epochs by a number of optimizer steps.
+    """
     from ner_imbalance.arguments import (  # imported here: transformers is slow to import for a dry run
         DataArguments,
         LossArguments,
@@ -85,13 +102,16 @@ def build_arguments(spec: RunSpec, output_dir: str | os.PathLike) -> RunArgument
         validate_arguments,
     )
 
+    if spec.equal_steps and "max_steps" in spec.training:
+        raise StudyConfigError(f"{spec.experiment}: `equal_steps` derives max_steps; do not set it in `training`")
+    steps = {} if max_steps is None else {"max_steps": max_steps}
     try:
         arguments = RunArguments(
             model=ModelArguments(**spec.model),
             data=DataArguments(**spec.data, entity_keep_ratio=spec.entity_keep_ratio),
             loss=LossArguments(loss=spec.loss, class_weights=spec.class_weights, **spec.hyperparameters),
             training=NerTrainingArguments(
-                **spec.training, **STUDY_TRAINING_SETTINGS, output_dir=str(output_dir), seed=spec.seed
+                **spec.training, **steps, **STUDY_TRAINING_SETTINGS, output_dir=str(output_dir), seed=spec.seed
             ),
         )
         validate_arguments(arguments.model, arguments.data, arguments.loss)
@@ -115,6 +135,45 @@ def train_split_statistics(data_args: Any, seed: int) -> dict[str, Any]:
         "entity_token_share": 1.0 - stats["outside_share"],
         "outside_to_entity_ratio": ratio if ratio != float("inf") else None,
     }
+
+
+def full_train_windows(model_args: Any, data_args: Any) -> int:
+    """Number of training windows of the full training set (keep ratio 1) of a dataset."""
+    from transformers import AutoTokenizer
+
+    from ner_imbalance.pipeline import packaged_model_path, prepare_corpus
+
+    tokenizer = AutoTokenizer.from_pretrained(
+        model_args.tokenizer_name or model_args.model_name_or_path or packaged_model_path()
+    )
+    full = dataclasses.replace(data_args, entity_keep_ratio=1.0)
+    return len(prepare_corpus(full, tokenizer, seed=0).windows["train"])
+
+
+def optimizer_steps_for(num_windows: int, training_args: Any) -> int:
+    """Optimizer steps of the budget in epochs on `num_windows` windows, counted as the Trainer counts them."""
+    batches = math.ceil(num_windows / (training_args.per_device_train_batch_size * training_args.world_size))
+    per_epoch = max(math.ceil(batches / training_args.gradient_accumulation_steps), 1)
+    return math.ceil(training_args.num_train_epochs * per_epoch)
+
+
+def store_dev_outputs(output_dir: str | os.PathLike, results_dir: str | os.PathLike, run_id: str) -> str | None:
+    """Keep the run's word-level dev logits, with gold and predicted tags, as `<run_id>.logits.npz`.
+
+    Returns the file name, or None (with a warning) when the pipeline wrote no word logits.
+    """
+    from ner_imbalance.evaluation import read_predictions
+
+    logits_path = Path(output_dir) / WORD_LOGITS_FILE
+    if not logits_path.is_file():
+        logger.warning("%s: no %s in %s; the record has no dev logits", run_id, WORD_LOGITS_FILE, output_dir)
+        return None
+    with np.load(logits_path) as stored:
+        logits, lengths = stored["logits"], stored["sentence_lengths"]
+        labels = [str(label) for label in stored["labels"]]
+    _tokens, gold, predicted = read_predictions(Path(output_dir) / PREDICTIONS_FILE)
+    outputs = DevOutputs(logits, tag_ids(gold, labels), tag_ids(predicted, labels), lengths, labels)
+    return write_dev_outputs(dev_outputs_path(results_dir, run_id), outputs).name
 
 
 def run_grid(
@@ -179,6 +238,7 @@ def run_study(
     *,
     run_fn: RunFn | None = None,
     statistics_fn: StatisticsFn | None = train_split_statistics,
+    train_size_fn: TrainSizeFn = full_train_windows,
     checkpoint_root: str | os.PathLike = DEFAULT_CHECKPOINT_ROOT,
     keep_models: bool = False,
     max_runs: int | None = None,
@@ -188,8 +248,12 @@ def run_study(
 
     The arguments of every unfinished run are built and checked first, so a typo in a config
     fails before hours of training. Each run trains in `checkpoint_root/<run_id>/`, deleted after
-    its record is written unless `keep_models`.
+    its record is written unless `keep_models`. `run_fn` gets the study's `LearningCurveCallback`
+    as `callbacks=[...]`; `train_size_fn` counts the full training set's windows of an
+    `equal_steps` run.
     """
+    from ner_imbalance.study.curves import LearningCurveCallback
+
     if run_fn is None:
         from ner_imbalance.pipeline import run_experiment
 
@@ -199,9 +263,17 @@ def run_study(
         if not is_finished(results_dir, spec.run_id):
             build_arguments(spec, checkpoint_root / spec.run_id)
     statistics_cache: dict[str, dict[str, Any] | None] = {}
+    windows_cache: dict[str, int] = {}
 
     def execute(spec: RunSpec) -> dict[str, Any]:
-        arguments = build_arguments(spec, checkpoint_root / spec.run_id)
+        output_dir = checkpoint_root / spec.run_id
+        arguments = build_arguments(spec, output_dir)
+        if spec.steps_from_full_set:
+            dataset = json.dumps(canonical_settings([spec.dataset, spec.data]), sort_keys=True)
+            if dataset not in windows_cache:
+                windows_cache[dataset] = train_size_fn(arguments.model, arguments.data)
+            max_steps = optimizer_steps_for(windows_cache[dataset], arguments.training)
+            arguments = build_arguments(spec, output_dir, max_steps=max_steps)
         train_set = json.dumps(
             canonical_settings([spec.dataset, spec.data, spec.entity_keep_ratio, spec.seed]), sort_keys=True
         )
@@ -209,8 +281,17 @@ def run_study(
             statistics_cache[train_set] = (
                 statistics_fn(arguments.data, spec.seed) if statistics_fn is not None else None
             )
-        results = run_fn(*arguments)
-        return build_record(spec, results, arguments, statistics_cache[train_set])
+        curve = LearningCurveCallback()
+        results = run_fn(*arguments, callbacks=[curve])
+        return build_record(
+            spec,
+            results,
+            arguments,
+            statistics_cache[train_set],
+            learning_curve=curve.points,
+            optimizer_steps=curve.optimizer_steps,
+            dev_outputs=store_dev_outputs(output_dir, results_dir, spec.run_id),
+        )
 
     def remove_scratch(spec: RunSpec) -> None:
         if not keep_models:

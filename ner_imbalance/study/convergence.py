@@ -1,0 +1,161 @@
+"""The convergence sections of the report: paired differences to CE, time to reach CE, and the facts.
+
+For each setting and seed, the paired difference is F1(setting, seed s) - F1(CE, seed s); its
+mean ± std over seeds is given with the paired bootstrap 95 % interval over dev sentences
+(`paired.paired_bootstrap`, from the dev outputs kept beside the records), marked `0∈` where the
+interval contains 0. "Time to reach CE" is, per seed, the first epoch whose dev F1 is at least
+CE's final dev F1 of the same seed, and the training seconds spent until then.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ner_imbalance.study.curves import first_reaching
+from ner_imbalance.study.paired import paired_bootstrap, run_counts
+from ner_imbalance.study.records import dev_outputs_path, load_dev_outputs
+from ner_imbalance.study.summary import SettingSummary, Stat, mean_std, ordered_rows
+
+CONTAINS_ZERO = "0∈"
+Records = Mapping[str, dict[str, Any]]
+
+
+def records_by_seed(records: Records, setting_id: str) -> dict[int, dict[str, Any]]:
+    return {record["seed"]: record for record in records.values() if record["setting_id"] == setting_id}
+
+
+def paired_difference(
+    setting: SettingSummary, reference: SettingSummary, records: Records, results_dir: str | os.PathLike
+) -> dict[str, Any]:
+    """Δ micro F1 to CE over the seeds both have: mean ± std, and the bootstrap interval when dev outputs exist."""
+    ours, theirs = records_by_seed(records, setting.setting_id), records_by_seed(records, reference.setting_id)
+    seeds = sorted(ours.keys() & theirs.keys())
+    if not seeds:
+        return {"seeds": [], "delta": None, "interval": None}
+    delta = mean_std(ours[seed]["metrics"]["f1"] - theirs[seed]["metrics"]["f1"] for seed in seeds)
+    paths = [dev_outputs_path(results_dir, run[seed]["run_id"]) for run in (ours, theirs) for seed in seeds]
+    interval = None
+    if all(path.is_file() for path in paths):
+        counts = [run_counts(load_dev_outputs(path)) for path in paths]
+        interval = paired_bootstrap(counts[: len(seeds)], counts[len(seeds) :])
+    return {"seeds": seeds, "delta": delta, "interval": interval}
+
+
+def format_points(stat: Stat | None) -> str:
+    if stat is None:
+        return "—"
+    spread = "—" if stat.std is None else f"{stat.std * 100:.1f}"
+    return f"{stat.mean * 100:+.1f} ± {spread}"
+
+
+def format_interval(interval: tuple[float, float] | None) -> str:
+    if interval is None:
+        return "— (no dev outputs)"
+    low, high = interval
+    mark = f" {CONTAINS_ZERO}" if low <= 0 <= high else ""
+    return f"[{low * 100:+.1f}, {high * 100:+.1f}]{mark}"
+
+
+def paired_table(summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike) -> list[str]:
+    """Markdown: per setting, Δ micro F1 to CE (same seed) and its paired bootstrap 95 % interval."""
+    rows = ordered_rows(summaries)
+    if not rows or not rows[0].is_reference:
+        return ["No CE reference in this cell: no paired differences."]
+    lines = [
+        "| loss setting | paired seeds | Δ micro F1 to CE | bootstrap 95 % interval |",
+        "| --- | --- | --- | --- |",
+    ]
+    for summary in rows[1:]:
+        paired = paired_difference(summary, rows[0], records, results_dir)
+        seeds = ", ".join(str(seed) for seed in paired["seeds"]) or "—"
+        lines.append(
+            f"| {summary.label} | {seeds} | {format_points(paired['delta'])} | {format_interval(paired['interval'])} |"
+        )
+    return lines
+
+
+def time_to_reach(setting: SettingSummary, reference: SettingSummary, records: Records) -> dict[str, Any]:
+    """Per seed, the first epoch (and training seconds) at which the setting reaches CE's final dev F1."""
+    ours, theirs = records_by_seed(records, setting.setting_id), records_by_seed(records, reference.setting_id)
+    reached, seeds = [], sorted(ours.keys() & theirs.keys())
+    for seed in seeds:
+        point = first_reaching(ours[seed].get("learning_curve") or [], theirs[seed]["metrics"]["f1"])
+        if point is not None:
+            reached.append(point)
+    return {
+        "seeds": len(seeds),
+        "reached": len(reached),
+        "epochs": mean_std(point["epoch"] for point in reached) if reached else None,
+        "seconds": mean_std(point["train_seconds"] for point in reached) if reached else None,
+    }
+
+
+def time_table(summaries: Sequence[SettingSummary], records: Records) -> list[str]:
+    """Markdown: epochs and training seconds each setting needs to reach CE's final dev F1 (same seed)."""
+    rows = ordered_rows(summaries)
+    if not rows or not rows[0].is_reference:
+        return []
+    lines = [
+        "| loss setting | seeds reaching CE's final F1 | epochs | training seconds |",
+        "| --- | --- | --- | --- |",
+    ]
+    for summary in rows:
+        timing = time_to_reach(summary, rows[0], records)
+        epochs = "—" if timing["epochs"] is None else _plain(timing["epochs"], "{:.1f}")
+        seconds = "—" if timing["seconds"] is None else _plain(timing["seconds"], "{:.0f}")
+        lines.append(f"| {summary.label} | {timing['reached']} of {timing['seeds']} | {epochs} | {seconds} |")
+    return lines
+
+
+def _plain(stat: Stat, pattern: str) -> str:
+    spread = "—" if stat.std is None else pattern.format(stat.std)
+    return f"{pattern.format(stat.mean)} ± {spread}"
+
+
+def facts(
+    dataset: str, summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike
+) -> list[str]:
+    """Bullets of what the numbers support: settings whose paired interval excludes 0, best first."""
+    rows = ordered_rows(summaries)
+    if not rows or not rows[0].is_reference:
+        return []
+    found = []
+    for summary in rows[1:]:
+        paired = paired_difference(summary, rows[0], records, results_dir)
+        if paired["interval"] is not None and not paired["interval"][0] <= 0 <= paired["interval"][1]:
+            found.append((paired["delta"].mean, summary.label, paired))
+    if not found:
+        return [f"- {dataset}: no setting differs from CE in micro F1 beyond the paired 95 % interval."]
+    return [
+        f"- {dataset}: `{label}` {'above' if mean > 0 else 'below'} CE by {format_points(paired['delta'])} points "
+        f"(seeds {', '.join(map(str, paired['seeds']))}; interval {format_interval(paired['interval'])})"
+        for mean, label, paired in sorted(found, reverse=True)
+    ]
+
+
+def convergence_markdown(
+    dataset: str, summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike
+) -> list[str]:
+    """The paired table, the time-to-reach table and the facts of one dataset of a convergence section."""
+    return [
+        "",
+        "Paired difference to CE (same seed), with the paired bootstrap 95 % interval over dev sentences "
+        f"(`{CONTAINS_ZERO}`: the interval contains 0):",
+        "",
+        *paired_table(summaries, records, results_dir),
+        "",
+        "Epochs and training seconds (evaluation excluded) to reach CE's final dev micro F1 of the same seed:",
+        "",
+        *time_table(summaries, records),
+        "",
+        "Facts (micro F1 differences beyond the paired interval):",
+        "",
+        *facts(dataset, summaries, records, results_dir),
+    ]
+
+
+def image_name(dataset: str) -> Path:
+    return Path(f"learning_curves_{dataset}.png")
