@@ -16,6 +16,7 @@ from ner_imbalance.study.curves import LearningCurveCallback, first_reaching
 from ner_imbalance.study.grid import RunSpec, StudyConfigError, SweepIncompleteError, best_settings, expand_study
 from ner_imbalance.study.records import (
     DevOutputs,
+    MissingDevOutputsError,
     dev_metrics,
     error_path,
     load_dev_outputs,
@@ -368,7 +369,8 @@ def test_dev_outputs_are_kept_beside_the_record_with_gold_and_predicted_ids(tmp_
     assert outputs.logits.dtype == np.float16 and np.array_equal(outputs.logits, logits)
     assert outputs.tags(outputs.gold) == [["B-PER", "I-PER", "O"], ["O", "B-PER"]]
     assert outputs.tags(outputs.predicted) == [["B-PER", "O", "O"], ["O", "B-PER"]]
-    assert store_dev_outputs(tmp_path / "empty", results_dir, "run2") is None
+    with pytest.raises(MissingDevOutputsError, match="wrote no word-level dev logits"):
+        store_dev_outputs(tmp_path / "empty", results_dir, "run2")
     with pytest.raises(ValueError, match="disagree"):
         DevOutputs(logits, outputs.gold[:4], outputs.predicted, outputs.sentence_lengths, labels)
 
