@@ -233,7 +233,8 @@ def calibration_markdown(
         "Post-hoc decision-bias calibration, 2-fold cross-fitted on dev: the bias is chosen on one fixed half "
         "of the dev sentences and scores the other half, and the other way round; the two scored halves are "
         "pooled (no sentence is scored with a bias chosen on it). Δ is calibrated minus uncalibrated for the "
-        f"same run, with the paired bootstrap 95 % interval over dev sentences (`{CONTAINS_ZERO}`: it contains 0):",
+        f"same run, with the paired bootstrap 95 % interval over dev sentences (`{CONTAINS_ZERO}`: it contains 0); "
+        "`R <type> (<n>)` is the recall of the rarest entity type in dev:",
         "",
         *calibration_table(summaries, records, calibrated, modes),
     ]
