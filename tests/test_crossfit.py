@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import runpy
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +24,7 @@ from ner_imbalance.study.records import (
 )
 from ner_imbalance.study.report import write_report
 
+SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 LABELS = ["B-PER", "I-PER", "B-LOC", "O"]
 OUTSIDE = LABELS.index("O")
 
@@ -183,10 +187,17 @@ def test_report_gives_uncalibrated_and_cross_fitted_scores_with_the_paired_inter
     assert all(bias[OUTSIDE] < 0 for bias in run["outside"]["biases"])
 
 
-def test_a_convergence_run_without_dev_logits_is_an_error(tmp_path):
+def test_a_convergence_run_without_dev_logits_is_an_error(tmp_path, monkeypatch, capsys):
     config_path, results_dir = write_convergence_study(tmp_path, with_logits=False)
     with pytest.raises(MissingDevOutputsError, match=r"\.logits\.npz: run toy__keep1__ce__.*has no stored dev logits"):
         write_report([config_path], results_dir, tmp_path / "results.md", tmp_path / "img")
+    argv = ["report_results.py", "--configs", str(config_path), "--results-dir", str(results_dir)]
+    monkeypatch.setattr(sys, "argv", [*argv, "--output", str(tmp_path / "out.md"), "--img-dir", str(tmp_path / "img")])
+    with pytest.raises(SystemExit) as exited:
+        runpy.run_path(str(SCRIPTS / "report_results.py"), run_name="__main__")
+    message = capsys.readouterr().err
+    assert exited.value.code == 2 and message.count("\n") == 1
+    assert message.startswith("report_results.py: error: ") and ".logits.npz" in message
 
 
 def test_report_of_a_calibrated_config_with_zero_records(tmp_path):

@@ -5,6 +5,10 @@ mean ± std over seeds is given with the paired bootstrap 95 % interval over dev
 (`paired.paired_bootstrap`, from the dev outputs kept beside the records), marked `0∈` where the
 interval contains 0. "Time to reach CE" is, per seed, the first epoch whose dev F1 is at least
 CE's final dev F1 of the same seed, and the training seconds spent until then.
+
+`calibration_markdown` adds, in any section whose config asks for `calibration`, each setting's
+uncalibrated and 2-fold cross-fitted scores (`crossfit`), with calibrated minus uncalibrated
+paired by run and the same paired bootstrap.
 """
 
 from __future__ import annotations
