@@ -43,11 +43,10 @@ import numpy as np
 import torch
 from seqeval.metrics.sequence_labeling import end_of_chunk, start_of_chunk
 
-from ner_imbalance.constants import OUTSIDE
+from ner_imbalance.constants import CALIBRATION_MODES, OUTSIDE
 from ner_imbalance.evaluation import SCHEMES
 
 NO_CALIBRATION = "none"
-CALIBRATION_MODES = ("outside", "per_type")
 CALIBRATION_METRICS = ("micro_f1", "macro_f1")
 DEFAULT_METRIC = "micro_f1"
 WORD_LOGITS_FILE = "word_logits_validation.npz"

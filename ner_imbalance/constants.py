@@ -28,6 +28,9 @@ TYPE_METRICS = (*ENTITY_METRICS, "support")
 OVERALL_METRICS = (*ENTITY_METRICS, "macro_f1")
 """Corpus-level values the study aggregates: micro scores and the unweighted mean of per-type F1."""
 
+CALIBRATION_MODES = ("outside", "per_type")
+"""Decision-bias calibration modes (`calibration.search_bias`, `--calibrate`, a study config's `calibration`)."""
+
 MAX_SEQ_LENGTH = 128
 """Default sub-tokens per window (`--max_seq_length`); longer sentences are split into overlapping windows."""
 STRIDE = 32

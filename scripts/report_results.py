@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from ner_imbalance.study.grid import StudyConfigError
-from ner_imbalance.study.records import DEFAULT_RESULTS_DIR
+from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, MissingDevOutputsError
 from ner_imbalance.study.report import write_report
 
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     configs = args.configs or sorted(str(path) for path in Path("configs/study").glob("*.yaml"))
     try:
         written = write_report(configs, args.results_dir, args.output, args.img_dir)
-    except StudyConfigError as error:
+    except (StudyConfigError, MissingDevOutputsError) as error:
         print(f"report_results.py: error: {error}", file=sys.stderr)
         return 2
     for path in written:

@@ -16,6 +16,7 @@ from ner_imbalance.study.curves import LearningCurveCallback, first_reaching
 from ner_imbalance.study.grid import RunSpec, StudyConfigError, SweepIncompleteError, best_settings, expand_study
 from ner_imbalance.study.records import (
     DevOutputs,
+    MissingDevOutputsError,
     dev_metrics,
     error_path,
     load_dev_outputs,
@@ -268,6 +269,15 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
         assert training_args.num_train_epochs == 2 and data_args.max_seq_length == 32
         Path(training_args.output_dir, "model.safetensors").parent.mkdir(parents=True, exist_ok=True)
         Path(training_args.output_dir, "model.safetensors").write_bytes(b"weights")
+        # What the pipeline writes for an evaluated validation split: word logits and predictions.
+        labels = ["B-location", "I-location", "O"]
+        np.savez(
+            Path(training_args.output_dir, WORD_LOGITS_FILE),
+            logits=np.array([[2.0, 0.0, 1.0]], np.float16),
+            sentence_lengths=[1],
+            labels=labels,
+        )
+        Path(training_args.output_dir, PREDICTIONS_FILE).write_text("Paris\tB-location\tB-location\n\n")
         return {
             "train": {"train_runtime": 12.5},
             "eval": {
@@ -301,7 +311,8 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
     assert record["training"]["learning_rate"] == 1.0e-4 and record["training"]["max_seq_length"] == 32
     assert record["train_runtime_s"] == 12.5 and record["eval_runtime_s"] == 1.5
     assert record["train_statistics"] == {"entity_token_share": 0.05}
-    assert record["learning_curve"] == [] and record["dev_outputs"] is None
+    assert record["learning_curve"] == [] and record["dev_outputs"] == f"{specs[1].run_id}.logits.npz"
+    assert load_dev_outputs(results_dir / record["dev_outputs"]).tags(np.array([0])) == [["B-location"]]
     assert record["loss_arguments"]["gamma"] == 2 and record["machine"]["device"] == "cpu"
 
     assert run_study(specs, results_dir, **options).finished == [] and len(seen) == 4
@@ -368,7 +379,8 @@ def test_dev_outputs_are_kept_beside_the_record_with_gold_and_predicted_ids(tmp_
     assert outputs.logits.dtype == np.float16 and np.array_equal(outputs.logits, logits)
     assert outputs.tags(outputs.gold) == [["B-PER", "I-PER", "O"], ["O", "B-PER"]]
     assert outputs.tags(outputs.predicted) == [["B-PER", "O", "O"], ["O", "B-PER"]]
-    assert store_dev_outputs(tmp_path / "empty", results_dir, "run2") is None
+    with pytest.raises(MissingDevOutputsError, match="wrote no word-level dev logits"):
+        store_dev_outputs(tmp_path / "empty", results_dir, "run2")
     with pytest.raises(ValueError, match="disagree"):
         DevOutputs(logits, outputs.gold[:4], outputs.predicted, outputs.sentence_lengths, labels)
 

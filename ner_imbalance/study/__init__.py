@@ -9,6 +9,8 @@ seeds. The modules, one job each:
   path of `scripts/train_ner.py`), resume, and list the plan (`--dry-run`).
 - `summary`: records -> mean ± std over seeds, one section per config.
 - `report`: the markdown and JSON report; `plots`: its PNG figures.
+- `paired`, `convergence`, `curves`: paired bootstrap and the convergence sections' tables and curves;
+  `crossfit`: the 2-fold cross-fitted calibration of the sections whose config asks for it.
 
 The library never imports this package; `scripts/compare_losses.py` and
 `scripts/report_results.py` are its command lines.

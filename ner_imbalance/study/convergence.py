@@ -5,6 +5,10 @@ mean ± std over seeds is given with the paired bootstrap 95 % interval over dev
 (`paired.paired_bootstrap`, from the dev outputs kept beside the records), marked `0∈` where the
 interval contains 0. "Time to reach CE" is, per seed, the first epoch whose dev F1 is at least
 CE's final dev F1 of the same seed, and the training seconds spent until then.
+
+`calibration_markdown` adds, in any section whose config asks for `calibration`, each setting's
+uncalibrated and 2-fold cross-fitted scores (`crossfit`), with calibrated minus uncalibrated
+paired by run and the same paired bootstrap.
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ner_imbalance.calibration import NO_CALIBRATION
+from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.curves import first_reaching
 from ner_imbalance.study.paired import paired_bootstrap, run_counts
-from ner_imbalance.study.records import dev_outputs_path, load_dev_outputs
-from ner_imbalance.study.summary import SettingSummary, Stat, mean_std, ordered_rows
+from ner_imbalance.study.records import require_dev_outputs
+from ner_imbalance.study.summary import SettingSummary, Stat, format_stat, mean_std, ordered_rows
 
 CONTAINS_ZERO = "0∈"
 Records = Mapping[str, dict[str, Any]]
@@ -30,18 +36,21 @@ def records_by_seed(records: Records, setting_id: str) -> dict[int, dict[str, An
 def paired_difference(
     setting: SettingSummary, reference: SettingSummary, records: Records, results_dir: str | os.PathLike
 ) -> dict[str, Any]:
-    """Δ micro F1 to CE over the seeds both have: mean ± std, and the bootstrap interval when dev outputs exist."""
+    """Δ micro F1 to CE over the seeds both have: mean ± std, and the paired bootstrap interval.
+
+    Every run needs its stored dev outputs (`MissingDevOutputsError` otherwise).
+    """
     ours, theirs = records_by_seed(records, setting.setting_id), records_by_seed(records, reference.setting_id)
     seeds = sorted(ours.keys() & theirs.keys())
     if not seeds:
         return {"seeds": [], "delta": None, "interval": None}
     delta = mean_std(ours[seed]["metrics"]["f1"] - theirs[seed]["metrics"]["f1"] for seed in seeds)
-    paths = [dev_outputs_path(results_dir, run[seed]["run_id"]) for run in (ours, theirs) for seed in seeds]
-    interval = None
-    if all(path.is_file() for path in paths):
-        counts = [run_counts(load_dev_outputs(path)) for path in paths]
-        interval = paired_bootstrap(counts[: len(seeds)], counts[len(seeds) :])
-    return {"seeds": seeds, "delta": delta, "interval": interval}
+    counts = [
+        run_counts(require_dev_outputs(results_dir, run[seed]["run_id"], "the paired bootstrap"))
+        for run in (ours, theirs)
+        for seed in seeds
+    ]
+    return {"seeds": seeds, "delta": delta, "interval": paired_bootstrap(counts[: len(seeds)], counts[len(seeds) :])}
 
 
 def format_points(stat: Stat | None) -> str:
@@ -53,7 +62,7 @@ def format_points(stat: Stat | None) -> str:
 
 def format_interval(interval: tuple[float, float] | None) -> str:
     if interval is None:
-        return "— (no dev outputs)"
+        return "—"
     low, high = interval
     mark = f" {CONTAINS_ZERO}" if low <= 0 <= high else ""
     return f"[{low * 100:+.1f}, {high * 100:+.1f}]{mark}"
@@ -154,6 +163,84 @@ def convergence_markdown(
         "Facts (micro F1 differences beyond the paired interval):",
         "",
         *facts(dataset, summaries, records, results_dir),
+    ]
+
+
+def rarest_type(summaries: Sequence[SettingSummary]) -> tuple[str, int] | None:
+    """The entity type with the fewest gold entities in dev (ties by name), and that number."""
+    support = {name: count for summary in summaries for name, count in summary.support.items()}
+    if not support:
+        return None
+    name = min(support, key=lambda entity_type: (support[entity_type], entity_type))
+    return name, support[name]
+
+
+def calibration_table(
+    summaries: Sequence[SettingSummary],
+    records: Records,
+    calibrated: Mapping[str, RunCalibration],
+    modes: Sequence[str],
+) -> list[str]:
+    """Markdown: per setting, uncalibrated and cross-fitted (`modes`) scores, and calibrated minus uncalibrated.
+
+    The difference is paired by run (same seed, same model): mean ± std over seeds of Δ micro F1
+    and the paired bootstrap 95 % interval over dev sentences (`paired.paired_bootstrap`).
+    """
+    rare = rarest_type(summaries)
+    rare_header = f"R {rare[0]} ({rare[1]})" if rare else "R rarest type"
+    lines = [
+        f"| loss setting | calibration | n | micro F1 | macro F1 | {rare_header} | Δ micro F1 to uncalibrated "
+        "| bootstrap 95 % interval |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for summary in ordered_rows(summaries):
+        runs = [
+            calibrated[record["run_id"]] for _, record in sorted(records_by_seed(records, summary.setting_id).items())
+        ]
+        for mode in (NO_CALIBRATION, *modes):
+            scores = [run.scores[mode] for run in runs]
+            cells = [
+                summary.label,
+                "none" if mode == NO_CALIBRATION else f"`{mode}`, cross-fitted",
+                str(len(runs)),
+                format_stat(mean_std(score["f1"] for score in scores)),
+                format_stat(mean_std(score["macro_f1"] for score in scores)),
+                format_stat(mean_std(_recall(score, rare[0]) for score in scores)) if rare else "—",
+                "—",
+                "—",
+            ]
+            if mode != NO_CALIBRATION:
+                cells[-2] = format_points(
+                    mean_std(run.scores[mode]["f1"] - run.scores[NO_CALIBRATION]["f1"] for run in runs)
+                )
+                cells[-1] = format_interval(
+                    paired_bootstrap([run.counts[mode] for run in runs], [run.counts[NO_CALIBRATION] for run in runs])
+                )
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _recall(scores: Mapping[str, Any], entity_type: str) -> float:
+    """Recall of `entity_type` in `evaluate_tags` scores (a type with gold entities is always listed)."""
+    return scores["per_type"][entity_type]["recall"]
+
+
+def calibration_markdown(
+    summaries: Sequence[SettingSummary],
+    records: Records,
+    calibrated: Mapping[str, RunCalibration],
+    modes: Sequence[str],
+) -> list[str]:
+    """The calibration table of one cell, with what it means."""
+    return [
+        "",
+        "Post-hoc decision-bias calibration, 2-fold cross-fitted on dev: the bias is chosen on one fixed half "
+        "of the dev sentences and scores the other half, and the other way round; the two scored halves are "
+        "pooled (no sentence is scored with a bias chosen on it). Δ is calibrated minus uncalibrated for the "
+        f"same run, with the paired bootstrap 95 % interval over dev sentences (`{CONTAINS_ZERO}`: it contains 0); "
+        "`R <type> (<n>)` is the recall of the rarest entity type in dev:",
+        "",
+        *calibration_table(summaries, records, calibrated, modes),
     ]
 
 

@@ -18,6 +18,9 @@ Config keys:
   each expanded as the product of its lists; or `{loss: NAME, from_sweep: best}`, the setting
   of that loss with the best mean dev `sweep_metric` (default `f1`) in the finished runs of the
   config named by the top-level key `sweep`.
+- `calibration` (default none): the post-hoc decision-bias calibration modes (`outside`,
+  `per_type`) the report gives beside the uncalibrated scores, 2-fold cross-fitted on dev from
+  the word-level dev logits kept beside each record (`crossfit`). It changes no run.
 
 Run identity: a run is its settings, not its experiment. The run id is readable and ends with a
 hash of every setting that can change the result (dataset files and options, budget, model, keep
@@ -42,6 +45,8 @@ from typing import Any
 
 import yaml
 
+from ner_imbalance.constants import CALIBRATION_MODES
+
 SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence")
 CONFIG_KEYS = frozenset(
     {
@@ -57,6 +62,7 @@ CONFIG_KEYS = frozenset(
         "sweep",
         "sweep_metric",
         "equal_steps",
+        "calibration",
     }
 )
 # Training settings every study run gets: train on the fixed budget, evaluate dev after every epoch
@@ -190,6 +196,9 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
         raise StudyConfigError(f"{path}: `datasets` must be a mapping of names to settings and `seeds` a list")
     if section_kind(config) not in SECTION_KINDS:
         raise StudyConfigError(f"{path}: `section` must be one of {', '.join(SECTION_KINDS)}")
+    modes = config.get("calibration", [])
+    if not isinstance(modes, list) or not set(modes) <= set(CALIBRATION_MODES):
+        raise StudyConfigError(f"{path}: `calibration` must be a list of {', '.join(CALIBRATION_MODES)}, got {modes!r}")
     return config
 
 

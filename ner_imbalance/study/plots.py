@@ -40,28 +40,40 @@ def plot_per_type_f1(summaries: Sequence[SettingSummary], path: str | os.PathLik
     return save_figure(figure, path)
 
 
+def outside_to_entity_ratio(summary: SettingSummary) -> float | None:
+    """The O:entity token ratio of the setting's training split (mean entity share over seeds), or None."""
+    share = summary.entity_token_share
+    return None if share is None or share.mean <= 0 else (1 - share.mean) / share.mean
+
+
 def plot_imbalance(
     summaries_by_ratio: Mapping[float, Sequence[SettingSummary]], path: str | os.PathLike, title: str
 ) -> Path:
-    """Micro F1 and micro recall against the training entity-token share (or keep ratio), one line per loss."""
+    """Micro F1 and micro recall against the training O:entity token ratio (log scale), one line per loss.
+
+    Without the training statistics in the records, the x axis is the share of entity sentences kept.
+    """
     summaries = [summary for cell in summaries_by_ratio.values() for summary in cell]
-    use_share = all(summary.entity_token_share is not None for summary in summaries)
+    use_ratio = all(outside_to_entity_ratio(summary) is not None for summary in summaries)
 
     def x_of(summary: SettingSummary) -> float:
-        return summary.entity_token_share.mean * 100 if use_share else summary.entity_keep_ratio * 100
+        return outside_to_entity_ratio(summary) if use_ratio else summary.entity_keep_ratio * 100
 
     ticks = {ratio: statistics.fmean(x_of(summary) for summary in cell) for ratio, cell in summaries_by_ratio.items()}
+    tick_labels = [f"{x:.0f}:1\nkeep {ratio:.0%}" if use_ratio else f"{x:.0f} %" for ratio, x in ticks.items()]
     figure = Figure(figsize=(10, 4.5), layout="constrained")
     for axes, metric, name in zip(figure.subplots(1, 2), ("f1", "recall"), ("micro F1", "micro recall")):
         for label in dict.fromkeys(summary.label for summary in ordered_rows(summaries)):
-            line = sorted((s for s in summaries if s.label == label), key=lambda s: s.entity_keep_ratio)
+            line = sorted((s for s in summaries if s.label == label), key=lambda s: x_of(s))
             y = [s.metrics[metric].mean * 100 for s in line]
             error = [(s.metrics[metric].std or 0.0) * 100 for s in line]
             axes.errorbar([x_of(s) for s in line], y, yerr=error, marker="o", capsize=3, label=label)
         axes.set_xscale("log")
         axes.xaxis.set_minor_locator(NullLocator())
-        axes.set_xticks(list(ticks.values()), [f"{x:.1f} %\nkeep {ratio:.0%}" for ratio, x in ticks.items()])
-        axes.set_xlabel("entity tokens in training" if use_share else "share of entity sentences kept")
+        axes.set_xticks(list(ticks.values()), tick_labels)
+        axes.set_xlabel(
+            "O:entity token ratio in training (log scale)" if use_ratio else "share of entity sentences kept"
+        )
         axes.set_ylabel(f"dev {name} (%)")
         axes.set_title(f"{title}: {name}")
     axes.legend(fontsize="small")

@@ -42,6 +42,10 @@ BUDGET_FIELDS = (
 RUNTIME_METRICS = frozenset({"runtime", "samples_per_second", "steps_per_second", "epoch"})
 
 
+class MissingDevOutputsError(FileNotFoundError):
+    """A run whose report needs its `<run_id>.logits.npz` and has none."""
+
+
 class RunArguments(NamedTuple):
     """The four argument objects `run_experiment` takes, in its order."""
 
@@ -127,6 +131,17 @@ def write_dev_outputs(path: str | os.PathLike, outputs: DevOutputs) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def require_dev_outputs(results_dir: str | os.PathLike, run_id: str, needed_for: str) -> DevOutputs:
+    """The run's stored `DevOutputs`; `MissingDevOutputsError` naming the file when it has none."""
+    path = dev_outputs_path(results_dir, run_id)
+    if not path.is_file():
+        raise MissingDevOutputsError(
+            f"{path}: run {run_id} has no stored dev logits, needed for {needed_for}; rerun it "
+            "(the study keeps them beside every record it writes)"
+        )
+    return load_dev_outputs(path)
 
 
 def load_dev_outputs(path: str | os.PathLike) -> DevOutputs:

@@ -16,29 +16,22 @@ from pathlib import Path
 from typing import Any
 
 from ner_imbalance.environment import device_label
-from ner_imbalance.study.convergence import convergence_markdown
+from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
+from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrate_sections
 from ner_imbalance.study.grid import best_settings, loss_label
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
 from ner_imbalance.study.summary import (
+    NO_VALUE,
     Section,
     SettingSummary,
     Stat,
     build_sections,
     entity_types,
+    format_stat,
     optional_stat,
     ordered_rows,
 )
-
-NO_VALUE = "—"
-
-
-def format_stat(stat: Stat | None) -> str:
-    """`60.0 ± 10.0` (percent); `60.0 ± —` for a single seed."""
-    if stat is None:
-        return NO_VALUE
-    spread = NO_VALUE if stat.std is None else f"{stat.std * 100:.1f}"
-    return f"{stat.mean * 100:.1f} ± {spread}"
 
 
 def format_delta(stat: Stat, reference: Stat | None) -> str:
@@ -121,6 +114,26 @@ def imbalance_heading(ratio: float, summaries: Sequence[SettingSummary]) -> str:
     return f"{heading}: entity tokens {share:.1%} of training tokens (O:entity ≈ {ratio_text})"
 
 
+def method_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """How runs are trained and scored; dev is evaluated during training only in runs with a learning curve."""
+    final = [
+        "on the dev split at the end: the final model, not a best-of-epochs pick. Scores are entity-level",
+        "(conlleval mode) on word-level tags, in percent.",
+    ]
+    if not any(record.get("learning_curve") for record in records):
+        return [
+            "Every run trains for this fixed budget, with no evaluation during training, and is scored once",
+            *final,
+        ]
+    return [
+        "Every run trains for this fixed budget and is scored once",
+        *final,
+        "The convergence runs also evaluate dev after every epoch, for their learning curves only (no",
+        "checkpoint is picked); the short-budget runs (records without a learning curve) have no evaluation",
+        "during training.",
+    ]
+
+
 def budget_lines(records: Iterable[Mapping[str, Any]]) -> list[str]:
     """A table of the training budget per dataset, read from the records."""
     by_dataset: dict[str, list[Mapping[str, Any]]] = {}
@@ -180,8 +193,13 @@ def render_markdown(
     records: Mapping[str, dict[str, Any]],
     images: Mapping[tuple[str, str], str],
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+    calibrated: Mapping[str, RunCalibration] | None = None,
 ) -> str:
-    """The whole `docs/results.md`; `images` maps (section name, dataset) to a relative image path."""
+    """The whole `docs/results.md`; `images` maps (section name, dataset) to a relative image path.
+
+    `calibrated` holds the cross-fitted calibration of the runs of sections that ask for it
+    (`crossfit.calibrate_sections`).
+    """
     used = {summary.setting_id for section in sections for summary in section.summaries}
     used_records = [record for record in records.values() if record["setting_id"] in used]
     lines = [
@@ -194,9 +212,7 @@ def render_markdown(
         "",
         *budget_lines(used_records),
         "",
-        "Every run trains for this fixed budget, with no evaluation during training, and is scored once",
-        "on the dev split at the end: the final model, not a best-of-epochs pick. Scores are entity-level",
-        "(conlleval mode) on word-level tags, in percent.",
+        *method_lines(used_records),
         "",
         "How to read the tables: mean ± sample standard deviation over seeds (`± —` for one seed);",
         "Δ is the difference of means to the CE reference row in points, marked `~` when it is smaller",
@@ -208,7 +224,7 @@ def render_markdown(
     if unused:
         lines += ["", f"{unused} other records in `{results_dir}` belong to no configured grid and are not shown."]
     for section in sections:
-        lines += ["", *section_markdown(section, records, images, results_dir)]
+        lines += ["", *section_markdown(section, records, images, results_dir, calibrated or {})]
     return "\n".join(lines) + "\n"
 
 
@@ -217,6 +233,7 @@ def section_markdown(
     records: Mapping[str, dict[str, Any]],
     images: Mapping[tuple[str, str], str],
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+    calibrated: Mapping[str, RunCalibration] | None = None,
 ) -> list[str]:
     lines = [f"## {section.title}", "", f"Config: `{section.config_path}` (experiment `{section.name}`)."]
     if section.blocked:
@@ -237,22 +254,45 @@ def section_markdown(
                 lines += convergence_markdown(dataset, summaries, records, results_dir)
             else:
                 lines += ["", *comparison_table(summaries)]
+            if section.calibration:
+                lines += calibration_markdown(summaries, records, calibrated or {}, section.calibration)
         if (section.name, dataset) in images:
             lines += ["", f"![{section.kind} plot, {dataset}]({images[section.name, dataset]})"]
     return lines
 
 
-def results_json(sections: Sequence[Section]) -> dict[str, Any]:
-    """The aggregates of every section, as plain data (`docs/results.json`)."""
-    return {
-        "sections": [
-            {
-                **{key: value for key, value in dataclasses.asdict(section).items() if key != "summaries"},
-                "settings": [{**dataclasses.asdict(summary), "n": summary.n} for summary in section.summaries],
-            }
-            for section in sections
-        ]
+def results_json(
+    sections: Sequence[Section],
+    records: Mapping[str, dict[str, Any]] | None = None,
+    calibrated: Mapping[str, RunCalibration] | None = None,
+) -> dict[str, Any]:
+    """The aggregates of every section, as plain data (`docs/results.json`).
+
+    A section with `calibration` also lists, per run, the biases chosen on each dev half and
+    the pooled scores of each mode (`none`: uncalibrated).
+    """
+    return {"sections": [_section_json(section, records or {}, calibrated or {}) for section in sections]}
+
+
+def _section_json(
+    section: Section, records: Mapping[str, dict[str, Any]], calibrated: Mapping[str, RunCalibration]
+) -> dict[str, Any]:
+    data = {
+        **{key: value for key, value in dataclasses.asdict(section).items() if key not in ("summaries", "calibration")},
+        "settings": [{**dataclasses.asdict(summary), "n": summary.n} for summary in section.summaries],
     }
+    if section.calibration:
+        data["calibration"] = {
+            "modes": section.calibration,
+            "crossfit_seed": CROSSFIT_SEED,
+            "runs": {
+                record["run_id"]: calibrated[record["run_id"]].to_json(section.calibration)
+                for summary in section.summaries
+                for record in records.values()
+                if record["setting_id"] == summary.setting_id and record["seed"] in summary.seeds
+            },
+        }
+    return data
 
 
 def write_report(
@@ -268,7 +308,8 @@ def write_report(
     written_plots = write_plots(sections, img_dir, records)
     images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_markdown(sections, records, images, results_dir), encoding="utf-8")
+    calibrated = calibrate_sections(sections, records, results_dir)
+    output.write_text(render_markdown(sections, records, images, results_dir, calibrated), encoding="utf-8")
     json_path = output.with_suffix(".json")
-    json_path.write_text(json.dumps(results_json(sections), indent=2) + "\n", encoding="utf-8")
+    json_path.write_text(json.dumps(results_json(sections, records, calibrated), indent=2) + "\n", encoding="utf-8")
     return [output, json_path, *written_plots.values()]

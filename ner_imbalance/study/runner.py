@@ -41,6 +41,7 @@ from ner_imbalance.study.grid import (
 from ner_imbalance.study.records import (
     DEFAULT_RESULTS_DIR,
     DevOutputs,
+    MissingDevOutputsError,
     RunArguments,
     build_record,
     dev_outputs_path,
@@ -157,17 +158,17 @@ def optimizer_steps_for(num_windows: int, training_args: Any) -> int:
     return math.ceil(training_args.num_train_epochs * per_epoch)
 
 
-def store_dev_outputs(output_dir: str | os.PathLike, results_dir: str | os.PathLike, run_id: str) -> str | None:
+def store_dev_outputs(output_dir: str | os.PathLike, results_dir: str | os.PathLike, run_id: str) -> str:
     """Keep the run's word-level dev logits, with gold and predicted tags, as `<run_id>.logits.npz`.
 
-    Returns the file name, or None (with a warning) when the pipeline wrote no word logits.
+    Returns the file name. The pipeline writes the logits whenever it evaluates a validation
+    split, so their absence is an error: the run gets no record.
     """
     from ner_imbalance.evaluation import read_predictions
 
     logits_path = Path(output_dir) / WORD_LOGITS_FILE
     if not logits_path.is_file():
-        logger.warning("%s: no %s in %s; the record has no dev logits", run_id, WORD_LOGITS_FILE, output_dir)
-        return None
+        raise MissingDevOutputsError(f"{logits_path}: run {run_id} wrote no word-level dev logits")
     with np.load(logits_path) as stored:
         logits, lengths = stored["logits"], stored["sentence_lengths"]
         labels = [str(label) for label in stored["labels"]]

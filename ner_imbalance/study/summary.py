@@ -27,6 +27,17 @@ class Stat:
     n: int
 
 
+NO_VALUE = "—"
+
+
+def format_stat(stat: Stat | None) -> str:
+    """`60.0 ± 10.0` (percent); `60.0 ± —` for a single seed."""
+    if stat is None:
+        return NO_VALUE
+    spread = NO_VALUE if stat.std is None else f"{stat.std * 100:.1f}"
+    return f"{stat.mean * 100:.1f} ± {spread}"
+
+
 def mean_std(values: Iterable[float]) -> Stat:
     values = [float(value) for value in values]
     if not values:
@@ -129,7 +140,10 @@ def entity_types(summaries: Sequence[SettingSummary]) -> list[str]:
 
 @dataclass
 class Section:
-    """The records of one study config, summarized; `blocked` says why it has none yet."""
+    """The records of one study config, summarized; `blocked` says why it has none yet.
+
+    `calibration`: the config's cross-fitted calibration modes the report adds (`crossfit`).
+    """
 
     config_path: str
     name: str
@@ -139,6 +153,7 @@ class Section:
     runs_expected: int = 0
     runs_finished: int = 0
     blocked: str | None = None
+    calibration: list[str] = field(default_factory=list)
 
     def datasets(self) -> list[str]:
         return list(dict.fromkeys(summary.dataset for summary in self.summaries))
@@ -158,7 +173,11 @@ def build_sections(config_paths: Sequence[str | os.PathLike], records: Mapping[s
     for path in config_paths:
         config = load_study_config(path)
         section = Section(
-            str(path), str(config["name"]), str(config.get("title", config["name"])), section_kind(config)
+            str(path),
+            str(config["name"]),
+            str(config.get("title", config["name"])),
+            section_kind(config),
+            calibration=list(config.get("calibration", [])),
         )
         try:
             specs = expand_study(config, records)
