@@ -409,6 +409,9 @@ def test_a_tiny_study_trains_with_curves_and_equal_steps_at_every_keep_ratio(tmp
     }
     specs = expand_study(config)
     results_dir = tmp_path / "runs"
+    interrupted = tmp_path / "scratch" / specs[0].run_id
+    interrupted.mkdir(parents=True)
+    (interrupted / "trainer_state.json").write_text("{}", encoding="utf-8")  # left by a killed attempt
     summary = run_study(specs, results_dir, statistics_fn=None, checkpoint_root=tmp_path / "scratch")
     assert summary.finished == [s.run_id for s in specs]
     full, reduced = (load_records(results_dir)[s.run_id] for s in specs)

@@ -268,6 +268,9 @@ def run_study(
 
     def execute(spec: RunSpec) -> dict[str, Any]:
         output_dir = checkpoint_root / spec.run_id
+        # The scratch folder of a run without a record is what an interrupted attempt left: the
+        # study owns it, and the pipeline refuses a non-empty output folder, so start it afresh.
+        shutil.rmtree(output_dir, ignore_errors=True)
         arguments = build_arguments(spec, output_dir)
         if spec.steps_from_full_set:
             dataset = json.dumps(canonical_settings([spec.dataset, spec.data]), sort_keys=True)
