@@ -11,38 +11,23 @@ Same model folder (one written by `scripts/train_ner.py`), same process, WNUT-17
 2. `transformers.pipeline("token-classification", aggregation_strategy="first")` on each sentence's
    words joined by spaces, with its own batching at each of `--pipeline-batch-sizes`; the best is
    the baseline.
-Both run one untimed pass first, then the median of `--repeats` timed passes; words/second counts
+All run one untimed round first, then `--repeats` timed rounds, round-robin (`_timing.round_robin`:
+the order rotates each round, so load on a shared machine hits every case alike), and the median
+is kept; words/second counts
 the dev file's words. float32 on both sides, or bf16 on both with `--bf16`. Prints a markdown
 table and writes JSON (default `benchmarks/results/bench_predict.json`).
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import _common as common
 import torch
 import transformers
+from _timing import round_robin
 
 from ner_imbalance.predict import Tagger, read_sentences
-
-
-def median_seconds(work: Callable[[], Any], repeats: int, device: str) -> float:
-    """One untimed call, then the median wall time of `repeats` calls (CUDA synchronised)."""
-    work()
-    seconds = []
-    for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        work()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        seconds.append(time.perf_counter() - start)
-    return common.median(seconds)
 
 
 def main() -> None:
@@ -63,8 +48,6 @@ def main() -> None:
         dtype="bfloat16" if options.bf16 else "float32",
         batch_size=options.batch_size,
     )
-    predict_seconds = median_seconds(lambda: tagger.tag(sentences), options.repeats, options.device)
-
     pipe = transformers.pipeline(
         "token-classification",
         model=str(options.model),
@@ -73,12 +56,13 @@ def main() -> None:
         dtype=dtype,
     )
     texts = [" ".join(sentence.tokens) for sentence in sentences]
-    pipeline_seconds = {
-        batch_size: median_seconds(
-            lambda size=batch_size: pipe(texts, batch_size=size), options.repeats, options.device
-        )
-        for batch_size in map(int, options.pipeline_batch_sizes.split(","))
-    }
+    cases = {"predict": [lambda: tagger.tag(sentences)]}
+    for batch_size in map(int, options.pipeline_batch_sizes.split(",")):
+        cases[f"pipeline {batch_size}"] = [lambda size=batch_size: pipe(texts, batch_size=size)]
+    milliseconds = round_robin(cases, options.device, warmup=1, repeats=options.repeats)
+    seconds_of = {name: common.median(times) / 1e3 for name, times in milliseconds.items()}
+    predict_seconds = seconds_of.pop("predict")
+    pipeline_seconds = {int(name.split()[-1]): seconds for name, seconds in seconds_of.items()}
     best_batch_size = min(pipeline_seconds, key=pipeline_seconds.get)
 
     machine = common.machine_info(options.device)
