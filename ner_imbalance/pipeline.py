@@ -38,11 +38,11 @@ from ner_imbalance.arguments import (
     LossArguments,
     ModelArguments,
     NerTrainingArguments,
-    check_calibration_split,
     validate_arguments,
 )
 from ner_imbalance.atomic import write_json_atomic
 from ner_imbalance.calibration import NO_CALIBRATION
+from ner_imbalance.calibration_arguments import check_calibration_split
 from ner_imbalance.calibration_step import calibrate_model, predict_uncalibrated
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
