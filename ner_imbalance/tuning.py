@@ -146,7 +146,12 @@ def run_search(
     remaining = tuning_args.n_trials - done
     if remaining > 0:
         logger.info("study %s in %s: %d trial(s) done, running %d more", name, study_path, done, remaining)
-        _search(optuna, storage, name, remaining, model_args, data_args, loss_args, training_args, tuning_args)
+        # A resumed search must not replay the first draws of a sampler seeded as before: the
+        # sampler's seed moves on by the number of trials the study already holds.
+        sampler_seed = training_args.seed + len(study.trials)
+        _search(
+            optuna, storage, name, remaining, sampler_seed, model_args, data_args, loss_args, training_args, tuning_args
+        )
     else:
         logger.info("study %s in %s already holds %d trial(s): nothing to run", name, study_path, done)
     study = optuna.load_study(study_name=name, storage=storage)
@@ -161,6 +166,7 @@ def _search(
     storage: Any,
     name: str,
     n_trials: int,
+    sampler_seed: int,
     model_args: ModelArguments,
     data_args: DataArguments,
     loss_args: LossArguments,
@@ -185,7 +191,7 @@ def _search(
         storage=storage,
         study_name=name,
         load_if_exists=True,
-        sampler=optuna.samplers.TPESampler(seed=training_args.seed),
+        sampler=optuna.samplers.TPESampler(seed=sampler_seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=tuning_args.pruner_startup_trials),
         catch=(FloatingPointError,),
     )

@@ -78,6 +78,7 @@ def test_two_trials_then_resume_adds_to_the_same_study(tiny_encoder_dir, tmp_pat
     capsys.readouterr()
     study = optuna.load_study(study_name=study_name("focal"), storage=storage)
     assert len(study.get_trials()) == 3 and study.get_trials()[:2] == trials
+    assert study.get_trials()[2].params not in [trial.params for trial in trials], "a resume replayed a trial"
     with open(tmp_path / "trials.csv", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["trial"] for row in rows] == ["0", "1", "2"] and all(row["state"] == "complete" for row in rows)
