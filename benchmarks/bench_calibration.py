@@ -7,8 +7,8 @@
    `--model` (default: the packaged MiniLM with an untrained head; give the folder of a trained
    run, e.g. `outputs/wnut17_focal`, for the realistic case) on WNUT-17 dev: one untimed call,
    then the median of `--repeats`. This is the baseline.
-2. One prediction of dev with full logits (`pipeline.predict_split(..., logits=True)`) and the
-   gathering of word-level logits (`pipeline.word_level_logits`), timed once: what the pipeline
+2. One prediction of dev with full logits (`split_evaluation.predict_split(..., logits=True)`) and the
+   gathering of word-level logits (`calibration_step.word_level_logits`), timed once: what the pipeline
    adds to its validation pass.
 3. `calibration.search_bias` on those word logits, `outside` and `per_type` with the default
    flags, for micro and macro F1: median of `--repeats`, as a share of the evaluation. Target
@@ -29,8 +29,10 @@ import _common as common
 from _timing import timed_ms
 
 from ner_imbalance.calibration import CALIBRATION_METRICS, CALIBRATION_MODES, search_bias, tags_from_logits
+from ner_imbalance.calibration_step import word_level_logits
 from ner_imbalance.evaluation import evaluate_tags
-from ner_imbalance.pipeline import build_trainer, predict_split, word_level_logits
+from ner_imbalance.pipeline import build_trainer
+from ner_imbalance.split_evaluation import predict_split
 
 TARGET_SHARE = 0.10
 

@@ -4,7 +4,9 @@
 expects (epoch-wise evaluation and checkpoints, entity F1 as the model-selection metric,
 length-grouped batches, 10 % warm-up). Everything else is the Trainer's own flag.
 `parse_arguments` accepts a YAML config (as the only argument or with `--config FILE`) plus
-command-line overrides, and checks the arguments before any model or corpus is loaded.
+command-line overrides, and checks the arguments before any model or corpus is loaded. The
+`--calibrate*` flags are `calibration_arguments.CalibrationArguments` (a base of
+`NerTrainingArguments`); the Trainer flags refused here are checked by `training_flags`.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from ner_imbalance import calibration
+from ner_imbalance.calibration_arguments import CalibrationArguments, check_calibration_split
 from ner_imbalance.constants import (
     CLASS_WEIGHT_METHODS,
     EFFECTIVE_NUMBER,
@@ -31,23 +33,15 @@ from ner_imbalance.constants import (
 )
 from ner_imbalance.errors import UsageError
 from ner_imbalance.losses import LOSS_REGISTRY, Hyperparameter, build_loss, declared_hyperparameters, loss_class
+from ner_imbalance.training_flags import RENAMED_FLAGS, check_count, check_training_arguments
 
 CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
-CALIBRATION_CHOICES = (calibration.NO_CALIBRATION, *calibration.CALIBRATION_MODES)
 OUTPUT_ROOT = "outputs"
 """Parent of the default output folders, `outputs/<loss>-<timestamp>` (one per run)."""
 TRACEBACK_FLAG = "--traceback"
 """Show the full traceback of an error in a run's preparation (for bug reports) instead of one line."""
 RESUME_FROM_LAST = ("true", "last")
 """`--resume_from_checkpoint` values (any case) that mean the last checkpoint in the output folder."""
-# Flags of older transformers versions or of HF examples that this transformers no longer has.
-_RENAMED_FLAGS = {
-    "--group_by_length": "use --train_sampling_strategy group_by_length (the default here)",
-    "--evaluation_strategy": "use --eval_strategy",
-    "--include_inputs_for_metrics": "it is --include_for_metrics in this transformers, which is refused here "
-    "(see docs/training_flags.md)",
-    "--past_index": "this transformers has no such flag (token-classification models keep no past state)",
-}
 
 
 @dataclass
@@ -112,7 +106,7 @@ class DataArguments:
 
 
 @dataclass
-class NerTrainingArguments(TrainingArguments):
+class NerTrainingArguments(CalibrationArguments, TrainingArguments):
     """`TrainingArguments` with NER defaults; every Trainer flag still works."""
 
     output_dir: str | None = field(
@@ -159,42 +153,6 @@ class NerTrainingArguments(TrainingArguments):
     do_train: bool = field(default=True, metadata={"help": "Train (pass --do_train false to only evaluate)."})
     do_eval: bool = field(default=True, metadata={"help": "Evaluate on the validation split."})
     do_predict: bool = field(default=True, metadata={"help": "Evaluate on the test split, if there is one."})
-    calibrate: str = field(
-        default=calibration.NO_CALIBRATION,
-        metadata={
-            "help": "After training, choose an additive logit bias on the validation split and fold it into the "
-            "classifier: outside (one bias on the O logit) or per_type (regularised per-label search). "
-            "Needs a validation split.",
-            "choices": list(CALIBRATION_CHOICES),
-        },
-    )
-    calibration_metric: str = field(
-        default=calibration.DEFAULT_METRIC,
-        metadata={
-            "help": "Validation score the calibration maximises.",
-            "choices": list(calibration.CALIBRATION_METRICS),
-        },
-    )
-    calibration_outside_step: float = field(
-        default=calibration.DEFAULT_OUTSIDE_STEP, metadata={"help": "Step of the fine grid of the O bias."}
-    )
-    calibration_outside_bound: float = field(
-        default=calibration.DEFAULT_OUTSIDE_BOUND, metadata={"help": "The O bias is searched in [-bound, bound]."}
-    )
-    calibration_grid_step: float = field(
-        default=calibration.DEFAULT_GRID_STEP, metadata={"help": "per_type: step of the coarse per-label grid."}
-    )
-    calibration_bound: float = field(
-        default=calibration.DEFAULT_BOUND,
-        metadata={"help": "per_type: each label's bias stays within [-bound, bound] of the O solution."},
-    )
-    calibration_margin: float = field(
-        default=calibration.DEFAULT_MARGIN,
-        metadata={"help": "per_type: least validation gain (fraction, 0.005 = 0.5 points) for a label's bias to move."},
-    )
-    calibration_rounds: int = field(
-        default=calibration.DEFAULT_ROUNDS, metadata={"help": "per_type: most coordinate-ascent rounds."}
-    )
 
     def __post_init__(self) -> None:
         # No --output_dir: the run's preparation picks a new folder outputs/<loss>-<timestamp>
@@ -208,34 +166,7 @@ class NerTrainingArguments(TrainingArguments):
                 "also pass --load_best_model_at_end false"
             )
         super().__post_init__()
-        if self.calibrate not in CALIBRATION_CHOICES:
-            raise ValueError(f"--calibrate must be one of {', '.join(CALIBRATION_CHOICES)}, got {self.calibrate!r}")
-        if self.calibration_metric not in calibration.CALIBRATION_METRICS:
-            raise ValueError(
-                f"--calibration_metric must be one of {', '.join(calibration.CALIBRATION_METRICS)}, "
-                f"got {self.calibration_metric!r}"
-            )
-        for flag in ("calibration_outside_step", "calibration_grid_step"):
-            if not getattr(self, flag) > 0:
-                raise ValueError(f"--{flag} must be > 0, got {getattr(self, flag)}")
-        for flag in ("calibration_outside_bound", "calibration_bound", "calibration_margin"):
-            if not getattr(self, flag) >= 0:
-                raise ValueError(f"--{flag} must be >= 0, got {getattr(self, flag)}")
-        if self.calibration_rounds < 1:
-            raise ValueError(f"--calibration_rounds must be >= 1, got {self.calibration_rounds}")
-
-    def calibration_kwargs(self) -> dict[str, Any]:
-        """The keyword arguments of `calibration.search_bias` these flags give."""
-        return {
-            "mode": self.calibrate,
-            "metric": self.calibration_metric,
-            "outside_step": self.calibration_outside_step,
-            "outside_bound": self.calibration_outside_bound,
-            "grid_step": self.calibration_grid_step,
-            "bound": self.calibration_bound,
-            "margin": self.calibration_margin,
-            "rounds": self.calibration_rounds,
-        }
+        self.check_calibration_flags()
 
 
 _OTHER_FIELD_NAMES = {f.name for cls in (ModelArguments, DataArguments, NerTrainingArguments) for f in fields(cls)}
@@ -426,20 +357,11 @@ def parse_arguments(
         args=argv, look_for_args_file=False, return_remaining_strings=True
     )
     if unknown:
-        hints = [f"{flag}: {_RENAMED_FLAGS[flag]}" for flag in unknown if flag in _RENAMED_FLAGS]
+        hints = [f"{flag}: {RENAMED_FLAGS[flag]}" for flag in unknown if flag in RENAMED_FLAGS]
         raise UsageError(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else ""))
     model_args, data_args, loss_args, training_args = arguments
     validate_arguments(model_args, data_args, loss_args, training_args)
     return model_args, data_args, loss_args, training_args
-
-
-def check_calibration_split(training_args: NerTrainingArguments, *, has_validation: bool) -> None:
-    """`--calibrate` chooses its bias on the validation split: without one it is an error."""
-    if training_args.calibrate != calibration.NO_CALIBRATION and not has_validation:
-        raise ValueError(
-            f"--calibrate {training_args.calibrate} needs a validation split to choose the bias on "
-            "(the test split never chooses anything): give --validation_file, or --calibrate none"
-        )
 
 
 def validate_arguments(
@@ -487,7 +409,7 @@ def validate_arguments(
     if not 0.0 < data_args.entity_keep_ratio <= 1.0:
         raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")
     for flag in ("max_train_samples", "max_eval_samples"):
-        _check_count(flag, getattr(data_args, flag))
+        check_count(flag, getattr(data_args, flag))
     if training_args is not None:
         check_training_arguments(training_args)
 
@@ -504,60 +426,3 @@ def check_label_smoothing(loss: str, label_smoothing_factor: float) -> float:
             f"not for --loss {loss}"
         )
     return float(label_smoothing_factor)
-
-
-def check_training_arguments(training_args: NerTrainingArguments) -> None:
-    """Refuse, with one line naming the flag, counts below 1 and the Trainer flags this package cannot honour.
-
-    The table of Trainer flags that behave differently here, with the reasons, is docs/training_flags.md.
-    """
-    for flag in ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps"):
-        _check_count(flag, getattr(training_args, flag))
-    _check_count("eval_accumulation_steps", training_args.eval_accumulation_steps)
-    _check_count("save_total_limit", training_args.save_total_limit)
-    if training_args.do_train and training_args.max_steps <= 0 and training_args.num_train_epochs <= 0:
-        raise UsageError(
-            f"--num_train_epochs must be > 0 (or give --max_steps >= 1), got {training_args.num_train_epochs}"
-        )
-    if training_args.resume_from_checkpoint and getattr(training_args, "overwrite_output_dir", False):
-        raise UsageError(
-            "--overwrite_output_dir deletes the output folder that --resume_from_checkpoint continues from: give one"
-        )
-    refused = {
-        "--prediction_loss_only": (
-            training_args.prediction_loss_only,
-            "evaluation needs the predictions: entity F1 is computed from them at word level",
-        ),
-        "--batch_eval_metrics": (
-            training_args.batch_eval_metrics,
-            "entity scores need a whole split's windows merged back into sentences, not one batch at a time",
-        ),
-        "--include_for_metrics": (
-            bool(training_args.include_for_metrics),
-            "the word-level metrics use only the predictions; inputs or losses would be gathered for nothing",
-        ),
-        "--eval_do_concat_batches false": (
-            not training_args.eval_do_concat_batches,
-            "the word-level metrics map every prediction row to its window, which needs the batches concatenated",
-        ),
-        "--label_names": (
-            training_args.label_names not in (None, ["labels"]),
-            "ImbalanceTrainer's loss and metrics read the aligned `labels` column and no other",
-        ),
-        "--remove_unused_columns false": (
-            not training_args.remove_unused_columns,
-            "the windows carry columns the model does not take (example_index, word_ids, length)",
-        ),
-        "--dataloader_drop_last": (
-            training_args.dataloader_drop_last,
-            "the Trainer drops the last evaluation batch too, so some words would get no prediction",
-        ),
-    }
-    for flag, (given, reason) in refused.items():
-        if given:
-            raise UsageError(f"{flag} is not supported by ImbalanceTrainer: {reason} (see docs/training_flags.md)")
-
-
-def _check_count(flag: str, value: int | None) -> None:
-    if value is not None and value < 1:
-        raise UsageError(f"--{flag} must be at least 1, got {value}")

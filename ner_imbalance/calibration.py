@@ -21,7 +21,7 @@ global trade-off and the per-type biases are offsets from it. Ties go to the tie
 closest to the current bias (to no bias at all for the `O` scan).
 
 Scores are those of `ner_imbalance.evaluation.evaluate_tags` in conlleval mode (seqeval's
-chunking): `_EntityCounter` counts gold, predicted and correct entities per type of label-id
+chunking): `entity_counts.EntityCounter` counts gold, predicted and correct entities per type of label-id
 sequences with vectorised seqeval transition tables, and only for sentences whose prediction
 the candidates can change; tests check that its numbers equal `evaluate_tags`'s exactly.
 
@@ -41,9 +41,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from seqeval.metrics.sequence_labeling import end_of_chunk, start_of_chunk
 
 from ner_imbalance.constants import CALIBRATION_MODES, OUTSIDE
+from ner_imbalance.entity_counts import ChunkTables, EntityCounter, macro_f1, micro_scores, tag_ids
 from ner_imbalance.evaluation import SCHEMES
 
 NO_CALIBRATION = "none"
@@ -145,9 +145,7 @@ def search_bias(
     """
     logits = _checked_logits(word_logits, label_list)
     _check_options(mode, metric, scheme, outside_step, outside_bound, grid_step, bound, margin, rounds)
-    counter = _EntityCounter(
-        _tag_ids(gold_tags, label_list), [len(tags) for tags in gold_tags], _ChunkTables(label_list)
-    )
+    counter = EntityCounter(tag_ids(gold_tags, label_list), [len(tags) for tags in gold_tags], ChunkTables(label_list))
     if counter.num_words != len(logits):
         raise ValueError(f"word_logits has {len(logits)} rows but gold_tags has {counter.num_words} words")
     search = _Search(logits, counter, metric)
@@ -272,7 +270,7 @@ def write_calibration(path: str | os.PathLike, result: CalibrationResult, extra:
 class _Search:
     """Scores biases on the fixed dev logits; counts the candidates scored."""
 
-    def __init__(self, logits: np.ndarray, counter: _EntityCounter, metric: str) -> None:
+    def __init__(self, logits: np.ndarray, counter: EntityCounter, metric: str) -> None:
         self.logits = logits
         self.columns = np.ascontiguousarray(logits.T)
         self.counter = counter
@@ -285,8 +283,8 @@ class _Search:
 
     def all_scores(self, bias: np.ndarray) -> dict[str, float]:
         counts = self.counter.counts(_predict(self.logits, bias))
-        precision, recall, f1 = _micro(counts)
-        return {"precision": precision, "recall": recall, "f1": f1, "macro_f1": _macro_f1(counts)}
+        precision, recall, f1 = micro_scores(counts)
+        return {"precision": precision, "recall": recall, "f1": f1, "macro_f1": macro_f1(counts)}
 
     def ascend(
         self, bias: np.ndarray, label: int, grid: np.ndarray, current: float, *, margin: float
@@ -367,149 +365,19 @@ class _OneLabelRule:
         return np.where(self.wins(value), self.label, self.others)
 
 
-class _ChunkTables:
-    """seqeval's conlleval chunking as lookup tables over label ids.
-
-    State ids are the labels' ids, then `separator` (the `O` seqeval puts between flattened
-    sentences) and `start` (its initial state: tag `O`, empty type). `starts[p, c]` / `ends[p, c]`
-    are seqeval's own `start_of_chunk` / `end_of_chunk` for previous state `p`, current state `c`;
-    `state_type` is the index in `types` (sorted) of each state's entity type. `inert[label]`:
-    the label reads exactly as the separator (`O`): no chunk starts or ends between two of them.
-    """
-
-    def __init__(self, label_list: Sequence[str]) -> None:
-        states = [_tag_and_type(label) for label in label_list] + [(OUTSIDE, "_"), (OUTSIDE, "")]
-        self.separator, self.start = len(label_list), len(label_list) + 1
-        self.starts = np.array([[start_of_chunk(p, t, pt, tt) for t, tt in states] for p, pt in states])
-        self.ends = np.array([[end_of_chunk(p, t, pt, tt) for t, tt in states] for p, pt in states])
-        self.num_states = len(states)
-        self.inert = np.array([state == states[self.separator] for state in states[: len(label_list)]])
-        quiet = np.flatnonzero(np.concatenate((self.inert, [True, True])))
-        if (self.starts | self.ends)[np.ix_(quiet, quiet)].any():
-            raise AssertionError("seqeval's chunking changed: a chunk starts or ends between two O tags")
-        self.starts_flat, self.ends_flat = self.starts.ravel(), self.ends.ravel()
-        self.types = sorted({entity_type for _tag, entity_type in states})
-        self.state_type = np.array([self.types.index(entity_type) for _tag, entity_type in states], dtype=np.int64)
-
-
-class _EntityCounter:
-    """Per-type gold, predicted and correct entity counts of label-id sequences, as seqeval's
-    conlleval chunking (`get_entities`) finds them, against fixed gold sequences.
-
-    Words are laid out sentence after sentence with one `O` between sentences, as seqeval
-    flattens nested lists, and chunk starts and ends are looked up in `_ChunkTables`. Counts are
-    additive over sentences (no entity crosses a separator), which `_Search.ascend` relies on.
-    """
-
-    def __init__(self, gold_ids: np.ndarray, lengths: Sequence[int], tables: _ChunkTables) -> None:
-        self.tables = tables
-        self.gold_ids = np.asarray(gold_ids, dtype=np.int64)
-        self.lengths = np.asarray(lengths, dtype=np.int64)
-        self.num_words = int(self.lengths.sum())
-        self.sentence_of_word = np.repeat(np.arange(len(self.lengths)), self.lengths)
-        # Position of every word in the layout: a leading start state, then each sentence and an O.
-        self.positions = 1 + np.arange(self.num_words) + self.sentence_of_word
-        self.size = 1 + self.num_words + len(self.lengths)
-        gold_keys, gold_types, gold_ends = self._entities(self.gold_ids)
-        # Entities do not overlap: the one gold entity ending at each position, if any.
-        self.gold_key_ending_at = np.full(self.size, -1, dtype=np.int64)
-        self.gold_key_ending_at[gold_ends] = gold_keys
-        self.gold_counts = np.bincount(gold_types, minlength=len(tables.types))
-
-    def subset(self, sentences: np.ndarray) -> _EntityCounter:
-        """The counter of the sentences where `sentences` (a boolean mask) is true."""
-        return _EntityCounter(self.gold_ids[sentences[self.sentence_of_word]], self.lengths[sentences], self.tables)
-
-    def counts(self, predicted_ids: np.ndarray) -> np.ndarray:
-        """`[3, num_types]` int64: gold, predicted and correct entities of each type."""
-        keys, types, ends = self._entities(predicted_ids)
-        correct = self.gold_key_ending_at[ends] == keys
-        num_types = len(self.tables.types)
-        return np.stack(
-            [
-                self.gold_counts,
-                np.bincount(types, minlength=num_types),
-                np.bincount(types[correct], minlength=num_types),
-            ]
-        )
-
-    def _entities(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Unique integer keys (start, end, type), type indices and end positions of the entities of `ids`.
-
-        Only transitions next to a word whose label is not inert (not `O`) can start or end a
-        chunk, so only those are looked up: into every such word from its left neighbour, and
-        out of it into an inert right neighbour.
-        """
-        tables = self.tables
-        words = np.flatnonzero(~tables.inert[ids])
-        if not len(words):
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-        positions = self.positions[words]
-        states = ids[words]
-        follows = positions[1:] == positions[:-1] + 1
-        inert_left = np.where(positions == 1, tables.start, tables.separator)
-        left = np.where(np.concatenate(([False], follows)), np.concatenate(([0], states[:-1])), inert_left)
-        into = left * tables.num_states + states
-        leaving = ~np.concatenate((follows, [False]))
-        out_of = states[leaving] * tables.num_states + tables.separator
-        # A chunk ending on the transition into position q ends at q - 1.
-        ends_into, ends_out = tables.ends_flat[into], tables.ends_flat[out_of]
-        end_positions = np.concatenate((positions[ends_into] - 1, positions[leaving][ends_out]))
-        end_states = np.concatenate((left[ends_into], states[leaving][ends_out]))
-        start_positions = positions[tables.starts_flat[into]]
-        begins = start_positions[np.searchsorted(start_positions, end_positions, side="right") - 1]
-        types = tables.state_type[end_states]
-        keys = (begins * self.size + end_positions) * len(tables.types) + types
-        return keys, types, end_positions
-
-
-def _tag_and_type(label: str) -> tuple[str, str]:
-    """The (tag, type) seqeval's `get_entities` reads from a label (prefix form)."""
-    return label[0], label[1:].split("-", maxsplit=1)[-1] or "_"
-
-
 def _predict(logits: np.ndarray, bias: np.ndarray) -> np.ndarray:
     """`argmax(logits + bias)` per row, the sum in the logits' float32 as the model's head computes it."""
     return np.argmax(logits + bias.astype(logits.dtype), axis=1)
 
 
-def _micro(counts: np.ndarray) -> tuple[float, float, float]:
-    gold, predicted, correct = (int(value) for value in counts.sum(axis=1))
-    return _precision_recall_f1(correct, predicted, gold)
-
-
-def _macro_f1(counts: np.ndarray) -> float:
-    present = np.flatnonzero((counts[0] > 0) | (counts[1] > 0))
-    if not len(present):
-        return 0.0
-    f1s = [_precision_recall_f1(int(counts[2, t]), int(counts[1, t]), int(counts[0, t]))[2] for t in present]
-    return sum(f1s) / len(f1s)
-
-
 def _metric(counts: np.ndarray, metric: str) -> float:
-    return _micro(counts)[2] if metric == "micro_f1" else _macro_f1(counts)
-
-
-def _precision_recall_f1(correct: int, predicted: int, support: int) -> tuple[float, float, float]:
-    """As `ner_imbalance.evaluation` computes them (same operations, so the same floats)."""
-    precision = correct / predicted if predicted else 0.0
-    recall = correct / support if support else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return precision, recall, f1
+    return micro_scores(counts)[2] if metric == "micro_f1" else macro_f1(counts)
 
 
 def _grid(step: float, bound: float) -> np.ndarray:
     """`{-bound, ..., 0, ..., bound}` in steps of `step` (0 always on the grid)."""
     half = np.round(np.arange(1, int(np.floor(bound / step + 1e-9)) + 1) * step, 10)
     return np.concatenate((-half[::-1], [0.0], half))
-
-
-def _tag_ids(gold_tags: Sequence[Sequence[str]], label_list: Sequence[str]) -> np.ndarray:
-    label2id = {label: index for index, label in enumerate(label_list)}
-    try:
-        return np.array([label2id[tag] for tags in gold_tags for tag in tags], dtype=np.int64)
-    except KeyError as error:
-        raise ValueError(f"gold tag {error.args[0]!r} is not in label_list ({len(label_list)} labels)") from None
 
 
 def _checked_logits(word_logits: np.ndarray, label_list: Sequence[str]) -> np.ndarray:

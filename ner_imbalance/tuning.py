@@ -34,7 +34,8 @@ from typing import Any
 from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.extras import import_extra
 from ner_imbalance.losses import SearchSpace, loss_search_space
-from ner_imbalance.pipeline import PreparedCorpus, build_corpus_loss, build_trainer
+from ner_imbalance.pipeline import build_corpus_loss, build_trainer
+from ner_imbalance.run_corpus import PreparedCorpus
 from ner_imbalance.trainer import ImbalanceTrainer
 
 logger = logging.getLogger(__name__)

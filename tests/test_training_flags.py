@@ -15,7 +15,8 @@ import pytest
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.errors import UsageError
-from ner_imbalance.pipeline import build_trainer, evaluate_split
+from ner_imbalance.pipeline import build_trainer
+from ner_imbalance.split_evaluation import evaluate_split
 
 CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
 DOCS = Path(__file__).parents[1] / "docs" / "training_flags.md"

@@ -142,7 +142,8 @@ def full_train_windows(model_args: Any, data_args: Any) -> int:
     """Number of training windows of the full training set (keep ratio 1) of a dataset."""
     from transformers import AutoTokenizer
 
-    from ner_imbalance.pipeline import packaged_model_path, prepare_corpus
+    from ner_imbalance.pipeline import packaged_model_path
+    from ner_imbalance.run_corpus import prepare_corpus
 
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.tokenizer_name or model_args.model_name_or_path or packaged_model_path()

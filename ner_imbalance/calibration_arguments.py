@@ -1,0 +1,106 @@
+"""The `--calibrate*` flags: their dataclass, their checks and the `search_bias` arguments they give.
+
+`CalibrationArguments` is a base of `arguments.NerTrainingArguments` (so the flags are training
+arguments, as before); defaults and choices come from `calibration.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ner_imbalance.calibration import (
+    CALIBRATION_METRICS,
+    DEFAULT_BOUND,
+    DEFAULT_GRID_STEP,
+    DEFAULT_MARGIN,
+    DEFAULT_METRIC,
+    DEFAULT_OUTSIDE_BOUND,
+    DEFAULT_OUTSIDE_STEP,
+    DEFAULT_ROUNDS,
+    NO_CALIBRATION,
+)
+from ner_imbalance.constants import CALIBRATION_MODES
+
+CALIBRATION_CHOICES = (NO_CALIBRATION, *CALIBRATION_MODES)
+
+
+@dataclass
+class CalibrationArguments:
+    """The decision-bias calibration after training (`calibration.search_bias`)."""
+
+    calibrate: str = field(
+        default=NO_CALIBRATION,
+        metadata={
+            "help": "After training, choose an additive logit bias on the validation split and fold it into the "
+            "classifier: outside (one bias on the O logit) or per_type (regularised per-label search). "
+            "Needs a validation split.",
+            "choices": list(CALIBRATION_CHOICES),
+        },
+    )
+    calibration_metric: str = field(
+        default=DEFAULT_METRIC,
+        metadata={
+            "help": "Validation score the calibration maximises.",
+            "choices": list(CALIBRATION_METRICS),
+        },
+    )
+    calibration_outside_step: float = field(
+        default=DEFAULT_OUTSIDE_STEP, metadata={"help": "Step of the fine grid of the O bias."}
+    )
+    calibration_outside_bound: float = field(
+        default=DEFAULT_OUTSIDE_BOUND, metadata={"help": "The O bias is searched in [-bound, bound]."}
+    )
+    calibration_grid_step: float = field(
+        default=DEFAULT_GRID_STEP, metadata={"help": "per_type: step of the coarse per-label grid."}
+    )
+    calibration_bound: float = field(
+        default=DEFAULT_BOUND,
+        metadata={"help": "per_type: each label's bias stays within [-bound, bound] of the O solution."},
+    )
+    calibration_margin: float = field(
+        default=DEFAULT_MARGIN,
+        metadata={"help": "per_type: least validation gain (fraction, 0.005 = 0.5 points) for a label's bias to move."},
+    )
+    calibration_rounds: int = field(
+        default=DEFAULT_ROUNDS, metadata={"help": "per_type: most coordinate-ascent rounds."}
+    )
+
+    def check_calibration_flags(self) -> None:
+        """`ValueError` naming the first `--calibrate*` flag out of its range or choices."""
+        if self.calibrate not in CALIBRATION_CHOICES:
+            raise ValueError(f"--calibrate must be one of {', '.join(CALIBRATION_CHOICES)}, got {self.calibrate!r}")
+        if self.calibration_metric not in CALIBRATION_METRICS:
+            raise ValueError(
+                f"--calibration_metric must be one of {', '.join(CALIBRATION_METRICS)}, got {self.calibration_metric!r}"
+            )
+        for flag in ("calibration_outside_step", "calibration_grid_step"):
+            if not getattr(self, flag) > 0:
+                raise ValueError(f"--{flag} must be > 0, got {getattr(self, flag)}")
+        for flag in ("calibration_outside_bound", "calibration_bound", "calibration_margin"):
+            if not getattr(self, flag) >= 0:
+                raise ValueError(f"--{flag} must be >= 0, got {getattr(self, flag)}")
+        if self.calibration_rounds < 1:
+            raise ValueError(f"--calibration_rounds must be >= 1, got {self.calibration_rounds}")
+
+    def calibration_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of `calibration.search_bias` these flags give."""
+        return {
+            "mode": self.calibrate,
+            "metric": self.calibration_metric,
+            "outside_step": self.calibration_outside_step,
+            "outside_bound": self.calibration_outside_bound,
+            "grid_step": self.calibration_grid_step,
+            "bound": self.calibration_bound,
+            "margin": self.calibration_margin,
+            "rounds": self.calibration_rounds,
+        }
+
+
+def check_calibration_split(training_args: CalibrationArguments, *, has_validation: bool) -> None:
+    """`--calibrate` chooses its bias on the validation split: without one it is an error."""
+    if training_args.calibrate != NO_CALIBRATION and not has_validation:
+        raise ValueError(
+            f"--calibrate {training_args.calibrate} needs a validation split to choose the bias on "
+            "(the test split never chooses anything): give --validation_file, or --calibrate none"
+        )
