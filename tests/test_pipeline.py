@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from tiny_models import TINY_CORPUS, tiny_corpus_flags
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
 from ner_imbalance import pipeline as pipeline_module
@@ -24,21 +25,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 import predict_ner  # noqa: E402
 import train_ner  # noqa: E402
 
-CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
-
-
-def tiny_run_flags(model_dir: Path, output_dir: Path) -> list[str]:
-    """The tiny model, the tiny corpus's train and dev files, and an output folder."""
-    return [
-        "--model_name_or_path",
-        str(model_dir),
-        "--train_file",
-        str(CORPUS / "train.conll"),
-        "--validation_file",
-        str(CORPUS / "dev.conll"),
-        "--output_dir",
-        str(output_dir),
-    ]
+CORPUS = TINY_CORPUS
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +33,7 @@ def trained_output(tmp_path_factory, tiny_model_dir) -> Path:
     output_dir = tmp_path_factory.mktemp("run")
     exit_code = train_ner.main(
         [
-            *tiny_run_flags(tiny_model_dir, output_dir),
+            *tiny_corpus_flags(tiny_model_dir, output_dir),
             "--test_file",
             str(CORPUS / "test.conll"),
             "--loss",
@@ -167,7 +154,7 @@ def test_predict_ner_reproduces_the_runs_word_level_predictions(trained_output, 
 
 
 def test_default_batching_is_length_grouped_dynamic_padding_without_per_step_syncs(tmp_path, tiny_model_dir):
-    arguments = parse_arguments([*tiny_run_flags(tiny_model_dir, tmp_path), "--use_cpu", "true"])
+    arguments = parse_arguments([*tiny_corpus_flags(tiny_model_dir, tmp_path), "--use_cpu", "true"])
     trainer, _ = build_trainer(*arguments)
     assert trainer.args.train_sampling_strategy == "group_by_length"
     assert "length" in trainer.train_dataset.column_names, "lengths are precomputed, not measured per batch"
@@ -177,7 +164,7 @@ def test_default_batching_is_length_grouped_dynamic_padding_without_per_step_syn
 
 def calibrated_run_flags(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
     return [
-        *tiny_run_flags(model_dir, output_dir),
+        *tiny_corpus_flags(model_dir, output_dir),
         "--test_file",
         str(CORPUS / "test.conll"),
         "--loss",
@@ -270,7 +257,7 @@ def test_calibration_without_a_validation_split_fails_before_training(tmp_path, 
     assert "--calibrate outside needs a validation split" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
     model_args, data_args, loss_args, training_args = parse_arguments(
-        [*tiny_run_flags(tiny_model_dir, tmp_path), "--use_cpu", "true"]
+        [*tiny_corpus_flags(tiny_model_dir, tmp_path), "--use_cpu", "true"]
     )
     data_args.validation_file = None
     training_args = dataclasses.replace(training_args, calibrate="per_type")

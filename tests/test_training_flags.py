@@ -12,13 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import tiny_corpus_flags
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.errors import UsageError
 from ner_imbalance.pipeline import build_trainer
 from ner_imbalance.split_evaluation import evaluate_split
 
-CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
 DOCS = Path(__file__).parents[1] / "docs" / "training_flags.md"
 
 REFUSED = {
@@ -39,15 +39,9 @@ NOT_IN_THIS_TRANSFORMERS = {
 
 
 def tiny_flags(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model_dir),
-        "--train_file",
-        str(CORPUS / "train.conll"),
-        "--validation_file",
-        str(CORPUS / "dev.conll"),
-        "--output_dir",
-        str(output_dir),
+    return tiny_corpus_flags(
+        model_dir,
+        output_dir,
         "--max_seq_length",
         "32",
         "--stride",
@@ -59,7 +53,7 @@ def tiny_flags(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
         "--disable_tqdm",
         "true",
         *extra,
-    ]
+    )
 
 
 @pytest.mark.parametrize("flag", sorted(REFUSED))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import optuna
 import pytest
-from tiny_models import save_tiny_encoder
+from tiny_models import save_tiny_encoder, tiny_corpus_flags
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.extras import MissingExtraError
@@ -20,8 +20,6 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 import tune_ner  # noqa: E402
 
-CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
-
 
 @pytest.fixture(scope="module")
 def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
@@ -29,15 +27,9 @@ def tiny_encoder_dir(tmp_path_factory, tiny_tokenizer) -> Path:
 
 
 def search_flags(model_dir: Path, output_dir: Path, loss: str = "focal") -> list[str]:
-    return [
-        "--model_name_or_path",
-        str(model_dir),
-        "--train_file",
-        str(CORPUS / "train.conll"),
-        "--validation_file",
-        str(CORPUS / "dev.conll"),
-        "--output_dir",
-        str(output_dir),
+    return tiny_corpus_flags(
+        model_dir,
+        output_dir,
         "--loss",
         loss,
         "--num_train_epochs",
@@ -54,7 +46,7 @@ def search_flags(model_dir: Path, output_dir: Path, loss: str = "focal") -> list
         "none",
         "--disable_tqdm",
         "true",
-    ]
+    )
 
 
 def test_two_trials_then_resume_adds_to_the_same_study(tiny_encoder_dir, tmp_path, capsys):

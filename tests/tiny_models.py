@@ -42,6 +42,7 @@ def make_tiny_bert(num_labels: int, vocab_size: int, seed: int = 0, dropout: flo
 
 
 TINY_MAX_POSITIONS = 128
+TINY_CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
 
 
 def save_tiny_encoder(folder: str | Path, tokenizer: BertTokenizerFast, seed: int = 0) -> Path:
@@ -104,3 +105,19 @@ def tiny_training_arguments(output_dir: str | Path, **overrides) -> NerTrainingA
     )
     settings.update(overrides)
     return NerTrainingArguments(**settings)
+
+
+def tiny_corpus_flags(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
+    """`train_ner.py` flags of a run of the model in `model_dir` on the tiny corpus's train and dev
+    files into `output_dir`, then `extra`."""
+    return [
+        "--model_name_or_path",
+        str(model_dir),
+        "--train_file",
+        str(TINY_CORPUS / "train.conll"),
+        "--validation_file",
+        str(TINY_CORPUS / "dev.conll"),
+        "--output_dir",
+        str(output_dir),
+        *extra,
+    ]
