@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from test_pipeline import tiny_run_flags
+from tiny_models import tiny_corpus_flags
 
 from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.data.stats import compute_class_weights, label_prior
@@ -15,7 +15,7 @@ from ner_imbalance.pipeline import build_trainer
 
 
 def trainer_for(tiny_model_dir, tmp_path, *flags: str):
-    arguments = parse_arguments([*tiny_run_flags(tiny_model_dir, tmp_path), "--use_cpu", "true", *flags])
+    arguments = parse_arguments([*tiny_corpus_flags(tiny_model_dir, tmp_path), "--use_cpu", "true", *flags])
     return build_trainer(*arguments)
 
 
