@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from study_records import entity_scores, study_record
 
 from ner_imbalance.calibration import search_bias, tags_from_logits
 from ner_imbalance.evaluation import evaluate_tags
@@ -124,29 +125,10 @@ CONVERGENCE = {
 
 
 def toy_record(run, f1: float) -> dict:
-    return {
-        "run_id": run.run_id,
-        "setting_id": run.setting_id,
-        "experiment": run.experiment,
-        "dataset": run.dataset,
-        "entity_keep_ratio": run.entity_keep_ratio,
-        "loss": run.loss,
-        "hyperparameters": run.hyperparameters,
-        "class_weights": run.class_weights,
-        "seed": run.seed,
-        "training": {**run.training, "max_seq_length": 64},
-        "metrics": {
-            "precision": f1,
-            "recall": f1,
-            "f1": f1,
-            "macro_f1": f1,
-            "per_type": {"PER": {"precision": f1, "recall": f1, "f1": f1, "support": 10}},
-        },
-        "learning_curve": [
-            {"epoch": 1.0, "train_seconds": 5.0, "f1": f1},
-            {"epoch": 2.0, "train_seconds": 9.0, "f1": f1},
-        ],
-    }
+    per_type = {"PER": entity_scores(f1, f1, f1, 10)}
+    metrics = {"precision": f1, "recall": f1, "f1": f1, "macro_f1": f1, "per_type": per_type}
+    curve = [{"epoch": 1.0, "train_seconds": 5.0, "f1": f1}, {"epoch": 2.0, "train_seconds": 9.0, "f1": f1}]
+    return study_record(run, metrics, learning_curve=curve)
 
 
 def write_convergence_study(tmp_path, with_logits: bool = True):

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from study_records import entity_scores, study_record
 
 from ner_imbalance.study.grid import RunSpec, expand_study
 from ner_imbalance.study.paired import micro_f1, paired_bootstrap, sentence_counts
@@ -40,31 +41,23 @@ SCORES = {
 
 def hand_made_record(run: RunSpec, scores: tuple[float, ...], entity_share: float = 0.05) -> dict:
     f1, recall, macro_f1, person_recall, creative_recall = scores
-    return {
-        "run_id": run.run_id,
-        "setting_id": run.setting_id,
-        "experiment": run.experiment,
-        "dataset": run.dataset,
-        "entity_keep_ratio": run.entity_keep_ratio,
-        "loss": run.loss,
-        "hyperparameters": run.hyperparameters,
-        "class_weights": run.class_weights,
-        "seed": run.seed,
-        "training": {**run.training, "max_seq_length": 64, "per_device_train_batch_size": 16, "learning_rate": 5e-5},
-        "metrics": {
-            "precision": f1,
-            "recall": recall,
-            "f1": f1,
-            "macro_f1": macro_f1,
-            "per_type": {
-                "person": {"precision": 0.5, "recall": person_recall, "f1": person_recall, "support": 470},
-                "creative-work": {"precision": 0.5, "recall": creative_recall, "f1": creative_recall, "support": 142},
-            },
+    metrics = {
+        "precision": f1,
+        "recall": recall,
+        "f1": f1,
+        "macro_f1": macro_f1,
+        "per_type": {
+            "person": entity_scores(0.5, person_recall, person_recall, 470),
+            "creative-work": entity_scores(0.5, creative_recall, creative_recall, 142),
         },
-        "train_runtime_s": 120.0,
-        "train_statistics": {"entity_token_share": entity_share},
-        "machine": {"device": "cpu"},
     }
+    return study_record(
+        run,
+        metrics,
+        train_runtime_s=120.0,
+        train_statistics={"entity_token_share": entity_share},
+        machine={"device": "cpu"},
+    )
 
 
 def hand_made_records(config: dict = CONFIG) -> list[dict]:
@@ -231,3 +224,8 @@ def test_convergence_section_has_paired_intervals_and_time_to_reach_ce(tmp_path)
     assert "| ce | 2 of 2 | 2.0 ± 0.0 | 20 ± 0 |" in markdown
     assert "- wnut17: `focal gamma=2` above CE by +25.5 ± 6.4 points" in markdown
     assert [p.name for p in written if p.suffix == ".png"] == ["learning_curves_wnut17.png"]
+    assert "## Which remedy when (convergence)" in markdown, "scored from the stored dev outputs (no calibration)"
+    remedies = json.loads((tmp_path / "results.json").read_text())["remedies"]["wnut17"]
+    assert [(remedy["label"], remedy["calibration"], remedy["verdict"]) for remedy in remedies] == [
+        ("focal gamma=2", "none", "above CE")
+    ]

@@ -21,6 +21,7 @@ from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrat
 from ner_imbalance.study.grid import best_settings, loss_label
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
+from ner_imbalance.study.remedies import Remedy, remedies_markdown, section_remedies
 from ner_imbalance.study.summary import (
     NO_VALUE,
     Section,
@@ -135,10 +136,14 @@ def method_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
 
 
 def budget_lines(records: Iterable[Mapping[str, Any]]) -> list[str]:
-    """A table of the training budget per dataset, read from the records."""
-    by_dataset: dict[str, list[Mapping[str, Any]]] = {}
+    """A table of the training budget per dataset and number of epochs, read from the records.
+
+    One row per budget, so that the short-budget and the convergence runs of a dataset are not
+    averaged together.
+    """
+    by_budget: dict[tuple[str, Any], list[Mapping[str, Any]]] = {}
     for record in records:
-        by_dataset.setdefault(record["dataset"], []).append(record)
+        by_budget.setdefault((record["dataset"], record["training"].get("num_train_epochs")), []).append(record)
     lines = markdown_header(
         [
             "dataset",
@@ -152,7 +157,7 @@ def budget_lines(records: Iterable[Mapping[str, Any]]) -> list[str]:
             "device",
         ]
     )
-    for dataset, group in by_dataset.items():
+    for (dataset, _), group in sorted(by_budget.items(), key=lambda item: (item[0][0], float(item[0][1] or 0))):
         training = [record["training"] for record in group]
         runtime = optional_stat(group, lambda record: record.get("train_runtime_s"))
         cells = [
@@ -194,11 +199,13 @@ def render_markdown(
     images: Mapping[tuple[str, str], str],
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
     calibrated: Mapping[str, RunCalibration] | None = None,
+    remedies: Mapping[str, Sequence[Remedy]] | None = None,
 ) -> str:
     """The whole `docs/results.md`; `images` maps (section name, dataset) to a relative image path.
 
     `calibrated` holds the cross-fitted calibration of the runs of sections that ask for it
-    (`crossfit.calibrate_sections`).
+    (`crossfit.calibrate_sections`); `remedies` the "which remedy when" comparisons per dataset
+    (`remedies.section_remedies`), shown before the sections.
     """
     used = {summary.setting_id for section in sections for summary in section.summaries}
     used_records = [record for record in records.values() if record["setting_id"] in used]
@@ -223,6 +230,8 @@ def render_markdown(
     unused = len(records) - len(used_records)
     if unused:
         lines += ["", f"{unused} other records in `{results_dir}` belong to no configured grid and are not shown."]
+    if remedies:
+        lines += ["", *remedies_markdown(remedies)]
     for section in sections:
         lines += ["", *section_markdown(section, records, images, results_dir, calibrated or {})]
     return "\n".join(lines) + "\n"
@@ -265,13 +274,22 @@ def results_json(
     sections: Sequence[Section],
     records: Mapping[str, dict[str, Any]] | None = None,
     calibrated: Mapping[str, RunCalibration] | None = None,
+    remedies: Mapping[str, Sequence[Remedy]] | None = None,
 ) -> dict[str, Any]:
     """The aggregates of every section, as plain data (`docs/results.json`).
 
     A section with `calibration` also lists, per run, the biases chosen on each dev half and
-    the pooled scores of each mode (`none`: uncalibrated).
+    the pooled scores of each mode (`none`: uncalibrated); `remedies`, when there are any, are
+    listed per dataset under `remedies`.
     """
-    return {"sections": [_section_json(section, records or {}, calibrated or {}) for section in sections]}
+    data: dict[str, Any] = {
+        "sections": [_section_json(section, records or {}, calibrated or {}) for section in sections]
+    }
+    if remedies:
+        data["remedies"] = {
+            dataset: [remedy.to_json() for remedy in dataset_remedies] for dataset, dataset_remedies in remedies.items()
+        }
+    return data
 
 
 def _section_json(
@@ -309,7 +327,10 @@ def write_report(
     images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
     calibrated = calibrate_sections(sections, records, results_dir)
-    output.write_text(render_markdown(sections, records, images, results_dir, calibrated), encoding="utf-8")
+    remedies = section_remedies(sections, records, calibrated, results_dir)
+    output.write_text(render_markdown(sections, records, images, results_dir, calibrated, remedies), encoding="utf-8")
     json_path = output.with_suffix(".json")
-    json_path.write_text(json.dumps(results_json(sections, records, calibrated), indent=2) + "\n", encoding="utf-8")
+    json_path.write_text(
+        json.dumps(results_json(sections, records, calibrated, remedies), indent=2) + "\n", encoding="utf-8"
+    )
     return [output, json_path, *written_plots.values()]
