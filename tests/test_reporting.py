@@ -11,9 +11,10 @@ import pytest
 import yaml
 from study_records import entity_scores, study_record
 
+from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.grid import RunSpec, expand_study
 from ner_imbalance.study.paired import micro_f1, paired_bootstrap, sentence_counts
-from ner_imbalance.study.plots import plot_imbalance, plot_per_type_f1
+from ner_imbalance.study.plots import calibrated_means, plot_imbalance, plot_per_type_f1
 from ner_imbalance.study.records import DevOutputs, dev_outputs_path, write_dev_outputs, write_record
 from ner_imbalance.study.report import comparison_table, format_delta, format_stat, write_report
 from ner_imbalance.study.summary import Stat, aggregate, mean_std
@@ -172,6 +173,20 @@ def test_plots_are_png_files(tmp_path):
     assert plot_per_type_f1(summaries, tmp_path / "bars.png", "F1").read_bytes().startswith(PNG_SIGNATURE)
     by_ratio = {1.0: summaries}
     assert plot_imbalance(by_ratio, tmp_path / "lines.png", "imbalance").read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_imbalance_plot_takes_the_calibrated_means_over_seeds(tmp_path):
+    records = {record["run_id"]: record for record in hand_made_records()}
+    summaries = aggregate(records.values())
+    calibrated = {
+        run_id: RunCalibration({"outside": {"f1": record["seed"] / 10, "recall": 0.5}}, {}, {})
+        for run_id, record in records.items()
+    }
+    means = calibrated_means(summaries, records, calibrated, ["outside"])
+    assert means[summaries[0].setting_id] == {"outside": {"f1": pytest.approx(0.2), "recall": 0.5}}, "seeds 1-3"
+    assert calibrated_means(summaries, records, calibrated, []) == {}
+    path = plot_imbalance({1.0: summaries}, tmp_path / "lines.png", "imbalance", means)
+    assert path.read_bytes().startswith(PNG_SIGNATURE)
 
 
 STUDY_FIXTURES = Path(__file__).parent / "fixtures" / "study"

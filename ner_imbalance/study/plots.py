@@ -12,7 +12,11 @@ from typing import Any
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
+from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.summary import Section, SettingSummary, entity_types, ordered_rows
+
+PLOTTED_METRICS = ("f1", "recall")
+"""The imbalance plot's panels: dev micro F1 and micro recall."""
 
 
 def plot_per_type_f1(summaries: Sequence[SettingSummary], path: str | os.PathLike, title: str) -> Path:
@@ -47,11 +51,16 @@ def outside_to_entity_ratio(summary: SettingSummary) -> float | None:
 
 
 def plot_imbalance(
-    summaries_by_ratio: Mapping[float, Sequence[SettingSummary]], path: str | os.PathLike, title: str
+    summaries_by_ratio: Mapping[float, Sequence[SettingSummary]],
+    path: str | os.PathLike,
+    title: str,
+    calibrated_scores: Mapping[str, Mapping[str, Mapping[str, float]]] | None = None,
 ) -> Path:
     """Micro F1 and micro recall against the training O:entity token ratio (log scale), one line per loss.
 
     Without the training statistics in the records, the x axis is the share of entity sentences kept.
+    `calibrated_scores` (`calibrated_means`: setting id -> mode -> metric -> mean over seeds) adds a
+    dashed line per setting and calibration mode, in the colour of the uncalibrated one.
     """
     summaries = [summary for cell in summaries_by_ratio.values() for summary in cell]
     use_ratio = all(outside_to_entity_ratio(summary) is not None for summary in summaries)
@@ -62,12 +71,22 @@ def plot_imbalance(
     ticks = {ratio: statistics.fmean(x_of(summary) for summary in cell) for ratio, cell in summaries_by_ratio.items()}
     tick_labels = [f"{x:.0f}:1\nkeep {ratio:.0%}" if use_ratio else f"{x:.0f} %" for ratio, x in ticks.items()]
     figure = Figure(figsize=(10, 4.5), layout="constrained")
-    for axes, metric, name in zip(figure.subplots(1, 2), ("f1", "recall"), ("micro F1", "micro recall")):
+    for axes, metric, name in zip(figure.subplots(1, 2), PLOTTED_METRICS, ("micro F1", "micro recall")):
         for label in dict.fromkeys(summary.label for summary in ordered_rows(summaries)):
             line = sorted((s for s in summaries if s.label == label), key=lambda s: x_of(s))
             y = [s.metrics[metric].mean * 100 for s in line]
             error = [(s.metrics[metric].std or 0.0) * 100 for s in line]
-            axes.errorbar([x_of(s) for s in line], y, yerr=error, marker="o", capsize=3, label=label)
+            drawn = axes.errorbar([x_of(s) for s in line], y, yerr=error, marker="o", capsize=3, label=label)
+            modes = dict.fromkeys(mode for s in line for mode in (calibrated_scores or {}).get(s.setting_id, {}))
+            for mode in modes:
+                points = [(x_of(s), calibrated_scores[s.setting_id][mode][metric] * 100) for s in line]
+                axes.plot(
+                    *zip(*points),
+                    linestyle="--",
+                    marker="x",
+                    color=drawn.lines[0].get_color(),
+                    label=f"{label} + {mode}",
+                )
         axes.set_xscale("log")
         axes.xaxis.set_minor_locator(NullLocator())
         axes.set_xticks(list(ticks.values()), tick_labels)
@@ -112,6 +131,28 @@ def plot_learning_curves(
     return save_figure(figure, path)
 
 
+def calibrated_means(
+    summaries: Sequence[SettingSummary],
+    records: Mapping[str, dict[str, Any]],
+    calibrated: Mapping[str, RunCalibration],
+    modes: Sequence[str],
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Setting id -> calibration mode -> micro F1 and recall, mean over the setting's seeds."""
+    means: dict[str, dict[str, dict[str, float]]] = {}
+    for summary in summaries if modes else []:
+        runs = [
+            calibrated[record["run_id"]]
+            for record in records.values()
+            if record["setting_id"] == summary.setting_id and record["seed"] in summary.seeds
+        ]
+        if runs:
+            means[summary.setting_id] = {
+                mode: {metric: statistics.fmean(run.scores[mode][metric] for run in runs) for metric in PLOTTED_METRICS}
+                for mode in modes
+            }
+    return means
+
+
 def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,11 +161,14 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
 
 
 def write_plots(
-    sections: Sequence[Section], img_dir: str | os.PathLike, records: Mapping[str, dict[str, Any]]
+    sections: Sequence[Section],
+    img_dir: str | os.PathLike,
+    records: Mapping[str, dict[str, Any]],
+    calibrated: Mapping[str, RunCalibration] | None = None,
 ) -> dict[tuple[str, str], Path]:
     """`per_type_f1_<dataset>.png` for comparison sections, `f1_vs_imbalance_<dataset>.png` for imbalance
-    ones (`<section name>_<dataset>` when two such sections report a dataset), `learning_curves_<dataset>.png`
-    for convergence ones."""
+    ones (`<section name>_<dataset>` when two such sections report a dataset; with the section's
+    cross-fitted calibration modes as dashed lines), `learning_curves_<dataset>.png` for convergence ones."""
     written: dict[tuple[str, str], Path] = {}
     for section in sections:
         for dataset in section.datasets():
@@ -139,7 +183,9 @@ def write_plots(
                 path = Path(img_dir) / f"f1_vs_imbalance_{dataset}.png"
                 if path in written.values():
                     path = path.with_name(f"f1_vs_imbalance_{section.name}_{dataset}.png")
-                written[section.name, dataset] = plot_imbalance(cells, path, dataset)
+                summaries = [summary for cell in cells.values() for summary in cell]
+                means = calibrated_means(summaries, records, calibrated or {}, section.calibration)
+                written[section.name, dataset] = plot_imbalance(cells, path, dataset, means)
             elif section.kind == "convergence":
                 path = Path(img_dir) / f"learning_curves_{dataset}.png"
                 _check_unused(path, written)

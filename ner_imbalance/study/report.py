@@ -323,10 +323,10 @@ def write_report(
     records = load_records(results_dir)
     sections = build_sections(config_paths, records)
     output = Path(output)
-    written_plots = write_plots(sections, img_dir, records)
+    calibrated = calibrate_sections(sections, records, results_dir)
+    written_plots = write_plots(sections, img_dir, records, calibrated)
     images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
-    calibrated = calibrate_sections(sections, records, results_dir)
     remedies = section_remedies(sections, records, calibrated, results_dir)
     output.write_text(render_markdown(sections, records, images, results_dir, calibrated, remedies), encoding="utf-8")
     json_path = output.with_suffix(".json")
