@@ -241,9 +241,12 @@ def remedy_statements(dataset: str, remedies: Sequence[Remedy]) -> list[str]:
                 + "; ".join(map(_claim, found))
                 + "."
             )
-    unclear = [remedy.name for remedy in ranked if remedy.verdict == NO_DIFFERENCE]
+    unclear = sum(remedy.verdict == NO_DIFFERENCE for remedy in ranked)
     if unclear:
-        lines.append(f"- No difference from CE shown (interval contains 0): {', '.join(unclear)}.")
+        lines.append(
+            f"- No difference from CE shown (the interval contains 0) for {unclear} of the {len(ranked)} remedies "
+            "(verdicts in the table)."
+        )
     gains = [
         remedy
         for remedy in ranked
