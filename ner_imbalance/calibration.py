@@ -32,16 +32,15 @@ apply it with no extra code.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from ner_imbalance.atomic import atomic_open, write_json_atomic
 from ner_imbalance.constants import CALIBRATION_MODES, OUTSIDE
 from ner_imbalance.entity_counts import ChunkTables, EntityCounter, macro_f1, micro_scores, tag_ids
 from ner_imbalance.evaluation import SCHEMES
@@ -247,7 +246,7 @@ def save_word_logits(
     lengths = np.asarray(sentence_lengths, dtype=np.int64)
     if lengths.sum() != len(logits):
         raise ValueError(f"word_logits has {len(logits)} rows but sentence_lengths add up to {lengths.sum()}")
-    with open(path, "wb") as handle:
+    with atomic_open(path, "wb") as handle:
         np.savez(
             handle,
             logits=logits.astype(np.float16),
@@ -263,8 +262,8 @@ def load_word_logits(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, l
 
 
 def write_calibration(path: str | os.PathLike, result: CalibrationResult, extra: dict[str, Any] | None = None) -> None:
-    """Write `result.to_json()` (plus `extra` entries) as indented JSON."""
-    Path(path).write_text(json.dumps({**result.to_json(), **(extra or {})}, indent=2) + "\n", encoding="utf-8")
+    """Write `result.to_json()` (plus `extra` entries) as indented JSON, atomically."""
+    write_json_atomic(path, {**result.to_json(), **(extra or {})})
 
 
 class _Search:

@@ -13,12 +13,12 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import NamedTuple
 
 from seqeval.metrics.sequence_labeling import get_entities
 from seqeval.scheme import IOB2, IOBES, Entities
 
+from ner_imbalance.atomic import write_text_atomic
 from ner_imbalance.constants import TYPE_METRICS
 from ner_imbalance.data.conll import ColumnSentence, check_columns, column_values, read_column_sentences
 
@@ -146,9 +146,7 @@ def write_predictions(
         lines.extend(f"{word}\t{g}\t{p}\n" for word, g, p in zip(words, gold_tags, pred_tags))
         if words:
             lines.append("\n")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(lines), encoding="utf-8", newline="\n")
+    write_text_atomic(path, "".join(lines))
 
 
 def read_predictions(path: str | os.PathLike) -> tuple[list[list[str]], list[list[str]], list[list[str]]]:

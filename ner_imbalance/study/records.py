@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ner_imbalance.atomic import write_json_atomic
+from ner_imbalance.atomic import atomic_open, write_json_atomic
 from ner_imbalance.constants import TYPE_METRICS
 from ner_imbalance.environment import git_commit, library_versions, machine_info
 from ner_imbalance.study.grid import RunSpec
@@ -113,24 +112,16 @@ class DevOutputs:
 
 def write_dev_outputs(path: str | os.PathLike, outputs: DevOutputs) -> Path:
     """Save compressed (float16 logits, int16 ids) through a temporary file and `os.replace`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            np.savez_compressed(
-                stream,
-                logits=outputs.logits.astype(np.float16),
-                gold=outputs.gold.astype(np.int16),
-                predicted=outputs.predicted.astype(np.int16),
-                sentence_lengths=outputs.sentence_lengths.astype(np.int32),
-                labels=np.array(outputs.labels),
-            )
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_open(path, "wb") as stream:
+        np.savez_compressed(
+            stream,
+            logits=outputs.logits.astype(np.float16),
+            gold=outputs.gold.astype(np.int16),
+            predicted=outputs.predicted.astype(np.int16),
+            sentence_lengths=outputs.sentence_lengths.astype(np.int32),
+            labels=np.array(outputs.labels),
+        )
+    return Path(path)
 
 
 def require_dev_outputs(results_dir: str | os.PathLike, run_id: str, needed_for: str) -> DevOutputs:

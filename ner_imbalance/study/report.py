@@ -8,13 +8,13 @@ seed noise.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ner_imbalance.atomic import write_json_atomic, write_text_atomic
 from ner_imbalance.environment import device_label
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
 from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrate_sections
@@ -328,9 +328,6 @@ def write_report(
     images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
     remedies = section_remedies(sections, records, calibrated, results_dir)
-    output.write_text(render_markdown(sections, records, images, results_dir, calibrated, remedies), encoding="utf-8")
-    json_path = output.with_suffix(".json")
-    json_path.write_text(
-        json.dumps(results_json(sections, records, calibrated, remedies), indent=2) + "\n", encoding="utf-8"
-    )
+    write_text_atomic(output, render_markdown(sections, records, images, results_dir, calibrated, remedies))
+    json_path = write_json_atomic(output.with_suffix(".json"), results_json(sections, records, calibrated, remedies))
     return [output, json_path, *written_plots.values()]

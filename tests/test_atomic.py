@@ -1,0 +1,33 @@
+"""Atomic writes: the old file survives a failed write, and no temporary file is left behind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ner_imbalance.atomic import atomic_open, write_json_atomic
+from ner_imbalance.calibration import load_word_logits, save_word_logits
+
+
+def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    path = write_json_atomic(tmp_path / "results.json", {"f1": 0.5})
+    with pytest.raises(RuntimeError, match="crash"):
+        with atomic_open(path) as stream:
+            stream.write('{"f1": ')
+            raise RuntimeError("crash while writing")
+    assert path.read_text(encoding="utf-8") == '{\n  "f1": 0.5\n}\n'
+    assert sorted(item.name for item in tmp_path.iterdir()) == ["results.json"]
+
+
+def test_binary_files_are_written_whole(tmp_path):
+    path = tmp_path / "deep" / "logits.npz"
+    save_word_logits(path, np.ones((3, 2)), [1, 2], ["O", "B-PER"])
+    logits, lengths, labels = load_word_logits(path)
+    assert logits.shape == (3, 2) and lengths.tolist() == [1, 2] and labels == ["O", "B-PER"]
+    assert [item.name for item in path.parent.iterdir()] == ["logits.npz"]
+
+
+def test_only_whole_file_modes_are_accepted(tmp_path):
+    with pytest.raises(ValueError, match="mode must be 'w' or 'wb', got 'a'"):
+        with atomic_open(tmp_path / "log.txt", "a"):
+            pass
