@@ -14,6 +14,7 @@ from ner_imbalance.study.remedies import (
     ABOVE,
     BELOW,
     NO_DIFFERENCE,
+    SEED_NOISE,
     Remedy,
     compare_with_ce,
     rare_types,
@@ -96,8 +97,8 @@ def test_every_setting_and_mode_against_uncalibrated_ce(tmp_path):
     assert focal.interval[0] > 0 and focal.verdict == ABOVE
 
 
-def remedy(low: float, high: float, seeds: list[int]) -> Remedy:
-    delta = Stat((low + high) / 2, 0.01 if len(seeds) > 1 else None, len(seeds))
+def remedy(low: float, high: float, seeds: list[int], seed_std: float = 0.01) -> Remedy:
+    delta = Stat((low + high) / 2, seed_std if len(seeds) > 1 else None, len(seeds))
     return Remedy("toy", "focal gamma=2", "none", seeds, (), delta, delta, (low, high), delta, None, None, None, 0)
 
 
@@ -105,6 +106,8 @@ def test_the_verdict_follows_the_interval_alone():
     assert remedy(0.01, 0.03, [1, 2, 3]).verdict == ABOVE
     assert remedy(-0.03, -0.01, [1, 2, 3]).verdict == BELOW
     assert remedy(-0.01, 0.03, [1, 2, 3]).verdict == NO_DIFFERENCE
+    assert remedy(0.01, 0.03, [1, 2, 3], seed_std=0.02).verdict == SEED_NOISE, "mean 0.02 is not above std 0.02"
+    assert remedy(0.01, 0.03, [1], seed_std=0.02).verdict == ABOVE, "one seed: no std to compare with"
 
 
 def test_statements_give_the_interval_and_flag_too_few_seeds(tmp_path):
@@ -113,7 +116,8 @@ def test_statements_give_the_interval_and_flag_too_few_seeds(tmp_path):
     text = "\n".join(lines)
     assert lines[0] == "## Which remedy when (convergence)" and "### toy" in lines
     assert "- Rests on as few as 2 of the protocol's 3 seeds" in text
-    assert "- Above CE beyond the paired interval: ce + `outside` calibration: +33.3 ± 0.0 points micro F1" in text
+    above = "- Above CE beyond the paired interval and the seed std: ce + `outside` calibration: +33.3 ± 0.0 points"
+    assert above in text
     assert "- Rare-type recall (LOC), largest gains over CE" in text
     assert "ce + `outside` calibration +100.0 ± 0.0; focal gamma=2 +75.0 ± 35.4" in text
     assert "- Reach CE's final micro F1 (same seed) during training: focal gamma=2 after 1.0 epochs (2 of 2" in text

@@ -11,9 +11,11 @@ seed (only seeds both have are paired):
   with fewer training entities than the mean per type (the records' `train_statistics`, full
   training set); rare-type recall is their unweighted mean dev recall.
 
-The verdict states only what the interval supports: `above CE` / `below CE` where it excludes
-0, `no difference shown` where it contains 0. With one seed there is no std, and the interval
-covers the sampling of dev sentences only, not seed noise: the text says so.
+The verdict states only what the numbers support: `above CE` / `below CE` where the interval
+excludes 0 and the mean Δ is larger than its std over seeds; `within seed noise` where the
+interval excludes 0 but the seeds disagree by as much as the mean; `no difference shown` where
+the interval contains 0. With one seed there is no std, and the interval covers the sampling of
+dev sentences only, not seed noise: the text says so.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from ner_imbalance.study.summary import Section, SettingSummary, Stat, format_st
 
 PROTOCOL_SEEDS = 3
 """Seeds per cell the study protocol asks for; fewer are flagged in the text."""
-ABOVE, BELOW, NO_DIFFERENCE = "above CE", "below CE", "no difference shown"
+ABOVE, BELOW, NO_DIFFERENCE, SEED_NOISE = "above CE", "below CE", "no difference shown", "within seed noise"
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,11 @@ class Remedy:
     @property
     def verdict(self) -> str:
         low, high = self.interval
-        return ABOVE if low > 0 else BELOW if high < 0 else NO_DIFFERENCE
+        if low <= 0 <= high:
+            return NO_DIFFERENCE
+        if self.delta_f1.std is not None and abs(self.delta_f1.mean) <= self.delta_f1.std:
+            return SEED_NOISE
+        return ABOVE if low > 0 else BELOW
 
     def to_json(self) -> dict[str, Any]:
         stats = ("f1", "delta_f1", "delta_macro_f1", "rare_recall", "delta_rare_recall", "epochs_to_ce")
@@ -237,10 +243,17 @@ def remedy_statements(dataset: str, remedies: Sequence[Remedy]) -> list[str]:
         found = [remedy for remedy in ranked if remedy.verdict == verdict]
         if found:
             lines.append(
-                f"- {verdict[0].upper()}{verdict[1:]} beyond the paired interval: "
+                f"- {verdict[0].upper()}{verdict[1:]} beyond the paired interval and the seed std: "
                 + "; ".join(map(_claim, found))
                 + "."
             )
+    noisy = [remedy for remedy in ranked if remedy.verdict == SEED_NOISE]
+    if noisy:
+        lines.append(
+            "- Interval off 0 but the mean Δ no larger than its seed std (within seed noise): "
+            + "; ".join(map(_claim, noisy))
+            + "."
+        )
     unclear = sum(remedy.verdict == NO_DIFFERENCE for remedy in ranked)
     if unclear:
         lines.append(
@@ -288,9 +301,10 @@ def remedies_markdown(by_dataset: Mapping[str, Sequence[Remedy]]) -> list[str]:
         "",
         "Every remedy (loss setting, with or without post-hoc calibration, 2-fold cross-fitted on dev) against",
         "uncalibrated plain CE of the same corpus and seed. Δ is in points, mean ± std over seeds; the interval",
-        f"is the paired bootstrap 95 % interval over dev sentences (`{CONTAINS_ZERO}`: contains 0), and the verdict",
-        "follows it alone. Rare types: fewer training entities than the mean per type; rare-type recall is",
-        "their unweighted mean dev recall. Only what these numbers support is stated.",
+        f"is the paired bootstrap 95 % interval over dev sentences (`{CONTAINS_ZERO}`: contains 0); the verdict",
+        "needs the interval off 0 and the mean Δ above its seed std. Rare types: fewer training entities than",
+        "the mean per type; rare-type recall is their unweighted mean dev recall. Only what these numbers",
+        "support is stated.",
     ]
     for dataset, remedies in by_dataset.items():
         lines += ["", *remedy_statements(dataset, remedies), "", *remedy_table(remedies)]
