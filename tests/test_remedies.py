@@ -115,7 +115,7 @@ def test_statements_give_the_interval_and_flag_too_few_seeds(tmp_path):
     lines = remedies_markdown({"toy": compare_with_ce(summaries, ["outside"], records, calibrated, tmp_path)})
     text = "\n".join(lines)
     assert lines[0] == "## Which remedy when (convergence)" and "### toy" in lines
-    assert "- Rests on as few as 2 of the protocol's 3 seeds" in text
+    assert "- Rests on as few as 2 of the protocol's 3 seeds: a lead, not a result." in text
     above = "- Above CE beyond the paired interval and the seed std: ce + `outside` calibration: +33.3 ± 0.0 points"
     assert above in text
     assert "- Rare-type recall (LOC), largest gains over CE" in text
@@ -127,7 +127,7 @@ def test_statements_give_the_interval_and_flag_too_few_seeds(tmp_path):
 
 def test_a_single_seed_remedy_has_no_std_and_no_difference_without_an_interval_off_zero():
     lines = remedies_markdown({"toy": [remedy(-0.01, 0.03, [1])]})
-    assert "- Rests on as few as 1 of the protocol's 3 seeds" in "\n".join(lines)
+    assert "- Rests on as few as 1 of the protocol's 3 seeds (with one seed there is no std" in "\n".join(lines)
     no_difference = "- No difference from CE shown (the interval contains 0) for 1 of the 1 remedies"
     assert f"{no_difference} (verdicts in the table)." in lines
     assert not any(line.startswith(("- Above", "- Below")) for line in lines)

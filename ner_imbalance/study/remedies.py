@@ -236,8 +236,13 @@ def remedy_statements(dataset: str, remedies: Sequence[Remedy]) -> list[str]:
     lines = []
     if fewest_seeds < PROTOCOL_SEEDS:
         lines.append(
-            f"- Rests on as few as {fewest_seeds} of the protocol's {PROTOCOL_SEEDS} seeds: where a remedy has one "
-            "seed, the interval covers the sampling of dev sentences, not seed noise; a lead, not a result."
+            f"- Rests on as few as {fewest_seeds} of the protocol's {PROTOCOL_SEEDS} seeds"
+            + (
+                " (with one seed there is no std: the interval covers the sampling of dev sentences, not seed noise)"
+                if fewest_seeds == 1
+                else ""
+            )
+            + ": a lead, not a result."
         )
     for verdict in (ABOVE, BELOW):
         found = [remedy for remedy in ranked if remedy.verdict == verdict]
