@@ -68,17 +68,29 @@ def format_interval(interval: tuple[float, float] | None) -> str:
     return f"[{low * 100:+.1f}, {high * 100:+.1f}]{mark}"
 
 
-def paired_table(summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike) -> list[str]:
-    """Markdown: per setting, Δ micro F1 to CE (same seed) and its paired bootstrap 95 % interval."""
+def paired_differences(
+    summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike
+) -> dict[str, dict[str, Any]] | None:
+    """Setting id -> `paired_difference` to CE for every non-reference setting; None without a CE row.
+
+    Computed once per cell: each difference reads and counts the dev outputs of both settings' runs.
+    """
     rows = ordered_rows(summaries)
     if not rows or not rows[0].is_reference:
+        return None
+    return {summary.setting_id: paired_difference(summary, rows[0], records, results_dir) for summary in rows[1:]}
+
+
+def paired_table(summaries: Sequence[SettingSummary], differences: Mapping[str, dict[str, Any]] | None) -> list[str]:
+    """Markdown: per setting, Δ micro F1 to CE (same seed) and its paired bootstrap 95 % interval."""
+    if differences is None:
         return ["No CE reference in this cell: no paired differences."]
     lines = [
         "| loss setting | paired seeds | Δ micro F1 to CE | bootstrap 95 % interval |",
         "| --- | --- | --- | --- |",
     ]
-    for summary in rows[1:]:
-        paired = paired_difference(summary, rows[0], records, results_dir)
+    for summary in ordered_rows(summaries)[1:]:
+        paired = differences[summary.setting_id]
         seeds = ", ".join(str(seed) for seed in paired["seeds"]) or "—"
         lines.append(
             f"| {summary.label} | {seeds} | {format_points(paired['delta'])} | {format_interval(paired['interval'])} |"
@@ -125,15 +137,14 @@ def _plain(stat: Stat, pattern: str) -> str:
 
 
 def facts(
-    dataset: str, summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike
+    dataset: str, summaries: Sequence[SettingSummary], differences: Mapping[str, dict[str, Any]] | None
 ) -> list[str]:
     """Bullets of what the numbers support: settings whose paired interval excludes 0, best first."""
-    rows = ordered_rows(summaries)
-    if not rows or not rows[0].is_reference:
+    if differences is None:
         return []
     found = []
-    for summary in rows[1:]:
-        paired = paired_difference(summary, rows[0], records, results_dir)
+    for summary in ordered_rows(summaries)[1:]:
+        paired = differences[summary.setting_id]
         if paired["interval"] is not None and not paired["interval"][0] <= 0 <= paired["interval"][1]:
             found.append((paired["delta"].mean, summary.label, paired))
     if not found:
@@ -149,12 +160,13 @@ def convergence_markdown(
     dataset: str, summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike
 ) -> list[str]:
     """The paired table, the time-to-reach table and the facts of one dataset of a convergence section."""
+    differences = paired_differences(summaries, records, results_dir)
     return [
         "",
         "Paired difference to CE (same seed), with the paired bootstrap 95 % interval over dev sentences "
         f"(`{CONTAINS_ZERO}`: the interval contains 0):",
         "",
-        *paired_table(summaries, records, results_dir),
+        *paired_table(summaries, differences),
         "",
         "Epochs and training seconds (evaluation excluded) to reach CE's final dev micro F1 of the same seed:",
         "",
@@ -162,7 +174,7 @@ def convergence_markdown(
         "",
         "Facts (micro F1 differences beyond the paired interval):",
         "",
-        *facts(dataset, summaries, records, results_dir),
+        *facts(dataset, summaries, differences),
     ]
 
 

@@ -137,6 +137,7 @@ def compare_with_ce(
             return calibrated[run_id]
         return calibrate_run(require_dev_outputs(results_dir, run_id, "the remedy comparison"), [])
 
+    reference_runs = {seed: calibration_of(record) for seed, record in reference.items()}
     remedies = []
     for summary in rows:
         ours = records_by_seed(records, summary.setting_id)
@@ -145,7 +146,7 @@ def compare_with_ce(
             continue
         timing = time_to_reach(summary, rows[0], records)
         runs = [calibration_of(ours[seed]) for seed in seeds]
-        base = [calibration_of(reference[seed]) for seed in seeds]
+        base = [reference_runs[seed] for seed in seeds]
         for mode in (NO_CALIBRATION, *modes):
             if summary.is_reference and mode == NO_CALIBRATION:
                 continue
