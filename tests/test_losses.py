@@ -4,6 +4,7 @@ normalisation, low-precision logits, gradcheck, torch.compile and distributed GH
 from __future__ import annotations
 
 import math
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -14,14 +15,25 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
-from ner_imbalance.losses import LOSS_NAMES, GHMCLoss, build_loss, loss_hyperparameters
+import ner_imbalance.losses
+from ner_imbalance.losses import (
+    LOSS_NAMES,
+    LOSS_REGISTRY,
+    GHMCLoss,
+    TokenLoss,
+    build_loss,
+    declared_hyperparameters,
+    loss_hyperparameters,
+)
 
+REPO = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 13
 # A skewed training prior (O most frequent), as the logit-adjusted loss gets it from the corpus.
 PRIOR = (
     torch.arange(NUM_CLASSES, 0, -1).double() ** 3 / (torch.arange(NUM_CLASSES, 0, -1).double() ** 3).sum()
 ).tolist()
-REQUIRED = {"logit_adjusted": {"class_prior": PRIOR}}
+# What a loss cannot be built without, from what its class declares.
+REQUIRED = {name: {"class_prior": PRIOR} for name in LOSS_NAMES if LOSS_REGISTRY[name].requires_class_prior}
 
 # One configuration per loss whose value does not depend on the rest of the batch.
 BATCH_INDEPENDENT = [
@@ -34,17 +46,34 @@ BATCH_INDEPENDENT = [
     ("dice", {"alpha": 0.3}),
     ("focal", {"gamma": 2.0}),
     ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
+    ("focal", {"gamma": 2.0, "variant": "sigmoid"}),
+    ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0, "variant": "sigmoid"}),
     ("softened", {"K": 1.0}),
     ("softened", {"K": 2.5, "variant": "literal"}),
     ("truncated", {"threshold": 0.5}),
     ("ghmc", {"bins": 1, "momentum": 0.0}),
     ("ghmc", {"bins": 1, "momentum": 0.0, "variant": "sigmoid"}),
 ]
-EVERY_LOSS = [(name, dict(REQUIRED.get(name, {}))) for name in LOSS_NAMES] + [
+# Every built-in loss with its defaults and with each other choice of each categorical
+# hyperparameter it declares (softened's, GHM-C's and focal's `variant`), then hand-picked values.
+EVERY_LOSS = [
+    (name, {**REQUIRED.get(name, {}), **choice})
+    for name in LOSS_NAMES
+    for choice in [
+        {},
+        *(
+            {hyperparameter.name: value}
+            for hyperparameter in declared_hyperparameters(name)
+            for value in hyperparameter.choices or ()
+            if value != hyperparameter.default
+        ),
+    ]
+] + [
     ("ce", {"label_smoothing": 0.1}),
     ("logit_adjusted", {"class_prior": PRIOR, "tau": 2.0, "label_smoothing": 0.1}),
     ("dice", {"alpha": 0.5, "smoothing": 0.1}),
     ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
+    ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0, "variant": "sigmoid"}),
     ("softened", {"K": 2.5, "variant": "literal"}),
     ("ghmc", {"momentum": 0.0}),
     ("ghmc", {"momentum": 0.75, "variant": "sigmoid"}),
@@ -90,9 +119,23 @@ def assert_same_loss(first: torch.nn.Module, second: torch.nn.Module, logits: to
 
 
 def test_loss_names_and_registry():
-    assert LOSS_NAMES == ("ce", "focal", "softened", "truncated", "ghmc", "logit_adjusted", "dice")
+    # A loss is one file plus one registration: the built-ins are the registry's first entries, each
+    # a TokenLoss defined in its own public module of ner_imbalance/losses/, and every such module
+    # defines a built-in (private modules, `_*.py`, hold the shared machinery).
+    assert len(LOSS_NAMES) == len(set(LOSS_NAMES)) > 0
+    assert tuple(LOSS_REGISTRY)[: len(LOSS_NAMES)] == LOSS_NAMES
+    losses_folder = Path(ner_imbalance.losses.__file__).parent
+    loss_modules = {path.stem for path in losses_folder.glob("*.py") if not path.name.startswith("_")}
+    modules_of_built_ins = []
     for name in LOSS_NAMES:
-        assert isinstance(build_loss(name, **REQUIRED.get(name, {})), torch.nn.Module)
+        assert name.isidentifier()
+        loss_class = LOSS_REGISTRY[name]
+        assert isinstance(loss_class, type) and issubclass(loss_class, TokenLoss)
+        package, _, module = loss_class.__module__.rpartition(".")
+        assert package == "ner_imbalance.losses" and module in loss_modules, (name, loss_class.__module__)
+        modules_of_built_ins.append(module)
+        assert isinstance(build_loss(name, **REQUIRED.get(name, {})), TokenLoss)
+    assert sorted(modules_of_built_ins) == sorted(loss_modules), "one public module per built-in loss"
     # Defaults chosen by the loss study's sweep on WNUT-17 dev (docs/results.md).
     assert loss_hyperparameters("focal")["gamma"] == 3.0
     assert loss_hyperparameters("softened")["K"] == 4.0
@@ -108,6 +151,14 @@ def test_loss_names_and_registry():
     }
 
 
+def test_the_package_description_names_every_built_in_loss_and_class_weights():
+    tomllib = pytest.importorskip("tomllib")
+    description = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["description"]
+    for name in LOSS_NAMES:
+        assert re.search(rf"(?<!\w){re.escape(name)}(?!\w)", description), f"pyproject.toml's description lacks {name}"
+    assert "class weights" in description
+
+
 @pytest.mark.parametrize(
     ("name", "hyperparameters", "argument"),
     [
@@ -117,6 +168,7 @@ def test_loss_names_and_registry():
         ("focal", {"alpha": 1.5, "outside_label_id": 0}, "alpha"),
         ("focal", {"alpha": [1.0, 2.0], "num_labels": 3}, "alpha"),
         ("focal", {"bins": 10}, "accepted"),
+        ("focal", {"variant": "softmax_sigmoid"}, "variant"),
         ("softened", {"K": 0.0}, "K"),
         ("softened", {"variant": "exact"}, "variant"),
         ("truncated", {"threshold": 0.0}, "threshold"),
@@ -261,6 +313,89 @@ def test_focal_with_gamma_below_one_has_finite_gradients_where_p_t_is_one(gamma)
     assert grad[:2].abs().max() < 1e-6
 
 
+# Sigmoid (one-vs-rest) focal loss
+
+
+def reference_sigmoid_focal(
+    logits: torch.Tensor, labels: torch.Tensor, gamma: float, column_alpha: torch.Tensor | None = None
+) -> torch.Tensor:
+    """torchvision's `sigmoid_focal_loss` written out on one-hot targets, with alpha per column instead of
+    per positive/negative pair, averaged over classes, then over the valid tokens."""
+    flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+    valid = flat_labels != -100
+    x = flat_logits[valid]
+    targets = F.one_hot(flat_labels[valid], logits.shape[-1]).to(x.dtype)
+    p = torch.sigmoid(x)
+    ce = F.binary_cross_entropy_with_logits(x, targets, reduction="none")
+    p_t = p * targets + (1 - p) * (1 - targets)
+    pair_losses = ce * (1 - p_t) ** gamma
+    if column_alpha is not None:
+        pair_losses = pair_losses * column_alpha.to(x.dtype)
+    return pair_losses.mean(-1).sum() / valid.sum()
+
+
+SIGMOID_ALPHAS = {
+    "no_alpha": ({}, None),
+    "per_class": (
+        {"alpha": torch.linspace(0.1, 1.3, NUM_CLASSES).tolist()},
+        torch.linspace(0.1, 1.3, NUM_CLASSES, dtype=torch.float64),
+    ),
+    # A float alpha: alpha for every entity column, 1 - alpha for the O column (id 0 here).
+    "float": ({"alpha": 0.25, "outside_label_id": 0}, torch.tensor([0.75] + [0.25] * (NUM_CLASSES - 1))),
+}
+
+
+@pytest.mark.parametrize("alpha", SIGMOID_ALPHAS, ids=str)
+@pytest.mark.parametrize("gamma", [0.0, 0.5, 2.0, 3.0])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_sigmoid_focal_matches_the_torchvision_formula(gamma, alpha, dtype):
+    hyperparameters, column_alpha = SIGMOID_ALPHAS[alpha]
+    logits, labels = random_batch(seed=70, dtype=dtype)
+    loss_fn = build_loss("focal", gamma=gamma, variant="sigmoid", **hyperparameters)
+    loss, grad = value_and_grad(loss_fn, logits, labels)
+    expected = reference_sigmoid_focal(logits, labels, gamma, column_alpha)
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    assert loss.dtype == dtype
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
+
+
+def test_sigmoid_focal_with_gamma_zero_and_no_alpha_is_binary_cross_entropy_averaged_over_classes():
+    logits, labels = random_batch(seed=71)
+    valid = labels != -100
+    loss, grad = value_and_grad(build_loss("focal", gamma=0.0, variant="sigmoid"), logits, labels)
+    expected = F.binary_cross_entropy_with_logits(logits[valid], F.one_hot(labels[valid], NUM_CLASSES).float())
+    (expected_grad,) = torch.autograd.grad(expected, logits)
+    torch.testing.assert_close(loss, expected.detach())
+    torch.testing.assert_close(grad, expected_grad)
+    # Per token: the mean over classes of the binary cross-entropies, not the softmax cross-entropy.
+    per_token = build_loss("focal", gamma=0.0, variant="sigmoid", reduction="none")(logits, labels)
+    binary = F.binary_cross_entropy_with_logits(
+        logits, F.one_hot(labels.clamp_min(0), NUM_CLASSES).float(), reduction="none"
+    ).mean(-1)
+    torch.testing.assert_close(per_token, torch.where(valid, binary, 0.0))
+    assert not torch.allclose(per_token, build_loss("ce", reduction="none")(logits, labels))
+
+
+@pytest.mark.parametrize("gamma", [0.2, 0.5, 2.0])
+def test_sigmoid_focal_on_confident_logits_is_zero_with_finite_gradients(gamma):
+    # Every binary term is right with sigmoid(100) = 1 in float32: 1 - q underflows and is clamped.
+    logits = torch.tensor([[100.0, -100.0, -100.0], [-100.0, 100.0, -100.0], [1.0, -2.0, 3.0]], requires_grad=True)
+    labels = torch.tensor([0, 1, 2])
+    loss, grad = value_and_grad(build_loss("focal", gamma=gamma, variant="sigmoid", reduction="sum"), logits, labels)
+    assert torch.isfinite(loss) and torch.isfinite(grad).all()
+    assert grad[:2].abs().max() < 1e-6 and grad[2].abs().max() > 1e-3
+
+
+def test_focal_variant_is_a_declared_flag_and_shown_in_the_repr():
+    (variant,) = [
+        hyperparameter for hyperparameter in declared_hyperparameters("focal") if hyperparameter.name == "variant"
+    ]
+    assert (variant.flag_name, variant.default, variant.choices) == ("focal_variant", "softmax", ("softmax", "sigmoid"))
+    assert "variant='sigmoid'" in repr(build_loss("focal", variant="sigmoid"))
+    assert "variant='softmax'" in repr(build_loss("focal"))
+
+
 # Class weights, ignore_index, normalisation
 
 
@@ -343,6 +478,8 @@ GRADCHECK_CONFIGS = [
     ("ce", {}),
     ("focal", {"gamma": 2.0, "alpha": [0.2, 0.4, 0.6, 0.8]}),
     ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0}),
+    ("focal", {"gamma": 2.0, "alpha": [0.2, 0.4, 0.6, 0.8], "variant": "sigmoid"}),
+    ("focal", {"gamma": 0.5, "alpha": 0.25, "outside_label_id": 0, "variant": "sigmoid"}),
     ("softened", {"K": 2.0}),
     ("softened", {"K": 0.5, "variant": "literal"}),
     ("truncated", {"threshold": 0.4}),
@@ -522,6 +659,7 @@ def test_ghmc_state_dict_round_trip():
     [
         *((name, {}) for name in LOSS_NAMES),
         ("ghmc", {"variant": "sigmoid"}),
+        ("focal", {"variant": "sigmoid", "alpha": 0.25, "outside_label_id": 0}),
         ("ce", {"label_smoothing": 0.1}),
         ("logit_adjusted", {"label_smoothing": 0.1}),
         ("dice", {"alpha": 0.0}),
