@@ -1,7 +1,7 @@
 """What the training and evaluation benchmarks share: WNUT-17 run arguments, timing, machine, output.
 
 `bench_trainer_step.py`, `bench_epoch.py` and `bench_evaluation.py` build their trainers with
-`ner_imbalance.pipeline.build_trainer` from the arguments made here, so they time the code path
+`ner_imbalance.training.run.build_trainer` from the arguments made here, so they time the code path
 that `scripts/train_ner.py` runs: the packaged MiniLM on WNUT-17 (`../shared/data/wnut17`).
 """
 
@@ -19,13 +19,13 @@ from typing import Any
 import torch
 import transformers
 
-from ner_imbalance.arguments import (
+from ner_imbalance.config.arguments import (
     DataArguments,
     LossArguments,
     ModelArguments,
     NerTrainingArguments,
 )
-from ner_imbalance.environment import machine_info as machine_info  # the benchmarks' `common.machine_info`
+from ner_imbalance.utils.environment import machine_info as machine_info  # the benchmarks' `common.machine_info`
 
 RESULTS_DIR = Path(__file__).parent / "results"
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "wnut17"

@@ -3,7 +3,7 @@
     python benchmarks/bench_calibration.py [--model FOLDER] [--repeats 5] [--device cpu|cuda]
         [--bf16] [--threads N] [--json PATH]
 
-1. `trainer.evaluate()` of the trainer `ner_imbalance.pipeline.build_trainer` makes for
+1. `trainer.evaluate()` of the trainer `ner_imbalance.training.run.build_trainer` makes for
    `--model` (default: the packaged MiniLM with an untrained head; give the folder of a trained
    run, e.g. `outputs/wnut17_focal`, for the realistic case) on WNUT-17 dev: one untimed call,
    then the median of `--repeats`. This is the baseline.
@@ -28,11 +28,11 @@ from typing import Any
 import _common as common
 from _timing import timed_ms
 
-from ner_imbalance.calibration import CALIBRATION_METRICS, CALIBRATION_MODES, search_bias, tags_from_logits
-from ner_imbalance.calibration_step import word_level_logits
+from ner_imbalance.calibration.search import CALIBRATION_METRICS, CALIBRATION_MODES, search_bias, tags_from_logits
 from ner_imbalance.evaluation import evaluate_tags
-from ner_imbalance.pipeline import build_trainer
-from ner_imbalance.split_evaluation import predict_split
+from ner_imbalance.training.calibration_step import word_level_logits
+from ner_imbalance.training.run import build_trainer
+from ner_imbalance.training.split_evaluation import predict_split
 
 TARGET_SHARE = 0.10
 

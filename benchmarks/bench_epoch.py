@@ -10,7 +10,7 @@ Settings (same windows, model, seed, loss (the library default) and learning rat
 - `grouped`: `train_sampling_strategy="group_by_length"` with the precomputed `length` column
   and dynamic padding: the library default.
 
-Each setting runs `trainer.train()` built by `ner_imbalance.pipeline.build_trainer`; the wall
+Each setting runs `trainer.train()` built by `ner_imbalance.training.run.build_trainer`; the wall
 time covers the whole `train()` call (sampler, collation, steps, the logging every 50 steps).
 The padded share is padded / all tokens of the batches actually fed, counted by a wrapper around
 the collator, which also gives the share the same batches would have padded to a multiple of 8
@@ -33,7 +33,7 @@ import _common as common
 import torch
 from transformers import DataCollatorForTokenClassification
 
-from ner_imbalance.pipeline import build_trainer
+from ner_imbalance.training.run import build_trainer
 
 FIXED_LENGTH = 128
 SETTINGS = {

@@ -3,7 +3,7 @@
     python benchmarks/bench_evaluation.py [--repeats 3] [--train-steps 0] [--script-tokens 25000]
         [--device cpu|cuda] [--bf16] [--threads N] [--json PATH]
 
-1. `trainer.evaluate()` of the trainer `ner_imbalance.pipeline.build_trainer` makes (packaged
+1. `trainer.evaluate()` of the trainer `ner_imbalance.training.run.build_trainer` makes (packaged
    MiniLM, WNUT-17 dev sorted by length, `argmax_logits`, the real `WordLevelMetrics`), after
    `--train-steps` training steps (default 0: an untrained head, whose many spurious entities are
    the worst case for the metric step). Its `compute_metrics` is wrapped to time it; the metric
@@ -11,7 +11,7 @@
    One untimed evaluation first, then the median of `--repeats`.
 2. `scripts/evaluate_ner.py --pred FILE` on a `token gold pred` file of `--script-tokens` words
    (WNUT-17 dev then train sentences, 10 % of the predicted tags replaced at random, written with
-   `ner_imbalance.evaluation.write_predictions` to a temporary folder): the whole command in a
+   `ner_imbalance.evaluation.scores.write_predictions` to a temporary folder): the whole command in a
    fresh interpreter, `main()` in this process, and its parts (reading the file, `evaluate_tags`).
 Prints markdown tables and writes JSON (default `benchmarks/results/bench_evaluation.json`).
 """
@@ -42,8 +42,8 @@ from ner_imbalance.evaluation import (
     read_gold_and_pred,
     write_predictions,
 )
-from ner_imbalance.pipeline import build_trainer
-from ner_imbalance.word_metrics import WordLevelMetrics
+from ner_imbalance.training.metrics import WordLevelMetrics
+from ner_imbalance.training.run import build_trainer
 
 EVALUATE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_ner.py"
 PERTURBED_SHARE = 0.1

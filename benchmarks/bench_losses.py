@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from _timing import round_robin
 
-from ner_imbalance.environment import cpu_model_name, machine_info
 from ner_imbalance.losses import LOSS_NAMES, build_loss, loss_class
+from ner_imbalance.utils.environment import cpu_model_name, machine_info
 
 REFERENCE = "F.cross_entropy"
 TEXTBOOK_GHMC = "ghmc (loop over bins)"

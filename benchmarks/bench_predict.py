@@ -1,4 +1,4 @@
-"""Words per second of `ner_imbalance.predict` against `transformers.pipeline("token-classification")`.
+"""Words per second of `ner_imbalance.inference.tagger` against `transformers.pipeline("token-classification")`.
 
     python benchmarks/bench_predict.py --model RUN_DIR [--repeats 3] [--batch-size 32]
         [--pipeline-batch-sizes 1,8,32,64] [--max-sentences N] [--device cpu|cuda] [--bf16]
@@ -27,14 +27,14 @@ import torch
 import transformers
 from _timing import round_robin
 
-from ner_imbalance.predict import Tagger, read_sentences
+from ner_imbalance.inference import Tagger, read_sentences
 
 
 def main() -> None:
     parser = common.benchmark_parser(__doc__, common.RESULTS_DIR / "bench_predict.json")
     parser.add_argument("--model", type=Path, required=True, help="A model folder written by train_ner.py.")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=32, help="Windows per batch of ner_imbalance.predict.")
+    parser.add_argument("--batch-size", type=int, default=32, help="Windows per batch of the Tagger.")
     parser.add_argument("--pipeline-batch-sizes", default="1,8,32,64", help="Batch sizes tried for the pipeline.")
     parser.add_argument("--max-sentences", type=int, default=None, help="Only the first N dev sentences.")
     options = common.parse_options(parser)
@@ -90,7 +90,12 @@ def main() -> None:
         "speedup": pipeline_seconds[best_batch_size] / predict_seconds,
     }
     rows = [
-        ["ner_imbalance.predict", str(options.batch_size), f"{predict_seconds:.3f}", f"{words / predict_seconds:,.0f}"]
+        [
+            "ner_imbalance.inference.tagger",
+            str(options.batch_size),
+            f"{predict_seconds:.3f}",
+            f"{words / predict_seconds:,.0f}",
+        ]
     ]
     rows += [
         [

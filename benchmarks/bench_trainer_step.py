@@ -5,7 +5,7 @@
 
 A step is what `Trainer.train` does per optimizer update: `trainer.training_step` (forward, loss,
 backward), gradient clipping, `optimizer.step()`, `lr_scheduler.step()` and `zero_grad`. Every
-configuration is built by `ner_imbalance.pipeline.build_trainer` (same seed: same initial
+configuration is built by `ner_imbalance.training.run.build_trainer` (same seed: same initial
 weights, AdamW, library defaults) and prepared by its accelerator as `train()` would (mixed
 precision, `torch.compile`). The plain baseline is `transformers.Trainer` on the same model,
 collator and arguments, the model computing its own cross-entropy from `labels`; a second plain
@@ -36,8 +36,8 @@ from torch import nn
 from transformers import Trainer
 
 from ner_imbalance.losses import LOSS_NAMES
-from ner_imbalance.pipeline import build_trainer
-from ner_imbalance.trainer import ImbalanceTrainer
+from ner_imbalance.training.run import build_trainer
+from ner_imbalance.training.trainer import ImbalanceTrainer
 
 PLAIN = "Trainer (model's CE)"
 CONTROL = "Trainer (model's CE), 2nd instance"

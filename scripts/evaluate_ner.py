@@ -16,12 +16,12 @@ import json
 import logging
 import sys
 
-from ner_imbalance.bootstrap import bootstrap_f1
 from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.data.labels import detect_scheme
-from ner_imbalance.error_analysis import analyse_errors, format_error_report, format_examples, plot_confusion
 from ner_imbalance.evaluation import evaluate_tags, format_report, read_gold_and_pred
-from ner_imbalance.extras import MissingExtraError
+from ner_imbalance.evaluation.bootstrap import bootstrap_f1
+from ner_imbalance.evaluation.error_analysis import analyse_errors, format_error_report, format_examples, plot_confusion
+from ner_imbalance.utils.extras import MissingExtraError
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from ner_imbalance.constants import MAX_SEQ_LENGTH, STRIDE
 from ner_imbalance.data.conll import DataFormatError
-from ner_imbalance.predict import (
+from ner_imbalance.inference import (
     DTYPES,
     INPUT_FORMATS,
     OUTPUT_FORMATS,

@@ -21,8 +21,8 @@ import sys
 
 import transformers
 
-from ner_imbalance.arguments import TRACEBACK_FLAG, parse_arguments
-from ner_imbalance.pipeline import execute_run, prepare_run
+from ner_imbalance.config.arguments import TRACEBACK_FLAG, parse_arguments
+from ner_imbalance.training.run import execute_run, prepare_run
 
 DEBUG_ENVIRONMENT_VARIABLE = "NER_IMBALANCE_DEBUG"
 

@@ -17,9 +17,9 @@ import sys
 import transformers
 from transformers import HfArgumentParser
 
-from ner_imbalance.arguments import parse_arguments
-from ner_imbalance.extras import MissingExtraError
-from ner_imbalance.tuning import TuningArguments, format_trials, run_search
+from ner_imbalance.config.arguments import parse_arguments
+from ner_imbalance.training.tuning import TuningArguments, format_trials, run_search
+from ner_imbalance.utils.extras import MissingExtraError
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_datase
 from transformers import DataCollatorForTokenClassification, Trainer
 
 from ner_imbalance.losses import build_loss
-from ner_imbalance.trainer import ImbalanceTrainer
+from ner_imbalance.training.trainer import ImbalanceTrainer
 
 NUM_LABELS = 5
 DISTRIBUTED_LOSSES = {"focal": {"gamma": 2.0}, "ghmc": {"bins": 5, "momentum": 0.75}}

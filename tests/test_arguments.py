@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ner_imbalance.arguments import LossArguments, argument_parser, loss_arguments_class, parse_arguments
+from ner_imbalance.config.arguments import LossArguments, argument_parser, loss_arguments_class, parse_arguments
 from ner_imbalance.losses import (
     LOSS_REGISTRY,
     Hyperparameter,

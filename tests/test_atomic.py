@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ner_imbalance.atomic import atomic_open, write_json_atomic
 from ner_imbalance.calibration import load_word_logits, save_word_logits
+from ner_imbalance.utils.atomic import atomic_open, write_json_atomic
 
 
 def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):

@@ -169,8 +169,8 @@ def test_script_refuses_a_non_empty_output_folder_in_one_line_and_keeps_its_file
 
 
 def test_default_output_folder_is_new_per_run_and_named_after_the_loss(tmp_path, tiny_model_dir, monkeypatch):
-    from ner_imbalance.arguments import parse_arguments
-    from ner_imbalance.pipeline import prepare_run
+    from ner_imbalance.config.arguments import parse_arguments
+    from ner_imbalance.training.run import prepare_run
 
     monkeypatch.chdir(tmp_path)
     flags = ["--model_name_or_path", str(tiny_model_dir), "--train_file", str(CORPUS / "train.conll")]
@@ -314,8 +314,8 @@ def test_bad_count_or_flag_is_one_line_naming_the_flag(flags, named, earlier_run
 
 
 def test_metric_for_best_model_accepts_per_type_scores(tmp_path, tiny_model_dir):
-    from ner_imbalance.arguments import parse_arguments
-    from ner_imbalance.pipeline import prepare_run
+    from ner_imbalance.config.arguments import parse_arguments
+    from ner_imbalance.training.run import prepare_run
 
     argv = run_flags(tiny_model_dir, tmp_path / "new", "--metric_for_best_model", "eval_PER_f1")
     assert prepare_run(*parse_arguments(argv)).training_args.metric_for_best_model == "eval_PER_f1"
@@ -336,8 +336,8 @@ def test_resume_true_continues_from_the_last_checkpoint(value, trained_run, tiny
     argv = run_flags(tiny_model_dir, folder, "--resume_from_checkpoint", value)
     argv[argv.index("--max_steps") + 1] = "3"
     if value != "true":  # one resumed training is enough; the others only resolve the checkpoint
-        from ner_imbalance.arguments import parse_arguments
-        from ner_imbalance.pipeline import prepare_run
+        from ner_imbalance.config.arguments import parse_arguments
+        from ner_imbalance.training.run import prepare_run
 
         arguments = parse_arguments(argv)
         prepared = prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ner_imbalance.arguments import DataArguments
+from ner_imbalance.config.arguments import DataArguments
 from ner_imbalance.data.corpus import load_word_corpus, select_samples, tokenize_corpus
 
 CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"

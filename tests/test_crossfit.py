@@ -12,7 +12,7 @@ import pytest
 import yaml
 from study_records import entity_scores, study_record
 
-from ner_imbalance.calibration import search_bias, tags_from_logits
+from ner_imbalance.calibration.search import search_bias, tags_from_logits
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.study.crossfit import crossfit, dev_halves
 from ner_imbalance.study.grid import StudyConfigError, expand_study, load_study_config

@@ -22,8 +22,9 @@ import sys
 import numpy as np
 import pytest
 
-from ner_imbalance.bootstrap import bootstrap_f1
-from ner_imbalance.error_analysis import (
+from ner_imbalance.evaluation import Span, evaluate_tags, read_predictions
+from ner_imbalance.evaluation.bootstrap import bootstrap_f1
+from ner_imbalance.evaluation.error_analysis import (
     OUTCOMES,
     analyse_errors,
     bracketed,
@@ -32,8 +33,7 @@ from ner_imbalance.error_analysis import (
     match_entities,
     plot_confusion,
 )
-from ner_imbalance.evaluation import Span, evaluate_tags, read_predictions
-from ner_imbalance.extras import MissingExtraError
+from ner_imbalance.utils.extras import MissingExtraError
 
 GOLD = ["B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG", "I-ORG", "O", "B-PER", "O", "B-LOC", "O", "O", "O", "O"]
 PRED = ["B-PER", "I-PER", "O", "B-ORG", "O", "B-ORG", "O", "O", "B-LOC", "I-LOC", "O", "O", "O", "O", "B-PER"]

@@ -13,11 +13,11 @@ import torch
 from tiny_models import TINY_CORPUS, tiny_corpus_flags
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
-from ner_imbalance import pipeline as pipeline_module
-from ner_imbalance.arguments import parse_arguments
 from ner_imbalance.calibration import load_word_logits, tags_from_logits
+from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.evaluation import evaluate_tags, read_gold_and_pred, read_predictions
-from ner_imbalance.pipeline import build_trainer
+from ner_imbalance.training import run as pipeline_module
+from ner_imbalance.training.run import build_trainer
 
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO / "scripts"))

@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 from tiny_models import tiny_corpus_flags
 
-from ner_imbalance.arguments import parse_arguments
+from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.losses import CrossEntropyLoss, LogitAdjustedLoss
-from ner_imbalance.pipeline import build_trainer
+from ner_imbalance.training.run import build_trainer
 
 
 def trainer_for(tiny_model_dir, tmp_path, *flags: str):

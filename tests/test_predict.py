@@ -17,7 +17,7 @@ import torch
 
 from ner_imbalance.data.alignment import tokenize_and_align
 from ner_imbalance.data.conll import DataFormatError
-from ner_imbalance.predict import Sentence, Tagger, input_format_of, read_sentences, split_words, write_conll
+from ner_imbalance.inference import Sentence, Tagger, input_format_of, read_sentences, split_words, write_conll
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 
@@ -96,7 +96,7 @@ def test_raw_text_is_split_by_the_tokenizers_pre_tokenizer_with_offsets(tagger):
 
 
 def test_entities_carry_type_word_span_text_and_mean_probability(tagger):
-    from ner_imbalance.predict import entities_of
+    from ner_imbalance.inference import entities_of
 
     sentence = Sentence(["Ann", "Lee", "in", "Paris"])
     entities = entities_of(sentence, ["B-PER", "I-PER", "O", "B-LOC"], [0.9, 0.7, 0.99, 0.6])
@@ -130,7 +130,7 @@ def test_input_formats_by_extension_and_tag_columns_are_ignored(tmp_path, tagger
 
 
 def test_conll_output_has_one_line_per_word():
-    from ner_imbalance.predict import TaggedSentence
+    from ner_imbalance.inference import TaggedSentence
 
     handle = io.StringIO()
     write_conll([TaggedSentence(["a", "b"], ["O", "B-PER"], [1.0, 1.0]), TaggedSentence([], [], [])], handle)

@@ -10,7 +10,7 @@ from tiny_models import random_token_dataset, tiny_training_arguments
 from transformers import DataCollatorForTokenClassification, TrainerCallback
 
 from ner_imbalance.losses import build_loss
-from ner_imbalance.trainer import LOSS_STATE_NAME, ImbalanceTrainer
+from ner_imbalance.training.trainer import LOSS_STATE_NAME, ImbalanceTrainer
 
 NUM_LABELS = 5
 

@@ -7,7 +7,7 @@ from tiny_models import random_token_dataset, tiny_training_arguments
 from transformers import DataCollatorForTokenClassification
 
 from ner_imbalance.losses import build_loss
-from ner_imbalance.trainer import LOSS_STATISTICS_PREFIX, ImbalanceTrainer
+from ner_imbalance.training.trainer import LOSS_STATISTICS_PREFIX, ImbalanceTrainer
 
 NUM_LABELS = 5
 BATCH_SIZE = 4

@@ -10,10 +10,10 @@ import optuna
 import pytest
 from tiny_models import save_tiny_encoder, tiny_corpus_flags
 
-from ner_imbalance.arguments import parse_arguments
-from ner_imbalance.extras import MissingExtraError
+from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.losses import SearchSpace
-from ner_imbalance.tuning import TuningArguments, format_trials, run_search, study_name, suggest
+from ner_imbalance.training.tuning import TuningArguments, format_trials, run_search, study_name, suggest
+from ner_imbalance.utils.extras import MissingExtraError
 
 REPO = Path(__file__).parents[1]
 sys.path.insert(0, str(REPO / "scripts"))
@@ -78,7 +78,7 @@ def test_two_trials_then_resume_adds_to_the_same_study(tiny_encoder_dir, tmp_pat
 
 
 def test_each_trial_trains_with_its_own_loss(tiny_encoder_dir, tmp_path, monkeypatch):
-    from ner_imbalance import tuning
+    from ner_imbalance.training import tuning
 
     built = []
     original = tuning.build_corpus_loss

@@ -11,7 +11,7 @@ import datasets
 import torch
 from transformers import BertConfig, BertForTokenClassification, BertModel, BertTokenizerFast
 
-from ner_imbalance.arguments import NerTrainingArguments
+from ner_imbalance.config.arguments import NerTrainingArguments
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

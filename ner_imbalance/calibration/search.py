@@ -20,36 +20,30 @@ Adding the same constant to every label does not change any arg-max, so the `O` 
 global trade-off and the per-type biases are offsets from it. Ties go to the tied candidate
 closest to the current bias (to no bias at all for the `O` scan).
 
-Scores are those of `ner_imbalance.evaluation.evaluate_tags` in conlleval mode (seqeval's
+Scores are those of `ner_imbalance.evaluation.scores.evaluate_tags` in conlleval mode (seqeval's
 chunking): `entity_counts.EntityCounter` counts gold, predicted and correct entities per type of label-id
 sequences with vectorised seqeval transition tables, and only for sentences whose prediction
 the candidates can change; tests check that its numbers equal `evaluate_tags`'s exactly.
 
-`fold_bias_into_classifier` adds the chosen `b` to the token-classification head's output bias,
-so the saved model, `transformers.pipeline("token-classification")` and any later prediction
-apply it with no extra code.
+`classifier.fold_bias_into_classifier` adds the chosen `b` to the token-classification head's
+output bias; `files` writes and reads the word-level logits and `calibration.json`.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from ner_imbalance.atomic import atomic_open, write_json_atomic
 from ner_imbalance.constants import CALIBRATION_MODES, OUTSIDE
-from ner_imbalance.entity_counts import ChunkTables, EntityCounter, macro_f1, micro_scores, tag_ids
-from ner_imbalance.evaluation import SCHEMES
+from ner_imbalance.evaluation.entity_counts import ChunkTables, EntityCounter, macro_f1, micro_scores, tag_ids
+from ner_imbalance.evaluation.scores import SCHEMES
 
 NO_CALIBRATION = "none"
 CALIBRATION_METRICS = ("micro_f1", "macro_f1")
 DEFAULT_METRIC = "micro_f1"
-WORD_LOGITS_FILE = "word_logits_validation.npz"
-CALIBRATION_FILE = "calibration.json"
 
 DEFAULT_OUTSIDE_STEP = 0.05
 DEFAULT_OUTSIDE_BOUND = 5.0
@@ -142,7 +136,7 @@ def search_bias(
         margin: least dev gain (a fraction, 0.005 = half a point) for a per-type move.
         rounds: most coordinate-ascent rounds of `per_type`.
     """
-    logits = _checked_logits(word_logits, label_list)
+    logits = check_word_logits(word_logits, label_list)
     _check_options(mode, metric, scheme, outside_step, outside_bound, grid_step, bound, margin, rounds)
     counter = EntityCounter(tag_ids(gold_tags, label_list), [len(tags) for tags in gold_tags], ChunkTables(label_list))
     if counter.num_words != len(logits):
@@ -188,7 +182,7 @@ def tags_from_logits(
     bias: np.ndarray | Sequence[float] | None = None,
 ) -> list[list[str]]:
     """The tags `argmax(x + bias)` of every word, one list per sentence of `sentence_lengths` words."""
-    logits = _checked_logits(word_logits, label_list)
+    logits = check_word_logits(word_logits, label_list)
     lengths = np.asarray(sentence_lengths, dtype=np.int64)
     if lengths.sum() != len(logits):
         raise ValueError(f"word_logits has {len(logits)} rows but sentence_lengths add up to {lengths.sum()}")
@@ -196,74 +190,6 @@ def tags_from_logits(
     tags = np.asarray(label_list, dtype=object)[ids].tolist()
     starts = np.concatenate(([0], np.cumsum(lengths)))
     return [tags[starts[row] : starts[row + 1]] for row in range(len(lengths))]
-
-
-def fold_bias_into_classifier(model: torch.nn.Module, bias: np.ndarray | Sequence[float] | torch.Tensor) -> None:
-    """Add `bias` to the output bias of `model`'s token-classification head, in place.
-
-    The head is `model.classifier` when it is a `Linear`, else the only `Linear` with
-    `config.num_labels` outputs. Afterwards `model(...).logits` equals the former logits plus
-    `bias` (up to float rounding), for every later use of the model and of its saved folder.
-    """
-    head = classifier_head(model)
-    values = torch.as_tensor(np.asarray(bias, dtype=np.float64))
-    if values.shape != (head.out_features,):
-        raise ValueError(f"bias has shape {tuple(values.shape)}, the classifier has {head.out_features} outputs")
-    if head.bias is None:
-        raise ValueError(
-            f"the classifier of {type(model).__name__} has no bias: a calibration bias cannot be folded into it"
-        )
-    with torch.no_grad():
-        head.bias.add_(values.to(dtype=head.bias.dtype, device=head.bias.device))
-
-
-def classifier_head(model: torch.nn.Module) -> torch.nn.Linear:
-    """The `Linear` layer that produces a token-classification model's logits."""
-    classifier = getattr(model, "classifier", None)
-    if isinstance(classifier, torch.nn.Linear):
-        return classifier
-    num_labels = getattr(getattr(model, "config", None), "num_labels", None)
-    heads = [
-        name
-        for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and module.out_features == num_labels
-    ]
-    if len(heads) != 1:
-        found = ", ".join(heads) or "none"
-        raise ValueError(
-            f"cannot tell the classification head of {type(model).__name__}: no `classifier` Linear, and "
-            f"Linear layers with num_labels={num_labels} outputs: {found}"
-        )
-    return model.get_submodule(heads[0])
-
-
-def save_word_logits(
-    path: str | os.PathLike, word_logits: np.ndarray, sentence_lengths: Sequence[int], label_list: Sequence[str]
-) -> None:
-    """Write word-level logits as `.npz`: `logits` float16 `[num_words, C]`, `sentence_lengths`
-    int64 and `labels` (strings; loadable without pickle)."""
-    logits = _checked_logits(word_logits, label_list)
-    lengths = np.asarray(sentence_lengths, dtype=np.int64)
-    if lengths.sum() != len(logits):
-        raise ValueError(f"word_logits has {len(logits)} rows but sentence_lengths add up to {lengths.sum()}")
-    with atomic_open(path, "wb") as handle:
-        np.savez(
-            handle,
-            logits=logits.astype(np.float16),
-            sentence_lengths=lengths,
-            labels=np.asarray(list(label_list), dtype=np.str_),
-        )
-
-
-def load_word_logits(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """`(logits float32, sentence_lengths, labels)` of a file written by `save_word_logits`."""
-    with np.load(path, allow_pickle=False) as data:
-        return data["logits"].astype(np.float32), data["sentence_lengths"], data["labels"].tolist()
-
-
-def write_calibration(path: str | os.PathLike, result: CalibrationResult, extra: dict[str, Any] | None = None) -> None:
-    """Write `result.to_json()` (plus `extra` entries) as indented JSON, atomically."""
-    write_json_atomic(path, {**result.to_json(), **(extra or {})})
 
 
 class _Search:
@@ -379,7 +305,9 @@ def _grid(step: float, bound: float) -> np.ndarray:
     return np.concatenate((-half[::-1], [0.0], half))
 
 
-def _checked_logits(word_logits: np.ndarray, label_list: Sequence[str]) -> np.ndarray:
+def check_word_logits(word_logits: np.ndarray, label_list: Sequence[str]) -> np.ndarray:
+    """`word_logits` as float32 `[num_words, len(label_list)]`; `ValueError` unless it has that shape,
+    is finite and `label_list` holds `O`."""
     logits = np.asarray(word_logits)
     if logits.ndim != 2 or logits.shape[1] != len(label_list):
         raise ValueError(

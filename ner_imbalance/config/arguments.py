@@ -21,7 +21,8 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from ner_imbalance.calibration_arguments import CalibrationArguments, check_calibration_split
+from ner_imbalance.config.calibration_flags import CalibrationArguments, check_calibration_split
+from ner_imbalance.config.training_flags import RENAMED_FLAGS, check_count, check_training_arguments
 from ner_imbalance.constants import (
     CLASS_WEIGHT_METHODS,
     EFFECTIVE_NUMBER,
@@ -33,7 +34,6 @@ from ner_imbalance.constants import (
 )
 from ner_imbalance.errors import UsageError
 from ner_imbalance.losses import LOSS_REGISTRY, Hyperparameter, build_loss, declared_hyperparameters, loss_class
-from ner_imbalance.training_flags import RENAMED_FLAGS, check_count, check_training_arguments
 
 CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
 OUTPUT_ROOT = "outputs"

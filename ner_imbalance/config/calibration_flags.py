@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ner_imbalance.calibration import (
+from ner_imbalance.calibration.search import (
     CALIBRATION_METRICS,
     DEFAULT_BOUND,
     DEFAULT_GRID_STEP,

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ner_imbalance.evaluation import sentence_entities
+from ner_imbalance.evaluation.scores import sentence_entities
 
 RESAMPLES_PER_CHUNK = 1000
 

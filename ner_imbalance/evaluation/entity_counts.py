@@ -6,7 +6,7 @@ gold, predicted and correct entities per type directly on label ids, with seqeva
 `start_of_chunk` / `end_of_chunk` turned into lookup tables (`ChunkTables`), looking only at the
 transitions next to non-`O` words; counts are additive over sentences, so a caller can re-count
 just the sentences a change touches. `micro_scores`, `macro_f1` and `precision_recall_f1` turn
-counts into the numbers `ner_imbalance.evaluation` computes (same operations, so the same floats);
+counts into the numbers `ner_imbalance.evaluation.scores` computes (same operations, so the same floats);
 tests check them against `evaluate_tags` exactly.
 """
 
@@ -135,7 +135,10 @@ def macro_f1(counts: np.ndarray) -> float:
 
 
 def precision_recall_f1(correct: int, predicted: int, support: int) -> tuple[float, float, float]:
-    """As `ner_imbalance.evaluation` computes them (same operations, so the same floats)."""
+    """Precision, recall and F1 from entity counts; a ratio with a zero denominator is 0, as in conlleval.
+
+    The one home of these formulas: `scores.evaluate_tags` and the calibration's counts both use it.
+    """
     precision = correct / predicted if predicted else 0.0
     recall = correct / support if support else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

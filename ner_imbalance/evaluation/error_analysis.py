@@ -37,8 +37,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ner_imbalance.evaluation import Span, sentence_entities
-from ner_imbalance.extras import import_extra
+from ner_imbalance.evaluation.scores import Span, sentence_entities
+from ner_imbalance.utils.extras import import_extra
 
 ERROR_KINDS = ("wrong_type", "wrong_boundary", "both_wrong", "missed", "spurious")
 OUTCOMES = ("correct", *ERROR_KINDS)

@@ -5,7 +5,7 @@ seeds. The modules, one job each:
 
 - `grid`: read a config and expand it to `RunSpec`s (resolving `from_sweep` entries).
 - `records`: the JSON record of a finished run, with its git, version and machine metadata.
-- `runner`: run the unfinished specs through `ner_imbalance.pipeline.run_experiment` (the code
+- `runner`: run the unfinished specs through `ner_imbalance.training.run.run_experiment` (the code
   path of `scripts/train_ner.py`), resume, and list the plan (`--dry-run`).
 - `summary`: records -> mean ± std over seeds, one section per config.
 - `report`: the markdown and JSON report; `plots`: its PNG figures.

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ner_imbalance.calibration import NO_CALIBRATION
+from ner_imbalance.calibration.search import NO_CALIBRATION
 from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.curves import first_reaching
 from ner_imbalance.study.paired import paired_bootstrap, run_counts

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ner_imbalance.calibration import (
+from ner_imbalance.calibration.search import (
     CALIBRATION_MODES,
     DEFAULT_METRIC,
     NO_CALIBRATION,

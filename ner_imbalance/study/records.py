@@ -19,10 +19,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ner_imbalance.atomic import atomic_open, write_json_atomic
 from ner_imbalance.constants import TYPE_METRICS
-from ner_imbalance.environment import git_commit, library_versions, machine_info
 from ner_imbalance.study.grid import RunSpec
+from ner_imbalance.utils.atomic import atomic_open, write_json_atomic
+from ner_imbalance.utils.environment import git_commit, library_versions, machine_info
 
 DEFAULT_RESULTS_DIR = Path("results/runs")
 RECORD_SUFFIX = ".json"

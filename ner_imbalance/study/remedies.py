@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ner_imbalance.calibration import NO_CALIBRATION
+from ner_imbalance.calibration.search import NO_CALIBRATION
 from ner_imbalance.study.convergence import (
     CONTAINS_ZERO,
     format_interval,

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ner_imbalance.atomic import write_json_atomic, write_text_atomic
-from ner_imbalance.environment import device_label
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
 from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrate_sections
 from ner_imbalance.study.grid import best_settings, loss_label
@@ -33,6 +31,8 @@ from ner_imbalance.study.summary import (
     optional_stat,
     ordered_rows,
 )
+from ner_imbalance.utils.atomic import write_json_atomic, write_text_atomic
+from ner_imbalance.utils.environment import device_label
 
 
 def format_delta(stat: Stat, reference: Stat | None) -> str:

@@ -1,6 +1,6 @@
 """Running the study: build and check each run's arguments, train the unfinished runs, resume, list the plan.
 
-Runs happen in this process through `ner_imbalance.pipeline.run_experiment`, the code path of
+Runs happen in this process through `ner_imbalance.training.run.run_experiment`, the code path of
 `scripts/train_ner.py`. Each run trains for the fixed budget with no checkpoint, evaluates dev
 after every epoch for its learning curve, and is scored on the dev split at the end: the study
 reports the final model, not a best-of-epochs pick. Its word-level dev logits go beside the
@@ -26,7 +26,6 @@ from typing import Any
 
 import numpy as np
 
-from ner_imbalance.atomic import write_text_atomic
 from ner_imbalance.calibration import WORD_LOGITS_FILE
 from ner_imbalance.study.grid import (
     STUDY_TRAINING_SETTINGS,
@@ -52,6 +51,7 @@ from ner_imbalance.study.records import (
     write_dev_outputs,
     write_record,
 )
+from ner_imbalance.utils.atomic import write_text_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def build_arguments(spec: RunSpec, output_dir: str | os.PathLike, max_steps: int
 
     `max_steps` (an `equal_steps` run) replaces the budget in epochs by a number of optimizer steps.
     """
-    from ner_imbalance.arguments import (  # imported here: transformers is slow to import for a dry run
+    from ner_imbalance.config.arguments import (  # imported here: transformers is slow to import for a dry run
         DataArguments,
         LossArguments,
         ModelArguments,
@@ -142,8 +142,8 @@ def full_train_windows(model_args: Any, data_args: Any) -> int:
     """Number of training windows of the full training set (keep ratio 1) of a dataset."""
     from transformers import AutoTokenizer
 
-    from ner_imbalance.pipeline import packaged_model_path
-    from ner_imbalance.run_corpus import prepare_corpus
+    from ner_imbalance.training.corpus import prepare_corpus
+    from ner_imbalance.training.run import packaged_model_path
 
     tokenizer = AutoTokenizer.from_pretrained(
         model_args.tokenizer_name or model_args.model_name_or_path or packaged_model_path()
@@ -257,7 +257,7 @@ def run_study(
     from ner_imbalance.study.curves import LearningCurveCallback
 
     if run_fn is None:
-        from ner_imbalance.pipeline import run_experiment
+        from ner_imbalance.training.run import run_experiment
 
         run_fn = run_experiment
     checkpoint_root = Path(checkpoint_root)

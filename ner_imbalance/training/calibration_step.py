@@ -26,8 +26,8 @@ from ner_imbalance.calibration import (
     write_calibration,
 )
 from ner_imbalance.data.alignment import gather_word_values
-from ner_imbalance.run_corpus import PreparedCorpus
-from ner_imbalance.split_evaluation import SplitPrediction, predict_split
+from ner_imbalance.training.corpus import PreparedCorpus
+from ner_imbalance.training.split_evaluation import SplitPrediction, predict_split
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import datasets
 from transformers import PreTrainedTokenizerBase
 
-from ner_imbalance.arguments import DataArguments
+from ner_imbalance.config.arguments import DataArguments
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
 
 

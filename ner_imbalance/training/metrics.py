@@ -4,7 +4,7 @@ The Trainer sees windows of sub-tokens; users care about words and entities. `ar
 (the Trainer's `preprocess_logits_for_metrics`) keeps one label id per sub-token instead of
 accumulating `[windows, length, labels]` float logits, and `WordLevelMetrics` merges windows back
 to exactly one tag per word (`data.alignment.merge_window_predictions`) and scores them with the
-word-level evaluation of `ner_imbalance.evaluation`, so `eval_f1` is the same number as
+word-level evaluation of `ner_imbalance.evaluation.scores`, so `eval_f1` is the same number as
 `scripts/evaluate_ner.py` gives on the written predictions.
 """
 

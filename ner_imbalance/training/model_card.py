@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments
-from ner_imbalance.atomic import write_text_atomic
-from ner_imbalance.calibration import CalibrationResult
+from ner_imbalance.calibration.search import CalibrationResult
+from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments
 from ner_imbalance.constants import OUTSIDE
+from ner_imbalance.utils.atomic import write_text_atomic
 
 
 def write_model_card(

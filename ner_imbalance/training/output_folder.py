@@ -19,7 +19,7 @@ from pathlib import Path
 
 from transformers.trainer_utils import get_last_checkpoint
 
-from ner_imbalance.arguments import RESUME_FROM_LAST
+from ner_imbalance.config.arguments import RESUME_FROM_LAST
 from ner_imbalance.errors import UsageError
 
 TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"

@@ -33,35 +33,35 @@ from transformers import (
     set_seed,
 )
 
-from ner_imbalance.arguments import (
+from ner_imbalance.calibration.search import NO_CALIBRATION
+from ner_imbalance.config.arguments import (
     DataArguments,
     LossArguments,
     ModelArguments,
     NerTrainingArguments,
     validate_arguments,
 )
-from ner_imbalance.atomic import write_json_atomic
-from ner_imbalance.calibration import NO_CALIBRATION
-from ner_imbalance.calibration_arguments import check_calibration_split
-from ner_imbalance.calibration_step import calibrate_model, predict_uncalibrated
+from ner_imbalance.config.calibration_flags import check_calibration_split
 from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
 from ner_imbalance.losses import build_loss, loss_class
-from ner_imbalance.model_card import write_model_card
-from ner_imbalance.output_folder import (
+from ner_imbalance.training.calibration_step import calibrate_model, predict_uncalibrated
+from ner_imbalance.training.corpus import PreparedCorpus, windows_of
+from ner_imbalance.training.metrics import argmax_logits
+from ner_imbalance.training.model_card import write_model_card
+from ner_imbalance.training.output_folder import (
     check_output_dir,
     claim_output_dir,
     clear_output_dir,
     means_last_checkpoint,
     resolve_checkpoint,
 )
-from ner_imbalance.run_corpus import PreparedCorpus, windows_of
-from ner_imbalance.split_evaluation import evaluate_split, metrics_for
-from ner_imbalance.trainer import ImbalanceTrainer
-from ner_imbalance.word_metrics import argmax_logits
+from ner_imbalance.training.split_evaluation import evaluate_split, metrics_for
+from ner_imbalance.training.trainer import ImbalanceTrainer
+from ner_imbalance.utils.atomic import write_json_atomic
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import numpy as np
 from transformers import Trainer
 
 from ner_imbalance.evaluation import write_predictions
-from ner_imbalance.run_corpus import PreparedCorpus
-from ner_imbalance.word_metrics import WordLevelMetrics, argmax_logits
+from ner_imbalance.training.corpus import PreparedCorpus
+from ner_imbalance.training.metrics import WordLevelMetrics, argmax_logits
 
 
 def metrics_for(corpus: PreparedCorpus, split: str) -> WordLevelMetrics | None:

@@ -23,7 +23,7 @@ from torch import nn
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 from transformers.trainer_utils import get_last_checkpoint
 
-from ner_imbalance.atomic import write_json_atomic
+from ner_imbalance.utils.atomic import write_json_atomic
 
 LOSS_STATE_NAME = "loss_state.pt"
 ALL_RESULTS_NAME = "all_results.json"

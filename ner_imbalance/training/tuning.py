@@ -31,12 +31,12 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-from ner_imbalance.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
-from ner_imbalance.extras import import_extra
+from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.losses import SearchSpace, loss_search_space
-from ner_imbalance.pipeline import build_corpus_loss, build_trainer
-from ner_imbalance.run_corpus import PreparedCorpus
-from ner_imbalance.trainer import ImbalanceTrainer
+from ner_imbalance.training.corpus import PreparedCorpus
+from ner_imbalance.training.run import build_corpus_loss, build_trainer
+from ner_imbalance.training.trainer import ImbalanceTrainer
+from ner_imbalance.utils.extras import import_extra
 
 logger = logging.getLogger(__name__)
 
