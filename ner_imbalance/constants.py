@@ -35,3 +35,13 @@ MAX_SEQ_LENGTH = 128
 """Default sub-tokens per window (`--max_seq_length`); longer sentences are split into overlapping windows."""
 STRIDE = 32
 """Default sub-tokens that consecutive windows of a long sentence share (`--stride`)."""
+
+IOB2 = "IOB2"
+"""Canonical name of the IOB2 tag scheme (`B-X` begins an entity, `I-X` continues it)."""
+IOBES = "IOBES"
+"""Canonical name of the IOBES (BIOES) tag scheme (`B-`, `I-`, `E-` for the end, `S-` for single-word entities)."""
+ARGMAX = "argmax"
+VITERBI = "viterbi"
+DECODING_METHODS = (ARGMAX, VITERBI)
+"""How word-level scores become tags (`ner_imbalance.decoding.decode`): each word's best tag, or the best valid
+sequence under the scheme's transition constraints."""

@@ -120,18 +120,9 @@ def test_iobes_constraints_are_the_scheme_rules():
     constraints = tag_constraints(labels, "IOBES")
     for i, previous in enumerate(labels):
         for j, tag in enumerate(labels):
-            assert constraints.allowed_transitions[i, j] == is_valid_pair(previous, tag), (previous, tag)
+            assert constraints.allowed_transitions[i, j] == may_follow(previous, tag, IOBES), (previous, tag)
     np.testing.assert_array_equal(constraints.allowed_start, [1, 1, 0, 0, 1, 1, 0, 0, 1])
     np.testing.assert_array_equal(constraints.allowed_end, [1, 0, 0, 1, 1, 0, 0, 1, 1])
-
-
-def is_valid_pair(previous: str, tag: str) -> bool:
-    """IOBES rule of the brief, written out: B-X/I-X -> I-X|E-X; E-X, S-X, O -> O|B-*|S-*."""
-    previous_prefix, _, previous_type = previous.partition("-")
-    prefix, _, entity_type = tag.partition("-")
-    if previous_prefix in ("B", "I"):
-        return prefix in ("I", "E") and entity_type == previous_type
-    return prefix in ("O", "B", "S")
 
 
 @pytest.mark.parametrize("name", ["iob2", "IOB2", "Iob2"])
@@ -367,6 +358,8 @@ def test_decode_dispatches_by_method():
         by_method["viterbi"], viterbi_decode(HAND_SCORES, HAND_LENGTHS, *tag_constraints(PER_LOC, "iob2"))
     )
     assert (by_method["argmax"] != by_method["viterbi"]).any()
+    from_array_labels = decode(HAND_SCORES, HAND_LENGTHS, np.array(PER_LOC), scheme="iob2", method="viterbi")
+    np.testing.assert_array_equal(from_array_labels, by_method["viterbi"])  # label lists as stored in .npz files
 
 
 def test_decode_rejects_an_unknown_method_naming_the_allowed_ones():

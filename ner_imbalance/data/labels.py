@@ -12,13 +12,11 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import datasets
 
-from ner_imbalance.constants import OUTSIDE, TAG_SCHEMES
+from ner_imbalance.constants import IOB2, IOBES, OUTSIDE, TAG_SCHEMES
 from ner_imbalance.data.readers import TAG_COLUMN
 
 logger = logging.getLogger(__name__)
 
-IOB2 = "IOB2"
-IOBES = "IOBES"
 IOB2_PREFIXES = ("B", "I")
 IOBES_PREFIXES = ("B", "I", "E", "S")
 INVALID_EXAMPLES = 5
