@@ -1,9 +1,14 @@
-"""Atomic file writes: a crash leaves either the whole new file or the old one, never half of one."""
+"""Atomic file writes: a crash leaves either the whole new file or the old one, never half of one.
+
+The file gets the permissions a plain `open` would give it (the existing file's mode, or 0666 less
+the umask), not the 0600 of the temporary file it is written through.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,12 +26,35 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(temporary, _mode_of_a_plain_open(path))
         with os.fdopen(handle, mode, **({"encoding": "utf-8", "newline": "\n"} if mode == "w" else {})) as stream:
             yield stream
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _mode_of_a_plain_open(path: Path) -> int:
+    """The permission bits `open(path, "w")` would leave: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process umask, read from /proc where it can be (setting it to read it races other threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
