@@ -45,3 +45,7 @@ VITERBI = "viterbi"
 DECODING_METHODS = (ARGMAX, VITERBI)
 """How word-level scores become tags (`ner_imbalance.decoding.decode`): each word's best tag, or the best valid
 sequence under the scheme's transition constraints."""
+DECODING_CONFIG_KEY = "ner_decoding"
+"""The key of a trained model's `config.json` that records its decoding (what evaluation used, and prediction uses)."""
+TAG_SCHEME_CONFIG_KEY = "ner_tag_scheme"
+"""The key of a trained model's `config.json` that records the tag scheme of its labels ("IOB2" or "IOBES")."""

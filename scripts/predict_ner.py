@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ner_imbalance.constants import MAX_SEQ_LENGTH, STRIDE
+from ner_imbalance.constants import DECODING_METHODS, MAX_SEQ_LENGTH, STRIDE
 from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.inference import (
     DTYPES,
@@ -51,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--max_seq_length", type=int, default=MAX_SEQ_LENGTH, help="Sub-tokens per window.")
     parser.add_argument("--stride", type=int, default=STRIDE, help="Sub-tokens shared by consecutive windows.")
+    parser.add_argument(
+        "--decoding",
+        choices=DECODING_METHODS,
+        help="argmax or viterbi (valid tag sequences only). Default: what the model was evaluated with.",
+    )
     parser.add_argument("--no_progress", action="store_true", help="No progress bar.")
     args = parser.parse_args(argv)
     output_format = args.output_format or (
@@ -67,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             max_seq_length=args.max_seq_length,
             stride=args.stride,
+            decoding=args.decoding,
         )
         if args.output != STDOUT:
             Path(args.output).parent.mkdir(parents=True, exist_ok=True)

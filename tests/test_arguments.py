@@ -70,7 +70,12 @@ def test_loss_kwargs_follow_the_chosen_loss():
     _, _, loss_args, _ = parse_arguments(["--loss", "softened", "--K", "4", "--softened_variant", "literal"])
     assert loss_args.loss_kwargs() == {"K": 4.0, "variant": "literal"}
     _, _, loss_args, _ = parse_arguments(["--loss", "focal", "--gamma", "1", "--alpha", "0.25"])
-    assert loss_args.loss_kwargs(outside_label_id=0) == {"gamma": 1.0, "alpha": 0.25, "outside_label_id": 0}
+    assert loss_args.loss_kwargs(outside_label_id=0) == {
+        "gamma": 1.0,
+        "alpha": 0.25,
+        "variant": "softmax",
+        "outside_label_id": 0,
+    }
     _, _, loss_args, _ = parse_arguments(["--loss", "ghmc", "--bins", "30", "--ghmc_variant", "sigmoid"])
     assert loss_args.loss_kwargs() == {"bins": 30, "momentum": 0.0, "variant": "sigmoid"}
 
@@ -254,6 +259,7 @@ def test_every_flag_keeps_its_name_and_default_from_the_loss_classes():
         "loss": "focal",
         "gamma": 3.0,
         "alpha": None,
+        "focal_variant": "softmax",
         "K": 4.0,
         "softened_variant": "argmax",
         "threshold": 0.5,

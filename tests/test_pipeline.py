@@ -227,8 +227,8 @@ def test_word_logits_are_the_saved_models_before_calibration(calibrated_output):
     _tokens, gold, written = read_predictions(calibrated_output / "predictions_validation.conll")
     assert lengths.tolist() == [len(tags) for tags in gold]
     assert logits.shape == (sum(lengths), len(labels))
-    bias = json.loads((calibrated_output / "calibration.json").read_text())["bias"]
-    from_file = tags_from_logits(logits, lengths, labels, bias)
+    calibration = json.loads((calibrated_output / "calibration.json").read_text())
+    from_file = tags_from_logits(logits, lengths, labels, calibration["bias"], decoding=calibration["decoding"])
     flat_file = [tag for tags in from_file for tag in tags]
     flat_written = [tag for tags in written for tag in tags]
     agreement = sum(a == b for a, b in zip(flat_file, flat_written)) / len(flat_written)

@@ -16,8 +16,8 @@ from tiny_models import tiny_corpus_flags
 
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.errors import UsageError
+from ner_imbalance.training.predictions import evaluate_split
 from ner_imbalance.training.run import build_trainer
-from ner_imbalance.training.split_evaluation import evaluate_split
 
 DOCS = Path(__file__).parents[1] / "docs" / "training_flags.md"
 

@@ -1,4 +1,4 @@
-"""Decision-bias calibration: predict `argmax(x + b)` with an additive bias `b` chosen on dev.
+"""Decision-bias calibration: decode `x + b` with an additive bias `b` chosen on dev.
 
 A model trained on imbalanced tags tends to be too shy of entities (or, untrained, too eager).
 Adding a bias `b` (one value per label) to the logits `x` before the arg-max trades precision
@@ -16,9 +16,21 @@ needs a forward pass:
   regularisation: an unrestricted per-type search overfits dev (issue 11: +3 to 4 points on
   dev, up to -5 on held-out data).
 
-Adding the same constant to every label does not change any arg-max, so the `O` bias carries the
-global trade-off and the per-type biases are offsets from it. Ties go to the tied candidate
-closest to the current bias (to no bias at all for the `O` scan).
+Adding the same constant to every label does not change any decoding, so the `O` bias carries
+the global trade-off and the per-type biases are offsets from it. Ties go to the tied candidate
+closest to the current bias (to no bias at all for the `O` scan). An `O` bias that ends on its
+bound has not found its optimum: the bound is doubled and the scan repeated (at most
+`MAX_WIDENINGS` times), and `calibration.json` records the bound used and the per-type biases
+that end on theirs.
+
+The bias is chosen for the tags that will really be emitted: `decoding="argmax"` tags each word
+`argmax(x + b)`, `decoding="viterbi"` takes each sentence's best valid tag sequence of `x + b`
+(`ner_imbalance.decoding`). Under argmax a candidate changes only the words it flips; under
+Viterbi it can change a whole sentence, so a scan of one label's bias first decodes every
+sentence at the two ends of its grid. The score of a tag path is linear in that bias, with slope
+the number of words the path gives the label; the best path's count never decreases as the bias
+grows, so a sentence whose best path is the same at both ends keeps it over the whole grid, and
+only the other sentences are decoded again at each grid value.
 
 Scores are those of `ner_imbalance.evaluation.scores.evaluate_tags` in conlleval mode (seqeval's
 chunking): `entity_counts.EntityCounter` counts gold, predicted and correct entities per type of label-id
@@ -37,7 +49,8 @@ from typing import Any
 
 import numpy as np
 
-from ner_imbalance.constants import CALIBRATION_MODES, OUTSIDE
+from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES, DECODING_METHODS, OUTSIDE
+from ner_imbalance.decoding import decode
 from ner_imbalance.evaluation.entity_counts import ChunkTables, EntityCounter, macro_f1, micro_scores, tag_ids
 from ner_imbalance.evaluation.scores import SCHEMES
 
@@ -51,6 +64,8 @@ DEFAULT_GRID_STEP = 0.5
 DEFAULT_BOUND = 2.0
 DEFAULT_MARGIN = 0.005
 DEFAULT_ROUNDS = 3
+MAX_WIDENINGS = 3
+"""How often the `O` bias bound is doubled when the best `O` bias lies on it (5 -> 10 -> 20 -> 40 by default)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,9 +74,10 @@ class CalibrationResult:
 
     `bias[c]` is added to logit `c` of `labels[c]`. `score_before` / `score_after` are the
     chosen `metric` without / with the bias; `scores_before` / `scores_after` hold `precision`,
-    `recall`, `f1` and `macro_f1` (fractions, as `evaluate_tags`). `candidates` is the number of
-    biases scored and `rounds` the coordinate-ascent rounds run (0 for `outside`); `settings`
-    the grid, bound and margin.
+    `recall`, `f1` and `macro_f1` (fractions, as `evaluate_tags`) of the tags `decoding`
+    gives. `candidates` is the number of biases scored and `rounds` the coordinate-ascent rounds
+    run (0 for `outside`); `settings` the grid, bounds (the `O` bound after any widening) and
+    margin; `at_bound` the labels whose bias ended on its bound.
     """
 
     bias: np.ndarray
@@ -75,6 +91,8 @@ class CalibrationResult:
     candidates: int
     rounds: int
     settings: dict[str, float] = field(default_factory=dict)
+    decoding: str = ARGMAX
+    at_bound: tuple[str, ...] = ()
 
     def nonzero_biases(self) -> dict[str, float]:
         """`{label: bias}` of the labels whose bias is not 0."""
@@ -95,13 +113,16 @@ class CalibrationResult:
             "candidates": self.candidates,
             "rounds": self.rounds,
             "settings": self.settings,
+            "decoding": self.decoding,
+            "at_bound": list(self.at_bound),
         }
 
     def describe(self) -> str:
         """One markdown sentence for a model card."""
         biases = ", ".join(f"`{label}` {value:+.2f}" for label, value in self.nonzero_biases().items()) or "none"
         return (
-            f"Decision bias calibrated on the validation split (`{self.mode}`, for {self.metric}: "
+            f"Decision bias calibrated on the validation split (`{self.mode}`, for {self.metric} under "
+            f"`{self.decoding}` decoding: "
             f"{100 * self.score_before:.2f} -> {100 * self.score_after:.2f}) and folded into the classifier's "
             f"output bias, so every prediction of this model includes it. Logit biases: {biases}."
         )
@@ -115,6 +136,7 @@ def search_bias(
     mode: str,
     metric: str = DEFAULT_METRIC,
     scheme: str = "IOB2",
+    decoding: str = ARGMAX,
     outside_step: float = DEFAULT_OUTSIDE_STEP,
     outside_bound: float = DEFAULT_OUTSIDE_BOUND,
     grid_step: float = DEFAULT_GRID_STEP,
@@ -122,7 +144,7 @@ def search_bias(
     margin: float = DEFAULT_MARGIN,
     rounds: int = DEFAULT_ROUNDS,
 ) -> CalibrationResult:
-    """The additive logit bias that maximises dev entity F1 (see the module docstring).
+    """The additive logit bias that maximises dev entity F1 of the decoded tags (see the module docstring).
 
     Args:
         word_logits: `[num_words, num_labels]`, the words of all sentences in order.
@@ -130,24 +152,33 @@ def search_bias(
         label_list: the label of each logit column; must hold `O`.
         mode: `outside` (one scalar on the `O` logit) or `per_type` (regularised coordinate ascent).
         metric: `micro_f1` (entity F1 over all entities) or `macro_f1` (mean of the per-type F1).
-        scheme: the tag scheme ("IOB2" or "IOBES"); conlleval chunking reads both.
-        outside_step, outside_bound: the `O` bias grid, `{-outside_bound, ..., outside_bound}`.
+        scheme: the tag scheme ("IOB2" or "IOBES") of the labels: Viterbi's transition constraints.
+        decoding: `argmax` or `viterbi`, how the biased logits become tags.
+        outside_step, outside_bound: the `O` bias grid, `{-outside_bound, ..., outside_bound}`;
+            doubled (at most `MAX_WIDENINGS` times) while the best `O` bias lies on the bound.
         grid_step, bound: the per-type grid, `{-bound, ..., bound}` around the `O` solution.
         margin: least dev gain (a fraction, 0.005 = half a point) for a per-type move.
         rounds: most coordinate-ascent rounds of `per_type`.
     """
     logits = check_word_logits(word_logits, label_list)
-    _check_options(mode, metric, scheme, outside_step, outside_bound, grid_step, bound, margin, rounds)
-    counter = EntityCounter(tag_ids(gold_tags, label_list), [len(tags) for tags in gold_tags], ChunkTables(label_list))
+    _check_options(mode, metric, scheme, decoding, outside_step, outside_bound, grid_step, bound, margin, rounds)
+    lengths = [len(tags) for tags in gold_tags]
+    counter = EntityCounter(tag_ids(gold_tags, label_list), lengths, ChunkTables(label_list))
     if counter.num_words != len(logits):
         raise ValueError(f"word_logits has {len(logits)} rows but gold_tags has {counter.num_words} words")
-    search = _Search(logits, counter, metric)
+    search = _Search(logits, counter, metric, _Decoder(label_list, scheme, decoding))
     bias = np.zeros(len(label_list))
     before = search.score(bias)
     outside = list(label_list).index(OUTSIDE)
-    bias, current = search.ascend(bias, outside, _grid(outside_step, outside_bound), before, margin=0.0)
+    current = before
+    for widening in range(MAX_WIDENINGS + 1):
+        bias, current = search.ascend(bias, outside, _grid(outside_step, outside_bound), current, margin=0.0)
+        if abs(bias[outside]) < outside_bound - outside_step / 2 or widening == MAX_WIDENINGS:
+            break
+        outside_bound *= 2
     rounds_run = 0
     settings = {"outside_step": outside_step, "outside_bound": outside_bound}
+    at_bound = [OUTSIDE] if abs(bias[outside]) >= outside_bound - outside_step / 2 else []
     if mode == "per_type":
         settings.update(grid_step=grid_step, bound=bound, margin=margin, rounds=rounds)
         others = [index for index in range(len(label_list)) if index != outside]
@@ -160,6 +191,7 @@ def search_bias(
                 current = score
             if not moved:
                 break
+        at_bound += [label_list[index] for index in others if abs(bias[index]) >= type_grid[-1] - grid_step / 2]
     return CalibrationResult(
         bias=bias,
         labels=tuple(label_list),
@@ -172,6 +204,8 @@ def search_bias(
         candidates=search.candidates,
         rounds=rounds_run,
         settings=settings,
+        decoding=decoding,
+        at_bound=tuple(at_bound),
     )
 
 
@@ -180,41 +214,76 @@ def tags_from_logits(
     sentence_lengths: Sequence[int],
     label_list: Sequence[str],
     bias: np.ndarray | Sequence[float] | None = None,
+    *,
+    scheme: str = "IOB2",
+    decoding: str = ARGMAX,
 ) -> list[list[str]]:
-    """The tags `argmax(x + bias)` of every word, one list per sentence of `sentence_lengths` words."""
+    """The tags `decoding` gives to `x + bias` (argmax per word, or Viterbi per sentence), one list
+    per sentence of `sentence_lengths` words."""
     logits = check_word_logits(word_logits, label_list)
     lengths = np.asarray(sentence_lengths, dtype=np.int64)
     if lengths.sum() != len(logits):
         raise ValueError(f"word_logits has {len(logits)} rows but sentence_lengths add up to {lengths.sum()}")
-    ids = _predict(logits, np.zeros(logits.shape[1]) if bias is None else _checked_bias(bias, logits))
+    biased = logits + (np.zeros(logits.shape[1]) if bias is None else _checked_bias(bias, logits)).astype(logits.dtype)
+    ids = _Decoder(label_list, scheme, decoding)(biased, lengths)
     tags = np.asarray(label_list, dtype=object)[ids].tolist()
     starts = np.concatenate(([0], np.cumsum(lengths)))
     return [tags[starts[row] : starts[row + 1]] for row in range(len(lengths))]
 
 
-class _Search:
-    """Scores biases on the fixed dev logits; counts the candidates scored."""
+class _Decoder:
+    """`ner_imbalance.decoding.decode` with the label list, scheme and method fixed."""
 
-    def __init__(self, logits: np.ndarray, counter: EntityCounter, metric: str) -> None:
+    def __init__(self, label_list: Sequence[str], scheme: str, method: str) -> None:
+        self.label_list, self.scheme, self.method = list(label_list), scheme, method
+
+    def __call__(self, biased_logits: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+        return decode(biased_logits, lengths, self.label_list, scheme=self.scheme, method=self.method)
+
+
+class _Search:
+    """Scores biases on the fixed dev logits under a decoding; counts the candidates scored."""
+
+    def __init__(self, logits: np.ndarray, counter: EntityCounter, metric: str, decoder: _Decoder) -> None:
         self.logits = logits
         self.columns = np.ascontiguousarray(logits.T)
         self.counter = counter
         self.metric = metric
+        self.decoder = decoder
         self.candidates = 0
+
+    def predict(self, bias: np.ndarray) -> np.ndarray:
+        """Label ids of every word under the bias (`x + b` in the logits' float32, as the model's head adds it)."""
+        return self.decoder(self.logits + bias.astype(self.logits.dtype), self.counter.lengths)
 
     def score(self, bias: np.ndarray) -> float:
         self.candidates += 1
-        return _metric(self.counter.counts(_predict(self.logits, bias)), self.metric)
+        return _metric(self.counter.counts(self.predict(bias)), self.metric)
 
     def all_scores(self, bias: np.ndarray) -> dict[str, float]:
-        counts = self.counter.counts(_predict(self.logits, bias))
+        counts = self.counter.counts(self.predict(bias))
         precision, recall, f1 = micro_scores(counts)
         return {"precision": precision, "recall": recall, "f1": f1, "macro_f1": macro_f1(counts)}
 
     def ascend(
         self, bias: np.ndarray, label: int, grid: np.ndarray, current: float, *, margin: float
     ) -> tuple[np.ndarray, float]:
-        """Best value of `bias[label]` on `grid` (others fixed), taken if it gains >= `margin` (and > 0).
+        """Best value of `bias[label]` on `grid` (others fixed), taken if it gains >= `margin` (and > 0)."""
+        if self.decoder.method == ARGMAX:
+            scores = self._argmax_scan(bias, label, grid)
+        else:
+            scores = self._sentence_scan(bias, label, grid)
+        self.candidates += len(grid)
+        best = scores.max()
+        closest = np.flatnonzero(scores == best)[np.argmin(np.abs(grid[scores == best] - bias[label]))]
+        if best > current and best - current >= margin:
+            moved = bias.copy()
+            moved[label] = grid[closest]
+            return moved, float(best)
+        return bias, current
+
+    def _argmax_scan(self, bias: np.ndarray, label: int, grid: np.ndarray) -> np.ndarray:
+        """The metric at every grid value of `bias[label]` under argmax decoding.
 
         With the other biases fixed, `argmax(x + b)` is `label` exactly where `x_label + v`
         beats the largest earlier biased logit and ties or beats the largest later one (arg-max
@@ -246,14 +315,35 @@ class _Search:
                 predicted[words] = label
                 counts = counts - before + subset.counts(predicted[in_subset])
             scores[step] = _metric(counts, self.metric)
-        self.candidates += len(grid)
-        best = scores.max()
-        closest = np.flatnonzero(scores == best)[np.argmin(np.abs(grid[scores == best] - bias[label]))]
-        if best > current and best - current >= margin:
-            moved = bias.copy()
-            moved[label] = grid[closest]
-            return moved, float(best)
-        return bias, current
+        return scores
+
+    def _sentence_scan(self, bias: np.ndarray, label: int, grid: np.ndarray) -> np.ndarray:
+        """The metric at every grid value of `bias[label]` under a sentence-level decoding (Viterbi).
+
+        Only the sentences whose decoded path differs between the grid's two ends can change in
+        between (see the module docstring); they alone are decoded again at each grid value, and
+        their counts replace theirs in the corpus totals.
+        """
+        counter = self.counter
+        low, high = bias.copy(), bias.copy()
+        low[label], high[label] = grid[0], grid[-1]
+        predicted = self.predict(low)
+        changed_words = np.flatnonzero(predicted != self.predict(high))
+        sentences = np.zeros(len(counter.lengths), dtype=bool)
+        sentences[counter.sentence_of_word[changed_words]] = True
+        in_subset = sentences[counter.sentence_of_word]
+        subset = counter.subset(sentences)
+        subset_logits, subset_lengths = self.logits[in_subset], counter.lengths[sentences]
+        counts = counter.counts(predicted)
+        unchanged = counts - subset.counts(predicted[in_subset])
+        scores = np.empty(len(grid))
+        scores[0] = _metric(counts, self.metric)
+        candidate = bias.copy()
+        for step in range(1, len(grid)):
+            candidate[label] = grid[step]
+            subset_predicted = self.decoder(subset_logits + candidate.astype(subset_logits.dtype), subset_lengths)
+            scores[step] = _metric(unchanged + subset.counts(subset_predicted), self.metric)
+        return scores
 
 
 class _OneLabelRule:
@@ -288,11 +378,6 @@ class _OneLabelRule:
 
     def predict(self, value: float) -> np.ndarray:
         return np.where(self.wins(value), self.label, self.others)
-
-
-def _predict(logits: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """`argmax(logits + bias)` per row, the sum in the logits' float32 as the model's head computes it."""
-    return np.argmax(logits + bias.astype(logits.dtype), axis=1)
 
 
 def _metric(counts: np.ndarray, metric: str) -> float:
@@ -332,6 +417,7 @@ def _check_options(
     mode: str,
     metric: str,
     scheme: str,
+    decoding: str,
     outside_step: float,
     outside_bound: float,
     grid_step: float,
@@ -345,6 +431,8 @@ def _check_options(
         raise ValueError(f"metric must be one of {', '.join(CALIBRATION_METRICS)}, got {metric!r}")
     if scheme.upper() not in SCHEMES:
         raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    if decoding not in DECODING_METHODS:
+        raise ValueError(f"decoding must be one of {', '.join(DECODING_METHODS)}, got {decoding!r}")
     for name, value in (("outside_step", outside_step), ("grid_step", grid_step)):
         if not value > 0:
             raise ValueError(f"{name} must be > 0, got {value}")

@@ -4,9 +4,11 @@
 expects (epoch-wise evaluation and checkpoints, entity F1 as the model-selection metric,
 length-grouped batches, 10 % warm-up). Everything else is the Trainer's own flag.
 `parse_arguments` accepts a YAML config (as the only argument or with `--config FILE`) plus
-command-line overrides, and checks the arguments before any model or corpus is loaded. The
-`--calibrate*` flags are `calibration_arguments.CalibrationArguments` (a base of
-`NerTrainingArguments`); the Trainer flags refused here are checked by `training_flags`.
+command-line overrides, and checks the arguments before any model or corpus is loaded, once:
+each dataclass checks its own fields when it is built (`__post_init__`), and `validate_arguments`
+the combinations and files. The `--decoding` and `--calibrate*` flags are
+`decision_flags.DecisionArguments` (a base of `NerTrainingArguments`); the Trainer flags refused
+here are checked by `training_flags`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import yaml
 from transformers import HfArgumentParser, TrainingArguments
 
-from ner_imbalance.config.calibration_flags import CalibrationArguments, check_calibration_split
+from ner_imbalance.config.decision_flags import DecisionArguments, check_calibration_split
 from ner_imbalance.config.training_flags import RENAMED_FLAGS, check_count, check_training_arguments
 from ner_imbalance.constants import (
     CLASS_WEIGHT_METHODS,
@@ -33,7 +35,7 @@ from ner_imbalance.constants import (
     TAG_SCHEMES,
 )
 from ner_imbalance.errors import UsageError
-from ner_imbalance.losses import LOSS_REGISTRY, Hyperparameter, build_loss, declared_hyperparameters, loss_class
+from ner_imbalance.losses import LOSS_REGISTRY, Hyperparameter, declared_hyperparameters, loss_class
 
 CLASS_WEIGHT_CHOICES = (NO_CLASS_WEIGHTS, *CLASS_WEIGHT_METHODS)
 OUTPUT_ROOT = "outputs"
@@ -106,7 +108,7 @@ class DataArguments:
 
 
 @dataclass
-class NerTrainingArguments(CalibrationArguments, TrainingArguments):
+class NerTrainingArguments(DecisionArguments, TrainingArguments):
     """`TrainingArguments` with NER defaults; every Trainer flag still works."""
 
     output_dir: str | None = field(
@@ -166,7 +168,7 @@ class NerTrainingArguments(CalibrationArguments, TrainingArguments):
                 "also pass --load_best_model_at_end false"
             )
         super().__post_init__()
-        self.check_calibration_flags()
+        self.check_decision_flags()
 
 
 _OTHER_FIELD_NAMES = {f.name for cls in (ModelArguments, DataArguments, NerTrainingArguments) for f in fields(cls)}
@@ -187,7 +189,7 @@ class _LossArgumentsMethods:
         for flag, (default, owners) in _flag_owners().items():
             if flag not in chosen and getattr(self, flag) != default:
                 raise ValueError(f"--{flag} applies to --loss {' / '.join(owners)} only, not --loss {self.loss}")
-        self._declared_values()
+        self.hyperparameter_values = self._declared_values()
         if self.class_weights not in CLASS_WEIGHT_CHOICES:
             raise ValueError(
                 f"--class_weights must be one of {', '.join(CLASS_WEIGHT_CHOICES)}; got {self.class_weights!r}"
@@ -208,10 +210,11 @@ class _LossArgumentsMethods:
 
     def loss_kwargs(self, outside_label_id: int = 0) -> dict[str, Any]:
         """The keyword arguments of `build_loss` for the chosen loss: its declared hyperparameters
-        (parsed), plus what follows from the label list (`outside_label_id` for focal's float
-        `alpha`); class weights, class prior and label smoothing excluded.
+        (parsed and checked once, when these arguments were built), plus what follows from the
+        label list (`outside_label_id` for focal's float `alpha`); class weights, class prior and
+        label smoothing excluded.
         """
-        values = self._declared_values()
+        values = self.hyperparameter_values
         return {**values, **loss_class(self.loss).corpus_kwargs(values, outside_label_id=outside_label_id)}
 
 
@@ -370,23 +373,18 @@ def validate_arguments(
     loss_args: LossArguments,
     training_args: NerTrainingArguments | None = None,
 ) -> None:
-    """Check what can be checked before reading anything; each failure is one clear line.
+    """Check what can be checked before reading anything, once per run; each failure is one clear line.
 
-    Raises `ValueError` (`UsageError` for the counts and Trainer flags) naming the flag, or
-    `FileNotFoundError` naming the file. The checks that need the corpus or the model's config
-    (per-class vector lengths, metric names, `--max_seq_length` against the position embeddings)
-    are made by `pipeline.prepare_run`.
-
-    The loss is built once with its arguments (a uniform `class_prior` standing in for the one
-    computed from the training split), and `--label_smoothing_factor` is refused for losses
-    where label smoothing is not defined.
+    The dataclasses have checked their own fields when they were built (the loss's
+    hyperparameters by `LossArguments`, the Trainer and decision flags by `NerTrainingArguments`);
+    this checks their combinations and the files and folders they name. Raises `ValueError`
+    (`UsageError` for the counts and Trainer flags) naming the flag, or `FileNotFoundError` naming
+    the file. The checks that need the corpus or the model's config (per-class vector lengths,
+    metric names, `--max_seq_length` against the position embeddings) are made by
+    `training.prepare_run`, which builds the run's one loss.
     """
-    loss_extras = {}
-    if loss_class(loss_args.loss).requires_class_prior:
-        loss_extras["class_prior"] = [1.0]
     if training_args is not None and training_args.label_smoothing_factor != 0:
-        loss_extras["label_smoothing"] = check_label_smoothing(loss_args.loss, training_args.label_smoothing_factor)
-    build_loss(loss_args.loss, **loss_args.loss_kwargs(), **loss_extras)
+        check_label_smoothing(loss_args.loss, training_args.label_smoothing_factor)
     if isinstance(training_args, NerTrainingArguments) and data_args.uses_files:
         check_calibration_split(training_args, has_validation=data_args.validation_file is not None)
     if data_args.uses_files and data_args.dataset_name:

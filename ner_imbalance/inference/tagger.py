@@ -33,9 +33,19 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from ner_imbalance.constants import MAX_SEQ_LENGTH, OUTSIDE, STRIDE
+from ner_imbalance.constants import (
+    ARGMAX,
+    DECODING_CONFIG_KEY,
+    DECODING_METHODS,
+    MAX_SEQ_LENGTH,
+    OUTSIDE,
+    STRIDE,
+    TAG_SCHEME_CONFIG_KEY,
+)
 from ner_imbalance.data.alignment import choose_word_positions, tokenize_and_align
+from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.data.readers import TOKEN_COLUMN
+from ner_imbalance.decoding import decode
 from ner_imbalance.inference.files import text_sentence
 from ner_imbalance.inference.sentences import Sentence, TaggedSentence, entities_of
 
@@ -78,6 +88,9 @@ class Tagger:
         batch_size: windows per forward pass.
         max_seq_length, stride: the windows of long sentences, as in training (`--max_seq_length`,
             `--stride`); a word's tag comes from the window where it has most context.
+        decoding: "argmax" or "viterbi" (`ner_imbalance.decoding`); default: the decoding the model
+            was evaluated with, recorded in its config by `train_ner.py` (argmax for a model without
+            that record). Viterbi runs on the words' log-probabilities, per sentence.
     """
 
     def __init__(
@@ -90,6 +103,7 @@ class Tagger:
         batch_size: int = 32,
         max_seq_length: int = MAX_SEQ_LENGTH,
         stride: int = STRIDE,
+        decoding: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -108,6 +122,10 @@ class Tagger:
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.stride = stride
+        self.decoding = decoding or getattr(model.config, DECODING_CONFIG_KEY, ARGMAX)
+        if self.decoding not in DECODING_METHODS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODING_METHODS)}, got {self.decoding!r}")
+        self.scheme = getattr(model.config, TAG_SCHEME_CONFIG_KEY, None) or detect_scheme(self.labels.tolist())
         self.collator = DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if self.device.type == "cuda" else None, return_tensors="pt"
         )
@@ -158,13 +176,16 @@ class Tagger:
     def tag(
         self, sentences: Sequence[Sentence] | Sequence[Sequence[str]], *, progress: bool = False
     ) -> list[TaggedSentence]:
-        """Tag `Sentence`s or plain word lists: one tag per word, its probability, and the entities."""
+        """Tag `Sentence`s or plain word lists: one tag per word (by `self.decoding`), the model's
+        probability of that tag, and the entities."""
         sentences = [sentence if isinstance(sentence, Sentence) else Sentence(list(sentence)) for sentence in sentences]
         probabilities = self.word_probabilities([sentence.tokens for sentence in sentences], progress=progress)
-        label_ids = probabilities.argmax(-1)
+        num_words = [len(sentence.tokens) for sentence in sentences]
+        log_probabilities = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny))
+        label_ids = decode(log_probabilities, num_words, self.labels.tolist(), scheme=self.scheme, method=self.decoding)
         tag_probabilities = probabilities[np.arange(len(label_ids)), label_ids]
         tags = self.labels[label_ids].tolist()
-        bounds = np.concatenate(([0], np.cumsum([len(sentence.tokens) for sentence in sentences])))
+        bounds = np.concatenate(([0], np.cumsum(num_words)))
         tagged = []
         for number, sentence in enumerate(sentences):
             sentence_tags = tags[bounds[number] : bounds[number + 1]]

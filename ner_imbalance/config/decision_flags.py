@@ -1,7 +1,10 @@
-"""The `--calibrate*` flags: their dataclass, their checks and the `search_bias` arguments they give.
+"""The flags of the decision step: `--decoding` and `--calibrate*`, their dataclass and checks.
 
-`CalibrationArguments` is a base of `arguments.NerTrainingArguments` (so the flags are training
-arguments, as before); defaults and choices come from `calibration.py`.
+How a run turns word-level scores into tags: the decoding (`argmax`, or constrained `viterbi`)
+and an optional decision bias chosen on dev (`calibration.search_bias`). `DecisionArguments` is
+a base of `arguments.NerTrainingArguments`, so the flags parse with the training arguments; the
+run reads them once into its `training.PreparedRun` (the Trainer never uses them). Defaults and
+choices come from `ner_imbalance.calibration` and `ner_imbalance.constants`.
 """
 
 from __future__ import annotations
@@ -20,14 +23,24 @@ from ner_imbalance.calibration.search import (
     DEFAULT_ROUNDS,
     NO_CALIBRATION,
 )
-from ner_imbalance.constants import CALIBRATION_MODES
+from ner_imbalance.constants import CALIBRATION_MODES, DECODING_METHODS, VITERBI
 
 CALIBRATION_CHOICES = (NO_CALIBRATION, *CALIBRATION_MODES)
 
 
 @dataclass
-class CalibrationArguments:
-    """The decision-bias calibration after training (`calibration.search_bias`)."""
+class DecisionArguments:
+    """The decoding of word-level scores into tags, and the decision-bias calibration after training."""
+
+    decoding: str = field(
+        default=VITERBI,
+        metadata={
+            "help": "How word scores become tags in evaluation, calibration and the saved model's predictions: "
+            "viterbi (the best tag sequence with valid transitions only: no I-X after O or another type) or "
+            "argmax (each word its own best tag).",
+            "choices": list(DECODING_METHODS),
+        },
+    )
 
     calibrate: str = field(
         default=NO_CALIBRATION,
@@ -66,8 +79,10 @@ class CalibrationArguments:
         default=DEFAULT_ROUNDS, metadata={"help": "per_type: most coordinate-ascent rounds."}
     )
 
-    def check_calibration_flags(self) -> None:
-        """`ValueError` naming the first `--calibrate*` flag out of its range or choices."""
+    def check_decision_flags(self) -> None:
+        """`ValueError` naming the first `--decoding` or `--calibrate*` flag out of its range or choices."""
+        if self.decoding not in DECODING_METHODS:
+            raise ValueError(f"--decoding must be one of {', '.join(DECODING_METHODS)}, got {self.decoding!r}")
         if self.calibrate not in CALIBRATION_CHOICES:
             raise ValueError(f"--calibrate must be one of {', '.join(CALIBRATION_CHOICES)}, got {self.calibrate!r}")
         if self.calibration_metric not in CALIBRATION_METRICS:
@@ -97,7 +112,7 @@ class CalibrationArguments:
         }
 
 
-def check_calibration_split(training_args: CalibrationArguments, *, has_validation: bool) -> None:
+def check_calibration_split(training_args: DecisionArguments, *, has_validation: bool) -> None:
     """`--calibrate` chooses its bias on the validation split: without one it is an error."""
     if training_args.calibrate != NO_CALIBRATION and not has_validation:
         raise ValueError(

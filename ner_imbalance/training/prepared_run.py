@@ -1,0 +1,34 @@
+"""`PreparedRun`: the one object that carries every fact about a run, computed once by `run.prepare_run`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.data.corpus import WordCorpus
+
+
+@dataclass
+class PreparedRun:
+    """A run whose every check has passed, before any tokenizer or model is loaded: each fact
+    about the run, computed once, that every later step reads.
+
+    Holds the arguments (the output folder resolved, evaluation turned off without a validation
+    split), the model folder or hub name, the word-level corpus and its label list, the run's one
+    loss, the checkpoint to resume from, the decoding (`--decoding`), and the calibration: the
+    keyword arguments of `calibration.search_bias`, or None when the run does not calibrate.
+    """
+
+    model_args: ModelArguments
+    data_args: DataArguments
+    loss_args: LossArguments
+    training_args: NerTrainingArguments
+    model_path: str
+    word_corpus: WordCorpus
+    loss_fn: torch.nn.Module
+    resume_from_checkpoint: str | None
+    decoding: str
+    calibration: dict[str, Any] | None
