@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from ner_imbalance.calibration.search import NO_CALIBRATION
@@ -254,7 +253,3 @@ def calibration_markdown(
         "",
         *calibration_table(summaries, records, calibrated, modes),
     ]
-
-
-def image_name(dataset: str) -> Path:
-    return Path(f"learning_curves_{dataset}.png")

@@ -28,6 +28,8 @@ from ner_imbalance.calibration.search import (
     search_bias,
     tags_from_logits,
 )
+from ner_imbalance.constants import ARGMAX
+from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.study.paired import sentence_counts
 from ner_imbalance.study.records import DevOutputs, require_dev_outputs
@@ -85,21 +87,34 @@ def crossfit(
     *,
     seed: int = CROSSFIT_SEED,
     metric: str = DEFAULT_METRIC,
+    decoding: str = ARGMAX,
 ) -> CrossFitResult:
-    """Choose `b` on each half with `search_bias(mode=mode, metric=metric)`, predict the other half, pool, score."""
+    """Choose `b` on each half with `search_bias(mode=mode, metric=metric, decoding=decoding)`, decode the
+    other half with it, pool, score."""
     if mode not in CALIBRATION_MODES:
         raise ValueError(f"mode must be one of {', '.join(CALIBRATION_MODES)}, got {mode!r}")
     halves = dev_halves(len(outputs.sentence_lengths), seed)
     gold = outputs.tags(outputs.gold)
     logits = outputs.logits.astype(np.float32)
     lengths = np.asarray(outputs.sentence_lengths)
+    scheme = detect_scheme(outputs.labels)
     predicted: list[list[str]] = [[] for _ in gold]
     chosen = []
     for fit, held_out in (halves, halves[::-1]):
         fit_gold = [gold[row] for row in fit]
-        bias = search_bias(logits[_words_of(outputs, fit)], fit_gold, outputs.labels, mode=mode, metric=metric).bias
+        fit_logits = logits[_words_of(outputs, fit)]
+        bias = search_bias(
+            fit_logits, fit_gold, outputs.labels, mode=mode, metric=metric, scheme=scheme, decoding=decoding
+        ).bias
         chosen.append(bias)
-        tags = tags_from_logits(logits[_words_of(outputs, held_out)], lengths[held_out], outputs.labels, bias)
+        tags = tags_from_logits(
+            logits[_words_of(outputs, held_out)],
+            lengths[held_out],
+            outputs.labels,
+            bias,
+            scheme=scheme,
+            decoding=decoding,
+        )
         for row, sentence_tags in zip(held_out, tags):
             predicted[row] = sentence_tags
     return CrossFitResult(mode, halves, (chosen[0], chosen[1]), predicted, evaluate_tags(gold, predicted))

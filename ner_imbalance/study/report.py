@@ -16,6 +16,7 @@ from typing import Any
 
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
 from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrate_sections
+from ner_imbalance.study.decoding import RunDecodings, decode_sections, decoding_markdown
 from ner_imbalance.study.grid import best_settings, loss_label
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
@@ -200,12 +201,14 @@ def render_markdown(
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
     calibrated: Mapping[str, RunCalibration] | None = None,
     remedies: Mapping[str, Sequence[Remedy]] | None = None,
+    decoded: Mapping[str, RunDecodings] | None = None,
 ) -> str:
     """The whole `docs/results.md`; `images` maps (section name, dataset) to a relative image path.
 
     `calibrated` holds the cross-fitted calibration of the runs of sections that ask for it
     (`crossfit.calibrate_sections`); `remedies` the "which remedy when" comparisons per dataset
-    (`remedies.section_remedies`), shown before the sections.
+    (`remedies.section_remedies`), shown before the sections; `decoded` each run's dev scores
+    under argmax and Viterbi (`decoding.decode_sections`), shown last.
     """
     used = {summary.setting_id for section in sections for summary in section.summaries}
     used_records = [record for record in records.values() if record["setting_id"] in used]
@@ -234,6 +237,8 @@ def render_markdown(
         lines += ["", *remedies_markdown(remedies)]
     for section in sections:
         lines += ["", *section_markdown(section, records, images, results_dir, calibrated or {})]
+    if decoded:
+        lines += ["", *decoding_markdown(sections, records, decoded)]
     return "\n".join(lines) + "\n"
 
 
@@ -328,6 +333,7 @@ def write_report(
     images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
     remedies = section_remedies(sections, records, calibrated, results_dir)
-    write_text_atomic(output, render_markdown(sections, records, images, results_dir, calibrated, remedies))
+    decoded = decode_sections(sections, records, results_dir)
+    write_text_atomic(output, render_markdown(sections, records, images, results_dir, calibrated, remedies, decoded))
     json_path = write_json_atomic(output.with_suffix(".json"), results_json(sections, records, calibrated, remedies))
     return [output, json_path, *written_plots.values()]

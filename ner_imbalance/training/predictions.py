@@ -112,6 +112,13 @@ def calibrate_model(
     )
     fold_bias_into_classifier(trainer.model, result.bias)
     logger.info("calibration: %s", result.describe())
+    if result.at_bound:
+        logger.warning(
+            "calibration: the bias of %s ended on its search bound %s; a wider bound may score higher on dev "
+            "(--calibration_outside_bound, --calibration_bound); calibration.json lists them under at_bound",
+            ", ".join(result.at_bound),
+            result.settings,
+        )
     if trainer.is_world_process_zero():
         write_calibration(os.path.join(trainer.args.output_dir, CALIBRATION_FILE), result)
     return result

@@ -1,0 +1,147 @@
+"""Argmax against BIO-constrained Viterbi, re-scored from every stored run's dev logits (no retraining).
+
+For each run with word-level dev logits (`<run_id>.logits.npz`) the dev tags are decoded twice
+from the same float16 logits: `argmax` (each word its best label) and `viterbi` (each sentence's
+best tag sequence with valid transitions only, `ner_imbalance.decoding`), and once more with the
+`O` bias cross-fitted under Viterbi (`crossfit.crossfit(..., decoding="viterbi")`: chosen on one
+half of dev, scored on the other). Every difference is paired: Viterbi against argmax of the same
+run, and a setting against CE of the same seed under the same decoding, with the paired bootstrap
+95 % interval over dev sentences (`paired.paired_bootstrap`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ner_imbalance.calibration.search import tags_from_logits
+from ner_imbalance.constants import ARGMAX, DECODING_METHODS, VITERBI
+from ner_imbalance.data.labels import detect_scheme
+from ner_imbalance.evaluation import evaluate_tags
+from ner_imbalance.study.convergence import format_interval, format_points, records_by_seed
+from ner_imbalance.study.crossfit import crossfit
+from ner_imbalance.study.paired import paired_bootstrap, sentence_counts
+from ner_imbalance.study.records import dev_outputs_path, require_dev_outputs
+from ner_imbalance.study.summary import Section, SettingSummary, format_stat, mean_std, ordered_rows
+
+VITERBI_OUTSIDE = "viterbi_outside"
+"""Viterbi decoding with the `O` bias cross-fitted under Viterbi."""
+
+
+@dataclass(frozen=True)
+class RunDecodings:
+    """One run's dev micro F1 and per-sentence entity counts under each decoding (and `VITERBI_OUTSIDE`)."""
+
+    f1: dict[str, float]
+    counts: dict[str, np.ndarray]
+
+
+def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
+    """Decode one run's stored dev logits with argmax, Viterbi and Viterbi with the cross-fitted `O` bias."""
+    outputs = require_dev_outputs(results_dir, run_id, "the decoding comparison")
+    gold = outputs.tags(outputs.gold)
+    scheme = detect_scheme(outputs.labels)
+    tags = {
+        method: tags_from_logits(
+            outputs.logits, outputs.sentence_lengths, outputs.labels, scheme=scheme, decoding=method
+        )
+        for method in DECODING_METHODS
+    }
+    tags[VITERBI_OUTSIDE] = crossfit(outputs, "outside", decoding=VITERBI).predicted
+    return RunDecodings(
+        f1={name: evaluate_tags(gold, predicted)["f1"] for name, predicted in tags.items()},
+        counts={name: sentence_counts(gold, predicted) for name, predicted in tags.items()},
+    )
+
+
+def decode_sections(
+    sections: Sequence[Section], records: Mapping[str, Mapping[str, Any]], results_dir: str | os.PathLike
+) -> dict[str, RunDecodings]:
+    """Run id -> `decode_run` for every run of the sections whose dev logits are stored."""
+    run_ids = {
+        record["run_id"]
+        for section in sections
+        for summary in section.summaries
+        for record in records_by_seed(records, summary.setting_id).values()
+        if record["seed"] in summary.seeds
+    }
+    return {
+        run_id: decode_run(results_dir, run_id)
+        for run_id in sorted(run_ids)
+        if dev_outputs_path(results_dir, run_id).is_file()
+    }
+
+
+def decoding_table(
+    summaries: Sequence[SettingSummary], records: Mapping[str, Mapping[str, Any]], decoded: Mapping[str, RunDecodings]
+) -> list[str]:
+    """Markdown rows of one cell: micro F1 under each decoding, Viterbi minus argmax of the same runs,
+    and each decoding's difference to CE under the same decoding (paired by seed)."""
+    runs_of = {
+        summary.setting_id: {
+            seed: decoded[record["run_id"]]
+            for seed, record in sorted(records_by_seed(records, summary.setting_id).items())
+            if seed in summary.seeds and record["run_id"] in decoded
+        }
+        for summary in summaries
+    }
+    reference = next((summary for summary in summaries if summary.is_reference), None)
+    lines = [
+        "| loss setting | n | argmax | Viterbi | Δ Viterbi − argmax | interval | Δ to CE, argmax | interval "
+        "| Δ to CE, Viterbi | interval | Viterbi + `outside`, cross-fitted |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for summary in ordered_rows(summaries):
+        runs = runs_of[summary.setting_id]
+        if not runs:
+            continue
+        cells = [summary.label, str(len(runs))]
+        cells += [format_stat(mean_std(run.f1[method] for run in runs.values())) for method in (ARGMAX, VITERBI)]
+        cells += _paired(list(runs.values()), list(runs.values()), VITERBI, ARGMAX)
+        ce_runs = runs_of.get(reference.setting_id, {}) if reference is not None else {}
+        seeds = sorted(runs.keys() & ce_runs.keys()) if summary is not reference else []
+        for method in (ARGMAX, VITERBI):
+            cells += _paired([runs[seed] for seed in seeds], [ce_runs[seed] for seed in seeds], method, method)
+        cells.append(format_stat(mean_std(run.f1[VITERBI_OUTSIDE] for run in runs.values())))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def _paired(runs: list[RunDecodings], references: list[RunDecodings], method: str, reference_method: str) -> list[str]:
+    """`[Δ mean ± std, interval]` of `method` on `runs` minus `reference_method` on `references` (same seeds)."""
+    if not runs:
+        return ["—", "—"]
+    delta = mean_std(run.f1[method] - other.f1[reference_method] for run, other in zip(runs, references))
+    interval = paired_bootstrap(
+        [run.counts[method] for run in runs], [other.counts[reference_method] for other in references]
+    )
+    return [format_points(delta), format_interval(interval)]
+
+
+def decoding_markdown(
+    sections: Sequence[Section], records: Mapping[str, Mapping[str, Any]], decoded: Mapping[str, RunDecodings]
+) -> list[str]:
+    """The report's decoding section: one table per section, dataset and keep ratio with stored logits."""
+    lines = [
+        "## Decoding: argmax against constrained Viterbi",
+        "",
+        "Every run with stored dev logits, decoded again from them (no retraining): `argmax` tags each word "
+        "with its best label; `viterbi` takes each sentence's best tag sequence with valid transitions only "
+        "(no `I-X` after `O` or another type, none first in a sentence). Micro F1 mean ± std over seeds; Δ "
+        "in points, paired by run (Viterbi − argmax) or by seed (a setting − CE under the same decoding), "
+        "with the paired bootstrap 95 % interval over dev sentences (`0∈`: it contains 0). The last column "
+        "adds the `O` bias, 2-fold cross-fitted under Viterbi. Argmax is re-decoded from the float16 logits, "
+        "so it can differ from the runs' own (float32) predictions on a few exact ties.",
+    ]
+    for section in sections:
+        for dataset in section.datasets():
+            for ratio, summaries in section.cells(dataset).items():
+                table = decoding_table(summaries, records, decoded)
+                if len(table) > 2:
+                    keep = "" if ratio == 1 else f", keep {ratio:g}"
+                    lines += ["", f"### {section.title}: {dataset}{keep}", "", *table]
+    return lines
