@@ -7,9 +7,9 @@ import pytest
 from study_records import study_record
 
 from ner_imbalance.evaluation import evaluate_tags
+from ner_imbalance.evaluation.bootstrap import sentence_counts
 from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.grid import expand_study
-from ner_imbalance.study.paired import sentence_counts
 from ner_imbalance.study.remedies import (
     ABOVE,
     BELOW,

@@ -11,9 +11,9 @@ import pytest
 import yaml
 from study_records import entity_scores, study_record
 
+from ner_imbalance.evaluation.bootstrap import micro_f1, paired_bootstrap, sentence_counts
 from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.grid import RunSpec, expand_study
-from ner_imbalance.study.paired import micro_f1, paired_bootstrap, sentence_counts
 from ner_imbalance.study.plots import calibrated_means, plot_imbalance, plot_per_type_f1
 from ner_imbalance.study.records import DevOutputs, dev_outputs_path, write_dev_outputs, write_record
 from ner_imbalance.study.report import comparison_table, format_delta, format_stat, write_report

@@ -1,10 +1,15 @@
-"""A confidence interval for micro entity F1 by resampling sentences (the percentile bootstrap).
+"""Confidence intervals for micro entity F1 by resampling sentences: plain and paired percentile bootstraps.
 
 Entity F1 is not a mean over sentences, so its uncertainty has no closed form; resampling whole
 sentences with replacement keeps the entities of a sentence together (the percentile bootstrap
-of Efron & Tibshirani, "An Introduction to the Bootstrap", 1993). Each resample sums the
-per-sentence counts of gold, predicted and correct entities and computes F1 from the sums, so
-every resample is scored exactly as `evaluate_tags` scores the corpus.
+of Efron & Tibshirani, "An Introduction to the Bootstrap", 1993). `sentence_counts` gives each
+sentence's numbers of correct, predicted and gold entities (found as `evaluate_tags` finds them);
+micro F1 of any sample of sentences is `2 * correct / (predicted + gold)` of their sums
+(`micro_f1`), so every resample is scored exactly as `evaluate_tags` scores the corpus.
+
+`bootstrap_f1` is the interval of one tagging's F1; `paired_bootstrap` the interval of a mean F1
+difference between paired taggings (the same seeds, the same sentences), resampling the same
+sentences for both sides.
 """
 
 from __future__ import annotations
@@ -16,6 +21,28 @@ import numpy as np
 from ner_imbalance.evaluation.scores import sentence_entities
 
 RESAMPLES_PER_CHUNK = 1000
+PAIRED_RESAMPLES = 2000
+PAIRED_SEED = 0
+
+
+def sentence_counts(
+    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, mode: str = "conlleval", scheme: str = "IOB2"
+) -> np.ndarray:
+    """`[num_sentences, 3]`: correct, predicted and gold entities of each sentence."""
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    gold_entities = sentence_entities(gold, mode=mode, scheme=scheme)
+    pred_entities = sentence_entities(pred, mode=mode, scheme=scheme)
+    return np.array(
+        [[len(set(g) & set(p)), len(p), len(g)] for g, p in zip(gold_entities, pred_entities)], dtype=np.int64
+    ).reshape(-1, 3)
+
+
+def micro_f1(counts: np.ndarray) -> np.ndarray:
+    """Micro F1 from summed counts `[..., 3]` (correct, predicted, gold); 0 where nothing was predicted or gold."""
+    correct, predicted, gold = counts[..., 0], counts[..., 1], counts[..., 2]
+    denominator = predicted + gold
+    return np.divide(2.0 * correct, denominator, out=np.zeros(np.shape(correct), dtype=float), where=denominator > 0)
 
 
 def bootstrap_f1(
@@ -35,47 +62,64 @@ def bootstrap_f1(
     """
     if resamples < 1:
         raise ValueError(f"resamples must be >= 1, got {resamples}")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if len(gold) != len(pred):
-        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    _check_confidence(confidence)
     if not gold:
         raise ValueError("nothing to resample: no sentences")
     for number, (gold_tags, pred_tags) in enumerate(zip(gold, pred), start=1):
         if len(gold_tags) != len(pred_tags):
             raise ValueError(f"sentence {number}: {len(gold_tags)} gold tags but {len(pred_tags)} predicted")
-    counts = _sentence_counts(gold, pred, mode, scheme)
+    counts = sentence_counts(gold, pred, mode=mode, scheme=scheme)
     generator = np.random.default_rng(seed)
     scores = []
     for first in range(0, resamples, RESAMPLES_PER_CHUNK):
         size = min(RESAMPLES_PER_CHUNK, resamples - first)
         drawn = generator.integers(0, len(counts), size=(size, len(counts)))
-        scores.append(_f1(counts[drawn].sum(axis=1)))
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(np.concatenate(scores), [tail, 100 - tail])
+        scores.append(micro_f1(counts[drawn].sum(axis=1)))
+    low, high = _percentiles(np.concatenate(scores), confidence)
     return {
-        "f1": float(_f1(counts.sum(axis=0, keepdims=True))[0]),
-        "low": float(low),
-        "high": float(high),
+        "f1": float(micro_f1(counts.sum(axis=0))),
+        "low": low,
+        "high": high,
         "resamples": resamples,
         "seed": seed,
         "confidence": confidence,
     }
 
 
-def _sentence_counts(
-    gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], mode: str, scheme: str
-) -> np.ndarray:
-    """`[sentences, 3]`: gold, predicted and correct entities of every sentence."""
-    gold_entities = sentence_entities(gold, mode=mode, scheme=scheme)
-    pred_entities = sentence_entities(pred, mode=mode, scheme=scheme)
-    return np.array(
-        [[len(g), len(p), len(set(g) & set(p))] for g, p in zip(gold_entities, pred_entities)], dtype=np.int64
-    ).reshape(-1, 3)
+def paired_bootstrap(
+    setting: Sequence[np.ndarray],
+    reference: Sequence[np.ndarray],
+    *,
+    resamples: int = PAIRED_RESAMPLES,
+    seed: int = PAIRED_SEED,
+    confidence: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile interval of the mean over pairs of the micro-F1 difference, resampling sentences.
+
+    `setting[i]` and `reference[i]` are the `sentence_counts` of one pair (the same seed, or the
+    same run under two decision rules), on the same sentences in the same order; each resample
+    draws the same sentences for every pair and both sides.
+    """
+    if len(setting) != len(reference) or not setting:
+        raise ValueError(f"paired seeds needed: {len(setting)} runs of the setting, {len(reference)} of the reference")
+    sizes = {len(counts) for counts in (*setting, *reference)}
+    if len(sizes) != 1:
+        raise ValueError(f"the runs scored different numbers of dev sentences: {sorted(sizes)}")
+    _check_confidence(confidence)
+    num_sentences = sizes.pop()
+    samples = np.random.default_rng(seed).integers(0, num_sentences, size=(resamples, num_sentences))
+    differences = np.zeros(resamples)
+    for setting_counts, reference_counts in zip(setting, reference):
+        differences += micro_f1(setting_counts[samples].sum(axis=1)) - micro_f1(reference_counts[samples].sum(axis=1))
+    return _percentiles(differences / len(setting), confidence)
 
 
-def _f1(totals: np.ndarray) -> np.ndarray:
-    """F1 from rows of (gold, predicted, correct) totals: 2 correct / (gold + predicted), 0 when both are 0."""
-    gold, predicted, correct = totals[:, 0], totals[:, 1], totals[:, 2]
-    denominator = gold + predicted
-    return np.where(denominator > 0, 2 * correct / np.maximum(denominator, 1), 0.0)
+def _check_confidence(confidence: float) -> None:
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+
+
+def _percentiles(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)

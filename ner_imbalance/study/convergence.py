@@ -2,7 +2,7 @@
 
 For each setting and seed, the paired difference is F1(setting, seed s) - F1(CE, seed s); its
 mean ± std over seeds is given with the paired bootstrap 95 % interval over dev sentences
-(`paired.paired_bootstrap`, from the dev outputs kept beside the records), marked `0∈` where the
+(`evaluation.bootstrap.paired_bootstrap`, from the dev outputs kept beside the records), marked `0∈` where the
 interval contains 0. "Time to reach CE" is, per seed, the first epoch whose dev F1 is at least
 CE's final dev F1 of the same seed, and the training seconds spent until then.
 
@@ -18,9 +18,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ner_imbalance.calibration.search import NO_CALIBRATION
+from ner_imbalance.evaluation.bootstrap import paired_bootstrap
 from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.curves import first_reaching
-from ner_imbalance.study.paired import paired_bootstrap, run_counts
+from ner_imbalance.study.paired import run_counts
 from ner_imbalance.study.records import require_dev_outputs
 from ner_imbalance.study.summary import SettingSummary, Stat, format_stat, mean_std, ordered_rows
 
@@ -195,7 +196,7 @@ def calibration_table(
     """Markdown: per setting, uncalibrated and cross-fitted (`modes`) scores, and calibrated minus uncalibrated.
 
     The difference is paired by run (same seed, same model): mean ± std over seeds of Δ micro F1
-    and the paired bootstrap 95 % interval over dev sentences (`paired.paired_bootstrap`).
+    and the paired bootstrap 95 % interval over dev sentences (`evaluation.bootstrap.paired_bootstrap`).
     """
     rare = rarest_type(summaries)
     rare_header = f"R {rare[0]} ({rare[1]})" if rare else "R rarest type"

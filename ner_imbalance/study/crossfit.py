@@ -31,7 +31,7 @@ from ner_imbalance.calibration.search import (
 from ner_imbalance.constants import ARGMAX
 from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.evaluation import evaluate_tags
-from ner_imbalance.study.paired import sentence_counts
+from ner_imbalance.evaluation.bootstrap import sentence_counts
 from ner_imbalance.study.records import DevOutputs, require_dev_outputs
 from ner_imbalance.study.summary import Section
 
@@ -125,7 +125,7 @@ class RunCalibration:
     """One run's dev scores uncalibrated (its stored predictions) and cross-fitted per mode.
 
     `scores[mode]` are `evaluate_tags` scores and `counts[mode]` the per-sentence entity counts
-    (`paired.sentence_counts`) for the paired bootstrap; mode `none` is the uncalibrated model.
+    (`evaluation.bootstrap.sentence_counts`) for the paired bootstrap; mode `none` is the uncalibrated model.
     """
 
     scores: dict[str, dict[str, Any]]

@@ -6,7 +6,7 @@ best tag sequence with valid transitions only, `ner_imbalance.decoding`), and on
 `O` bias cross-fitted under Viterbi (`crossfit.crossfit(..., decoding="viterbi")`: chosen on one
 half of dev, scored on the other). Every difference is paired: Viterbi against argmax of the same
 run, and a setting against CE of the same seed under the same decoding, with the paired bootstrap
-95 % interval over dev sentences (`paired.paired_bootstrap`).
+95 % interval over dev sentences (`evaluation.bootstrap.paired_bootstrap`).
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from ner_imbalance.calibration.search import tags_from_logits
 from ner_imbalance.constants import ARGMAX, DECODING_METHODS, VITERBI
 from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.evaluation import evaluate_tags
+from ner_imbalance.evaluation.bootstrap import paired_bootstrap, sentence_counts
 from ner_imbalance.study.convergence import format_interval, format_points, records_by_seed
 from ner_imbalance.study.crossfit import crossfit
-from ner_imbalance.study.paired import paired_bootstrap, sentence_counts
 from ner_imbalance.study.records import dev_outputs_path, require_dev_outputs
 from ner_imbalance.study.summary import Section, SettingSummary, format_stat, mean_std, ordered_rows
 

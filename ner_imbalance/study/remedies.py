@@ -6,7 +6,7 @@ calibration is a remedy too. Each is compared with *uncalibrated* plain CE of th
 seed (only seeds both have are paired):
 
 - Δ micro F1: mean ± sample std over seeds, and the paired bootstrap 95 % interval over dev
-  sentences (`paired.paired_bootstrap`);
+  sentences (`evaluation.bootstrap.paired_bootstrap`);
 - Δ macro F1 and Δ rare-type recall: mean ± std over seeds. The rare types of a corpus are those
   with fewer training entities than the mean per type (the records' `train_statistics`, full
   training set); rare-type recall is their unweighted mean dev recall.
@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ner_imbalance.calibration.search import NO_CALIBRATION
+from ner_imbalance.evaluation.bootstrap import paired_bootstrap
 from ner_imbalance.study.convergence import (
     CONTAINS_ZERO,
     format_interval,
@@ -35,7 +36,6 @@ from ner_imbalance.study.convergence import (
     time_to_reach,
 )
 from ner_imbalance.study.crossfit import RunCalibration, calibrate_run
-from ner_imbalance.study.paired import paired_bootstrap
 from ner_imbalance.study.records import require_dev_outputs
 from ner_imbalance.study.summary import Section, SettingSummary, Stat, format_stat, mean_std, ordered_rows
 
