@@ -45,7 +45,7 @@ from typing import Any
 
 import yaml
 
-from ner_imbalance.constants import CALIBRATION_MODES
+from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES
 
 SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence")
 CONFIG_KEYS = frozenset(
@@ -76,6 +76,9 @@ STUDY_TRAINING_SETTINGS: dict[str, Any] = {
     "load_best_model_at_end": False,
     "report_to": "none",
     "disable_tqdm": True,
+    # Records keep each word's argmax and its logits; the report applies every decoding to the logits
+    # (study/decoding.py), so runs of any session stay comparable.
+    "decoding": ARGMAX,
 }
 RESERVED_TRAINING_KEYS = frozenset(STUDY_TRAINING_SETTINGS) | {"output_dir", "seed"}
 

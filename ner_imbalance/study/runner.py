@@ -90,10 +90,11 @@ def load_study(
     return [spec for spec in specs if only_dataset is None or spec.dataset == only_dataset]
 
 
-def build_arguments(spec: RunSpec, output_dir: str | os.PathLike, max_steps: int | None = None) -> RunArguments:
-    """The argument objects of one run, checked as `train_ner.py` checks them.
+def build_arguments(spec: RunSpec, output_dir: str | os.PathLike) -> RunArguments:
+    """The argument objects of one run, built and checked once, as `train_ner.py` checks them.
 
-    `max_steps` (an `equal_steps` run) replaces the budget in epochs by a number of optimizer steps.
+    An `equal_steps` run gets its `max_steps` when it starts (`run_configs`): the budget in
+    optimizer steps needs the full training set's size.
     """
     from ner_imbalance.config.arguments import (  # imported here: transformers is slow to import for a dry run
         DataArguments,
@@ -105,14 +106,13 @@ def build_arguments(spec: RunSpec, output_dir: str | os.PathLike, max_steps: int
 
     if spec.equal_steps and "max_steps" in spec.training:
         raise StudyConfigError(f"{spec.experiment}: `equal_steps` derives max_steps; do not set it in `training`")
-    steps = {} if max_steps is None else {"max_steps": max_steps}
     try:
         arguments = RunArguments(
             model=ModelArguments(**spec.model),
             data=DataArguments(**spec.data, entity_keep_ratio=spec.entity_keep_ratio),
             loss=LossArguments(loss=spec.loss, class_weights=spec.class_weights, **spec.hyperparameters),
             training=NerTrainingArguments(
-                **spec.training, **steps, **STUDY_TRAINING_SETTINGS, output_dir=str(output_dir), seed=spec.seed
+                **spec.training, **STUDY_TRAINING_SETTINGS, output_dir=str(output_dir), seed=spec.seed
             ),
         )
         validate_arguments(arguments.model, arguments.data, arguments.loss)
@@ -261,9 +261,11 @@ def run_study(
 
         run_fn = run_experiment
     checkpoint_root = Path(checkpoint_root)
-    for spec in specs:
-        if not is_finished(results_dir, spec.run_id):
-            build_arguments(spec, checkpoint_root / spec.run_id)
+    arguments_of = {
+        spec.run_id: build_arguments(spec, checkpoint_root / spec.run_id)
+        for spec in specs
+        if not is_finished(results_dir, spec.run_id)
+    }
     statistics_cache: dict[str, dict[str, Any] | None] = {}
     windows_cache: dict[str, int] = {}
 
@@ -272,13 +274,13 @@ def run_study(
         # The scratch folder of a run without a record is what an interrupted attempt left: the
         # study owns it, and the pipeline refuses a non-empty output folder, so start it afresh.
         shutil.rmtree(output_dir, ignore_errors=True)
-        arguments = build_arguments(spec, output_dir)
+        arguments = arguments_of[spec.run_id]
         if spec.steps_from_full_set:
             dataset = json.dumps(canonical_settings([spec.dataset, spec.data]), sort_keys=True)
             if dataset not in windows_cache:
                 windows_cache[dataset] = train_size_fn(arguments.model, arguments.data)
-            max_steps = optimizer_steps_for(windows_cache[dataset], arguments.training)
-            arguments = build_arguments(spec, output_dir, max_steps=max_steps)
+            # The budget in steps is known only now; the Trainer reads max_steps when it trains.
+            arguments.training.max_steps = optimizer_steps_for(windows_cache[dataset], arguments.training)
         train_set = json.dumps(
             canonical_settings([spec.dataset, spec.data, spec.entity_keep_ratio, spec.seed]), sort_keys=True
         )
