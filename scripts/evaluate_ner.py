@@ -5,8 +5,9 @@ python scripts/evaluate_ner.py --gold dev.conll --pred pred.conll   # token tag,
 python scripts/evaluate_ner.py --pred predictions.conll --strict --json
 python scripts/evaluate_ner.py --pred predictions.conll --errors --examples 3 --confusion confusion.png
 python scripts/evaluate_ner.py --pred predictions.conll --bootstrap 1000 --seed 0
+python scripts/evaluate_ner.py --pred predictions.conll --html report.html   # errors per sentence, to look at
 
---errors, --examples and --confusion need `pip install 'ner_imbalance[errors]'` (nervaluate, matplotlib).
+--errors, --examples, --confusion and --html need `pip install 'ner_imbalance[errors]'` (nervaluate, matplotlib).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.data.labels import detect_scheme
@@ -39,6 +41,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--examples", type=int, default=0, metavar="N", help="print N examples of each error kind")
     parser.add_argument(
         "--confusion", metavar="PNG", help="write a heat map of gold against predicted type (with missed, spurious)"
+    )
+    parser.add_argument(
+        "--html",
+        metavar="HTML",
+        help="write a page: the --errors counts, then per sentence gold and predicted entities coloured by outcome",
     )
     parser.add_argument(
         "--bootstrap", type=int, default=0, metavar="N", help="95%% interval of micro F1 from N sentence resamples"
@@ -71,10 +78,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         scheme = detect_scheme({tag for tags in gold + pred for tag in tags})
         metrics = evaluate_tags(gold, pred, mode=mode, scheme=scheme)
-        if args.errors or args.examples or args.confusion:
+        if args.errors or args.examples or args.confusion or args.html:
             analysis = analyse_errors(tokens, gold, pred, mode=mode, scheme=scheme)
             if args.confusion:
                 plot_confusion(analysis, args.confusion)
+            if args.html:
+                from ner_imbalance.inference.html import error_report_html  # imports torch: only when asked
+
+                Path(args.html).write_text(error_report_html(analysis, f"Errors of {args.pred}"), encoding="utf-8")
         if args.errors:
             metrics["errors"] = analysis.to_dict()
         if args.bootstrap:
@@ -101,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n" + format_examples(analysis, args.examples), file=sys.stderr if args.json else sys.stdout)
     if args.confusion:
         print(f"confusion heat map written to {args.confusion}", file=sys.stderr)
+    if args.html:
+        print(f"HTML report written to {args.html}", file=sys.stderr)
     return 0
 
 
