@@ -8,9 +8,14 @@ With no data or model flags it trains the packaged MiniLM on the packaged demo c
 `--help` lists every flag; the `transformers.TrainingArguments` flags this package refuses or
 treats differently are in docs/training_flags.md.
 
-Everything is checked before the model loads (`pipeline.prepare_run`); a bad flag, file or output
-folder is one line on stderr and exit status 2. `--traceback` (or NER_IMBALANCE_DEBUG=1) shows the
-traceback instead. Errors once the work has begun keep their traceback.
+Everything is checked before the model loads (`training.run.prepare_run`); a bad flag, file or
+output folder (one another run is using, too) is one line on stderr and exit status 2.
+`--traceback` (or NER_IMBALANCE_DEBUG=1) shows the traceback instead. Errors once the work has
+begun keep their traceback.
+
+SIGTERM or Ctrl-C during training finishes the step, saves a checkpoint, prints one line saying
+how to resume and exits with status 143 (SIGTERM) or 130 (Ctrl-C) (`training.preemption`). A
+Ctrl-C at any other moment, or a second one, stops at once: one line, status 130, no traceback.
 """
 
 from __future__ import annotations
@@ -27,9 +32,22 @@ from ner_imbalance.training.run import execute_run, prepare_run
 DEBUG_ENVIRONMENT_VARIABLE = "NER_IMBALANCE_DEBUG"
 
 
+INTERRUPTED_STATUS = 130
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     show_traceback = TRACEBACK_FLAG in argv or os.environ.get(DEBUG_ENVIRONMENT_VARIABLE, "") not in ("", "0")
+    try:
+        return _train(argv, show_traceback)
+    except KeyboardInterrupt:
+        if show_traceback:
+            raise
+        print("train_ner.py: interrupted (Ctrl-C): stopped without a new checkpoint", file=sys.stderr)
+        return INTERRUPTED_STATUS
+
+
+def _train(argv: list[str], show_traceback: bool) -> int:
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     transformers.utils.logging.set_verbosity_warning()
     try:

@@ -42,6 +42,7 @@ from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
 from ner_imbalance.losses import build_loss, loss_class
 from ner_imbalance.training.corpus import PreparedCorpus, windows_of
+from ner_imbalance.training.lock import check_output_lock, release_output_lock, take_output_lock
 from ner_imbalance.training.metrics import argmax_logits
 from ner_imbalance.training.model_card import write_model_card
 from ner_imbalance.training.output_folder import (
@@ -102,6 +103,7 @@ def prepare_run(
         raise UsageError(
             f"--resume_from_checkpoint {resume_from_checkpoint} continues the run in --output_dir: give that folder"
         )
+    check_output_lock(training_args.output_dir)  # a live run's folder is refused whatever the flags
     checkpoint = resolve_checkpoint(resume_from_checkpoint, training_args.output_dir)
     if checkpoint is not None and not training_args.do_train:
         raise UsageError("--resume_from_checkpoint continues training: it needs --do_train true")
@@ -307,6 +309,8 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
     the Trainer's own. Returns `{"train"|"eval"|"test": metrics}`.
     """
     training_args = prepared.training_args
+    if training_args.process_index == 0:
+        take_output_lock(training_args.output_dir)  # before anything there is deleted or written; released below
     if training_args.world_size > 1:
         from accelerate import PartialState
 
@@ -350,6 +354,7 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
     if trainer.is_world_process_zero():
         _write_loss_config(output_dir, prepared.loss_args, trainer.loss_fn)
         write_model_card(output_dir, prepared, results=results, calibration=calibration)
+    release_output_lock(output_dir)
     return results
 
 

@@ -21,9 +21,11 @@ from typing import Any
 import torch
 from torch import nn
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
-from transformers.trainer_utils import get_last_checkpoint
 
-from ner_imbalance.utils.atomic import write_json_atomic
+from ner_imbalance.training.checkpoints import CompleteCheckpointMarker
+from ner_imbalance.training.output_folder import resolve_checkpoint
+from ner_imbalance.training.preemption import PreemptionCallback
+from ner_imbalance.utils.atomic import apply_umask_mode, write_json_atomic
 
 LOSS_STATE_NAME = "loss_state.pt"
 ALL_RESULTS_NAME = "all_results.json"
@@ -60,6 +62,10 @@ class ImbalanceTrainer(Trainer):
         self.model_accepts_loss_kwargs = True
         # [step of the first non-finite loss (0: none yet), that loss]; written on the device.
         self._first_nonfinite_loss = torch.zeros(2, device=self.args.device)
+        # Checkpoints are marked complete once written; SIGTERM / Ctrl-C save one and stop (issue 28).
+        self.add_callback(CompleteCheckpointMarker())
+        self._preemption = PreemptionCallback()
+        self.add_callback(self._preemption)
         self.add_callback(_NonFiniteLossGuard(self))
         # The metrics this trainer saved, combined into all_results.json (never an older run's file).
         self._saved_metrics: dict[str, float] = {}
@@ -141,14 +147,16 @@ class ImbalanceTrainer(Trainer):
         return None
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs: Any) -> Any:
-        """`Trainer.train`, restoring the loss state (GHM-C moving averages) from the checkpoint too."""
-        if resume_from_checkpoint is True:
-            resume_from_checkpoint = get_last_checkpoint(self.args.output_dir)
-            if resume_from_checkpoint is None:
-                raise ValueError(f"resume_from_checkpoint=True but {self.args.output_dir} holds no checkpoint")
+        """`Trainer.train`, restoring the loss state (GHM-C moving averages) from the checkpoint too.
+
+        `resume_from_checkpoint=True` is the last complete checkpoint of the output folder. SIGTERM or
+        Ctrl-C during training saves a checkpoint and exits (`training.preemption`).
+        """
+        resume_from_checkpoint = resolve_checkpoint(resume_from_checkpoint, self.args.output_dir)
         if resume_from_checkpoint:
             self.load_loss_state(resume_from_checkpoint)
-        return super().train(resume_from_checkpoint=resume_from_checkpoint or None, **kwargs)
+        with self._preemption.signal_handlers():
+            return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
 
     def save_metrics(self, split: str, metrics: dict[str, float], combined: bool = True) -> None:
         """`Trainer.save_metrics`, written atomically; `all_results.json` combines only this trainer's metrics.
@@ -176,6 +184,7 @@ class ImbalanceTrainer(Trainer):
         super().save_model(output_dir, _internal_call)
         if self.args.should_save:
             self.save_loss_state(output_dir or self.args.output_dir)
+            apply_umask_mode(output_dir or self.args.output_dir, "*.safetensors")  # written 0600 by safetensors
 
 
 class _NonFiniteLossGuard(TrainerCallback):

@@ -35,6 +35,15 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
         raise
 
 
+def apply_umask_mode(folder: str | os.PathLike, pattern: str) -> None:
+    """Give the files of `folder` matching `pattern` that another library wrote through a private temporary
+    file (mode 0600: safetensors' writer does) the mode a plain `open` gives; other modes are left as they are."""
+    plain = 0o666 & ~_umask()
+    for path in Path(folder).glob(pattern):
+        if path.is_file() and stat.S_IMODE(path.stat().st_mode) == 0o600:
+            path.chmod(plain)
+
+
 def _mode_of_a_plain_open(path: Path) -> int:
     """The permission bits `open(path, "w")` would leave: the existing file's, else 0666 less the umask."""
     try:
