@@ -12,11 +12,13 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 @dataclass
 class Sentence:
-    """Words to tag; for raw text also the line and each word's character offsets `[start, end)` in it."""
+    """Words to tag; for raw text also the line and each word's character offsets `[start, end)` in it;
+    for JSON input the record's other fields (an `id`, ...), written back beside the tags."""
 
     tokens: list[str]
     text: str | None = None
     offsets: list[tuple[int, int]] | None = None
+    fields: dict[str, Any] | None = None
 
 
 @dataclass
@@ -43,17 +45,22 @@ class Entity:
 
 @dataclass
 class TaggedSentence:
-    """A sentence with one tag per word, the probability of each tag, and its entities."""
+    """A sentence with one tag per word, the probability of each tag, and its entities (and the input
+    record's other `fields`)."""
 
     tokens: list[str]
     tags: list[str]
     probabilities: list[float]
     entities: list[Entity] = field(default_factory=list)
     text: str | None = None
+    fields: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON Lines record: `tokens`, `tags`, `entities` (and `text` for raw text)."""
-        record: dict[str, Any] = {} if self.text is None else {"text": self.text}
+        """The JSON Lines record: the input's other `fields` first, then `text` (raw text only),
+        `tokens`, `tags` and `entities` (these replace input fields of the same name)."""
+        record: dict[str, Any] = dict(self.fields or {})
+        if self.text is not None:
+            record["text"] = self.text
         record.update(tokens=self.tokens, tags=self.tags, entities=[entity.as_dict() for entity in self.entities])
         return record
 
