@@ -49,3 +49,12 @@ DECODING_CONFIG_KEY = "ner_decoding"
 """The key of a trained model's `config.json` that records its decoding (what evaluation used, and prediction uses)."""
 TAG_SCHEME_CONFIG_KEY = "ner_tag_scheme"
 """The key of a trained model's `config.json` that records the tag scheme of its labels ("IOB2" or "IOBES")."""
+
+REPEAT_FACTOR = "repeat_factor"
+WEIGHTED = "weighted"
+SAMPLING_MODES = (REPEAT_FACTOR, WEIGHTED)
+"""How `data.sampling.SentenceRepeatSampler` draws an epoch's sentences from their factors (`--sentence_sampling`)."""
+NO_SAMPLING = "none"
+"""`--sentence_sampling none`: every training window once per epoch, in the Trainer's own order."""
+REPEAT_THRESHOLD = 0.1
+"""Default threshold t of `--repeat_threshold`: entity types in fewer than 10 % of the sentences are repeated."""

@@ -31,6 +31,9 @@ from ner_imbalance.constants import (
     EFFECTIVE_NUMBER_BETA,
     MAX_SEQ_LENGTH,
     NO_CLASS_WEIGHTS,
+    NO_SAMPLING,
+    REPEAT_THRESHOLD,
+    SAMPLING_MODES,
     STRIDE,
     TAG_SCHEMES,
 )
@@ -91,6 +94,19 @@ class DataArguments:
     label_all_tokens: bool = field(
         default=False,
         metadata={"help": "Label every sub-token (B-X becomes I-X on continuations), not only the first."},
+    )
+    sentence_sampling: str = field(
+        default=NO_SAMPLING,
+        metadata={
+            "help": "Draw training sentences by their rarest entity type: repeat_factor (LVIS repeat-factor "
+            "sampling, each sentence about max(1, sqrt(t / f_c)) times per epoch, f_c the share of sentences "
+            "holding type c) or weighted (drawn with replacement with those factors as weights).",
+            "choices": [NO_SAMPLING, *SAMPLING_MODES],
+        },
+    )
+    repeat_threshold: float = field(
+        default=REPEAT_THRESHOLD,
+        metadata={"help": "--sentence_sampling: the threshold t in (0, 1]; types in fewer sentences are repeated."},
     )
     entity_keep_ratio: float = field(
         default=1.0,
@@ -404,6 +420,10 @@ def validate_arguments(
             f"--stride must be in [0, max_seq_length/2), got {data_args.stride} "
             f"with --max_seq_length {data_args.max_seq_length}"
         )
+    if not 0.0 < data_args.repeat_threshold <= 1.0:
+        raise ValueError(f"--repeat_threshold must be in (0, 1], got {data_args.repeat_threshold}")
+    if data_args.sentence_sampling == NO_SAMPLING and data_args.repeat_threshold != REPEAT_THRESHOLD:
+        raise ValueError("--repeat_threshold applies to --sentence_sampling repeat_factor or weighted only")
     if not 0.0 < data_args.entity_keep_ratio <= 1.0:
         raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")
     for flag in ("max_train_samples", "max_eval_samples"):

@@ -31,12 +31,7 @@ import torch
 from torch.utils.data import Sampler
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from ner_imbalance.constants import OUTSIDE
-
-REPEAT_FACTOR = "repeat_factor"
-WEIGHTED = "weighted"
-SAMPLING_MODES = (REPEAT_FACTOR, WEIGHTED)
-"""How `SentenceRepeatSampler` draws an epoch's sentences from their factors."""
+from ner_imbalance.constants import OUTSIDE, REPEAT_FACTOR, SAMPLING_MODES
 
 
 class TypeRepeatFactor(NamedTuple):

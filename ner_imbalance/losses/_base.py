@@ -26,7 +26,9 @@ from ner_imbalance.losses._reduce import (
     reduce_token_losses,
     smooth_token_losses,
     token_log_probs,
+    weigh_token_losses,
 )
+from ner_imbalance.losses._statistics import ClassLossShares
 
 WeightVector = Sequence[float] | Tensor
 
@@ -122,6 +124,7 @@ class TokenLoss(nn.Module, ABC):
         self.label_smoothing = float(label_smoothing)
         weights = None if class_weights is None else check_weight_vector(class_weights, "class_weights", num_labels)
         self.register_buffer("class_weights", weights, persistent=False)
+        self.class_shares: ClassLossShares | None = None
 
     @classmethod
     def check_hyperparameters(cls, **values: Any) -> None:
@@ -152,13 +155,22 @@ class TokenLoss(nn.Module, ABC):
         token_losses = self.token_losses(batch)
         if self.label_smoothing:
             token_losses = smooth_token_losses(token_losses, batch, self.label_smoothing)
+        token_losses = weigh_token_losses(token_losses, batch, self.class_weights)
+        if self.class_shares is not None and self.training:
+            self.class_shares.update(token_losses.detach(), batch)
         return reduce_token_losses(
             token_losses,
             batch,
-            class_weights=self.class_weights,
+            class_weights=None,
             num_items_in_batch=num_items_in_batch,
             reduction=self.reduction,
         )
+
+    def track_class_shares(self, num_labels: int) -> ClassLossShares:
+        """Start summing, per gold class, the training calls' token losses and gold probabilities on the
+        device (`_statistics.ClassLossShares`); returns the accumulator, read with its `pop()`."""
+        self.class_shares = ClassLossShares(num_labels)
+        return self.class_shares
 
     @abstractmethod
     def token_losses(self, batch: TokenBatch) -> Tensor:

@@ -90,6 +90,13 @@ def smooth_token_losses(token_losses: Tensor, batch: TokenBatch, label_smoothing
     return (1 - label_smoothing) * token_losses - label_smoothing * batch.log_probs.mean(dim=-1)
 
 
+def weigh_token_losses(token_losses: Tensor, batch: TokenBatch, class_weights: Tensor | None) -> Tensor:
+    """Each token's loss times the weight of its gold class (`class_weights`, if any), 0 at ignored positions."""
+    if class_weights is not None:
+        token_losses = token_losses * class_weights.to(token_losses.dtype)[batch.targets]
+    return torch.where(batch.valid, token_losses, 0.0)
+
+
 def reduce_token_losses(
     token_losses: Tensor,
     batch: TokenBatch,
@@ -105,9 +112,7 @@ def reduce_token_losses(
     number of valid tokens). A zero denominator gives a zero loss that keeps its `grad_fn`. No
     value is read back to the host.
     """
-    if class_weights is not None:
-        token_losses = token_losses * class_weights.to(token_losses.dtype)[batch.targets]
-    token_losses = torch.where(batch.valid, token_losses, 0.0)
+    token_losses = weigh_token_losses(token_losses, batch, class_weights)
     if reduction == "none":
         return token_losses.reshape(batch.labels_shape)
     total = token_losses.sum()

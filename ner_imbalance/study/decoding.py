@@ -137,11 +137,14 @@ def decoding_markdown(
         "adds the `O` bias, 2-fold cross-fitted under Viterbi. Argmax is re-decoded from the float16 logits, "
         "so it can differ from the runs' own (float32) predictions on a few exact ties.",
     ]
+    shown: set[tuple[str, ...]] = set()
     for section in sections:
         for dataset in section.datasets():
             for ratio, summaries in section.cells(dataset).items():
                 table = decoding_table(summaries, records, decoded)
-                if len(table) > 2:
+                rows = tuple(table)
+                if len(table) > 2 and rows not in shown:  # a cell two sections share is shown once
+                    shown.add(rows)
                     keep = "" if ratio == 1 else f", keep {ratio:g}"
                     lines += ["", f"### {section.title}: {dataset}{keep}", "", *table]
     return lines

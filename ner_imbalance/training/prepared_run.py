@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.data.corpus import WordCorpus
+from ner_imbalance.data.sampling import TypeRepeatFactor
 
 
 @dataclass
@@ -18,8 +20,10 @@ class PreparedRun:
 
     Holds the arguments (the output folder resolved, evaluation turned off without a validation
     split), the model folder or hub name, the word-level corpus and its label list, the run's one
-    loss, the checkpoint to resume from, the decoding (`--decoding`), and the calibration: the
-    keyword arguments of `calibration.search_bias`, or None when the run does not calibrate.
+    loss, the checkpoint to resume from, the decoding (`--decoding`), the calibration: the
+    keyword arguments of `calibration.search_bias`, or None when the run does not calibrate, and
+    the sentence re-sampling (`--sentence_sampling`): each training sentence's repeat factor and
+    what `data.sampling.repeat_factors` found per entity type, or None without re-sampling.
     """
 
     model_args: ModelArguments
@@ -32,3 +36,5 @@ class PreparedRun:
     resume_from_checkpoint: str | None
     decoding: str
     calibration: dict[str, Any] | None
+    sentence_factors: np.ndarray | None = None
+    type_repeat_factors: dict[str, TypeRepeatFactor] | None = None

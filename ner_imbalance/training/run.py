@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+import datasets
 import torch
 from transformers import (
     AutoConfig,
@@ -35,8 +36,15 @@ from transformers import (
 from ner_imbalance.calibration import NO_CALIBRATION
 from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.config.decision_flags import check_calibration_split
-from ner_imbalance.constants import DECODING_CONFIG_KEY, NO_CLASS_WEIGHTS, OUTSIDE, TAG_SCHEME_CONFIG_KEY
+from ner_imbalance.constants import (
+    DECODING_CONFIG_KEY,
+    NO_CLASS_WEIGHTS,
+    NO_SAMPLING,
+    OUTSIDE,
+    TAG_SCHEME_CONFIG_KEY,
+)
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
+from ner_imbalance.data.sampling import SentenceRepeatSampler, repeat_factors
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
@@ -120,6 +128,11 @@ def prepare_run(
     loss_fn = build_corpus_loss(loss_args, word_corpus, label_smoothing=training_args.label_smoothing_factor)
     check_calibration_split(training_args, has_validation="validation" in word_corpus.splits)
     calibration = training_args.calibration_kwargs() if training_args.calibrate != NO_CALIBRATION else None
+    sentence_factors = type_repeat_factors = None
+    if data_args.sentence_sampling != NO_SAMPLING:
+        sentence_factors, type_repeat_factors = repeat_factors(
+            word_corpus.splits["train"]["tags"], data_args.repeat_threshold
+        )
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -140,6 +153,8 @@ def prepare_run(
         checkpoint,
         decoding=training_args.decoding,
         calibration=calibration,
+        sentence_factors=sentence_factors,
+        type_repeat_factors=type_repeat_factors,
     )
 
 
@@ -238,10 +253,14 @@ def build_trainer(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
     validation_metrics = corpus.metrics("validation", prepared.decoding)
+    train_sampler = (
+        sentence_sampler(prepared, corpus.windows["train"]) if prepared.sentence_factors is not None else None
+    )
     trainer = trainer_class(
         **model,
         args=training_args,
         loss_fn=prepared.loss_fn,
+        train_sampler=train_sampler,
         train_dataset=corpus.windows["train"],
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,
@@ -251,6 +270,53 @@ def build_trainer(
         callbacks=callbacks,
     )
     return trainer, corpus
+
+
+def sentence_sampler(prepared: PreparedRun, train_windows: datasets.Dataset) -> SentenceRepeatSampler:
+    """The run's `--sentence_sampling` sampler over its training windows, logged as it starts.
+
+    It draws whole epochs (every process the same, accelerate then shards the batches), grouped by
+    length as the Trainer's own sampler when `--train_sampling_strategy group_by_length`, with
+    mega-batches of the batch over all processes and the gradient-accumulation window.
+    """
+    args = prepared.training_args
+    sampler = SentenceRepeatSampler(
+        train_windows["example_index"],
+        prepared.sentence_factors,
+        mode=prepared.data_args.sentence_sampling,
+        lengths=train_windows["length"],
+        group_by_length=args.train_sampling_strategy == "group_by_length",
+        batch_size=args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
+        seed=args.seed,
+    )
+    factors = ", ".join(
+        f"{name} {found.repeat_factor:.2f} (in {100 * found.sentence_share:.1f} % of sentences)"
+        for name, found in prepared.type_repeat_factors.items()
+    )
+    logger.info(
+        "sentence sampling %s (t=%s): %d windows per epoch (%d without), repeat factors: %s",
+        prepared.data_args.sentence_sampling,
+        prepared.data_args.repeat_threshold,
+        sampler.num_windows,
+        len(train_windows),
+        factors,
+    )
+    return sampler
+
+
+def sampling_metrics(prepared: PreparedRun, sampler: SentenceRepeatSampler | None) -> dict[str, float]:
+    """What `train_results.json` records of the sentence re-sampling: windows and sentence draws per
+    epoch, and each entity type's repeat factor and sentence share; `{}` without re-sampling."""
+    if sampler is None:
+        return {}
+    metrics = {
+        "sampling_windows_per_epoch": float(sampler.num_windows),
+        "sampling_sentence_draws_per_epoch": float(sampler.num_sentence_draws),
+    }
+    for name, found in prepared.type_repeat_factors.items():
+        metrics[f"sampling_repeat_factor_{name}"] = found.repeat_factor
+        metrics[f"sampling_sentence_share_{name}"] = found.sentence_share
+    return metrics
 
 
 def build_corpus_loss(
@@ -322,7 +388,7 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
     results: dict[str, dict[str, float]] = {}
     if trainer.args.do_train:
         train_output = trainer.train(resume_from_checkpoint=prepared.resume_from_checkpoint)
-        results["train"] = dict(train_output.metrics)
+        results["train"] = {**train_output.metrics, **sampling_metrics(prepared, trainer.train_sampler)}
         trainer.save_metrics("train", results["train"])
         trainer.save_state()
     splits = {

@@ -20,8 +20,10 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from ner_imbalance.constants import OUTSIDE
 from ner_imbalance.training.checkpoints import CompleteCheckpointMarker
 from ner_imbalance.training.output_folder import resolve_checkpoint
 from ner_imbalance.training.preemption import PreemptionCallback
@@ -30,6 +32,8 @@ from ner_imbalance.utils.atomic import apply_umask_mode, write_json_atomic
 LOSS_STATE_NAME = "loss_state.pt"
 ALL_RESULTS_NAME = "all_results.json"
 LOSS_STATISTICS_PREFIX = "loss_stats/"
+LOSS_SHARE_PREFIX = "loss_share/"
+GOLD_PROBABILITY_PREFIX = "p_gold/"
 
 
 class ImbalanceTrainer(Trainer):
@@ -38,6 +42,8 @@ class ImbalanceTrainer(Trainer):
     Args:
         loss_fn: a module from `ner_imbalance.losses.build_loss`; it receives the model's logits
             unchanged (fp32, fp16 or bf16) and computes in float32.
+        train_sampler: the training sampler to use instead of the Trainer's own (sentence
+            re-sampling, `data.sampling.SentenceRepeatSampler`); None for the Trainer's.
         *args, **kwargs: everything `transformers.Trainer` takes (`model`, `args`, datasets,
             `data_collator`, `processing_class`, `compute_metrics`, ...).
 
@@ -46,6 +52,10 @@ class ImbalanceTrainer(Trainer):
     checkpoints already on disk stay valid. The check reads one device flag at those steps only:
     the training step itself never synchronises with the host.
 
+    Every training log also carries the share of the loss from tokens whose gold tag is `O` and
+    from each entity type, and their mean gold probability (`loss_share/<group>`,
+    `p_gold/<group>`; see `loss_shares`), for a loss that tracks them (every `TokenLoss`).
+
     A loss module may offer `statistics() -> dict[str, Tensor | float]` (GHM-C: its bin shares
     and weights); every training log then carries them as `loss_stats/<name>` (`<name>_<i>` for
     the i-th value of a vector), read back from the device once per logging step.
@@ -53,13 +63,16 @@ class ImbalanceTrainer(Trainer):
 
     loss_is_scaled_for_ga = True
 
-    def __init__(self, *args: Any, loss_fn: nn.Module, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.loss_fn = loss_fn.to(self.args.device)
-        # The Trainer counts `num_items_in_batch` only for models that take loss kwargs. This
-        # compute_loss always normalises by it (it never forwards it to the model), so count it
-        # for every model.
-        self.model_accepts_loss_kwargs = True
+    def __init__(
+        self,
+        *args: Any,
+        loss_fn: nn.Module,
+        train_sampler: Sampler[int] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, compute_loss_func=self.loss_from_outputs, **kwargs)
+        self.train_sampler = train_sampler
+        self.loss_fn = loss_fn
         # [step of the first non-finite loss (0: none yet), that loss]; written on the device.
         self._first_nonfinite_loss = torch.zeros(2, device=self.args.device)
         # Checkpoints are marked complete once written; SIGTERM / Ctrl-C save one and stop (issue 28).
@@ -70,23 +83,42 @@ class ImbalanceTrainer(Trainer):
         # The metrics this trainer saved, combined into all_results.json (never an older run's file).
         self._saved_metrics: dict[str, float] = {}
 
-    def compute_loss(
-        self,
-        model: nn.Module,
-        inputs: dict[str, torch.Tensor | Any],
-        return_outputs: bool = False,
-        num_items_in_batch: torch.Tensor | int | None = None,
-    ) -> torch.Tensor | tuple[torch.Tensor, Any]:
-        """Run the model without labels and apply `loss_fn` to its logits."""
-        labels = inputs["labels"]
-        outputs = model(**{name: value for name, value in inputs.items() if name != "labels"})
-        self.loss_fn.train(model.training)
+    @property
+    def loss_fn(self) -> nn.Module:
+        """The loss module (on the training device); setting it restarts its class-share tracking."""
+        return self._loss_fn
+
+    @loss_fn.setter
+    def loss_fn(self, loss_fn: nn.Module) -> None:
+        self._loss_fn = loss_fn.to(self.args.device)
+        # Per gold class, the loss and gold probability since the last log, summed on the device;
+        # started at the loss's first call, when the number of labels is known.
+        self._class_shares = None
+
+    def loss_from_outputs(
+        self, outputs: Any, labels: torch.Tensor, num_items_in_batch: torch.Tensor | int | None = None
+    ) -> torch.Tensor:
+        """The Trainer's public `compute_loss_func`: `loss_fn` on the model's logits.
+
+        The base `Trainer.compute_loss` pops the labels before the forward pass (so the model
+        computes no loss of its own), counts `num_items_in_batch` over the whole
+        gradient-accumulation window and all processes because this hook is set, passes it here,
+        multiplies the result by the number of processes under `average_tokens_across_devices`,
+        and treats it as already scaled for gradient accumulation: what the overridden
+        `compute_loss` did before, so GA and several processes still equal one big batch
+        (tests/test_trainer.py, tests/test_distributed.py). The loss module follows the model's
+        train/eval mode (GHM-C updates its moving averages, and the class shares are summed, in
+        training only).
+        """
+        training = self.model.training
+        self.loss_fn.train(training)
+        track = getattr(self.loss_fn, "track_class_shares", None)
+        if self._class_shares is None and callable(track):
+            self._class_shares = track(outputs.logits.shape[-1]).to(self.args.device)
         loss = self.loss_fn(outputs.logits, labels, num_items_in_batch=num_items_in_batch)
-        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
-            loss = loss * self.accelerator.num_processes
-        if model.training:
+        if training:
             self._remember_first_nonfinite(loss.detach())
-        return (loss, outputs) if return_outputs else loss
+        return loss
 
     def _remember_first_nonfinite(self, loss: torch.Tensor) -> None:
         step_and_loss = torch.stack(
@@ -105,10 +137,35 @@ class ImbalanceTrainer(Trainer):
             )
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        """`Trainer.log`, with the loss module's statistics added to training logs (those with `loss`)."""
+        """`Trainer.log`, with the loss module's statistics and the loss shares by gold class added to
+        training logs (those with `loss`)."""
         if "loss" in logs:
             logs.update(self.loss_statistics())
+            logs.update(self.loss_shares())
         super().log(logs, start_time)
+
+    def loss_shares(self) -> dict[str, float]:
+        """Since the last log: the share of the training loss from tokens whose gold tag is `O` and from
+        each entity type (`loss_share/<group>`), and the mean gold probability of each (`p_gold/<group>`).
+
+        Read back from the device here, once per logging step (`losses._statistics.ClassLossShares`);
+        `{}` for a loss that does not track them.
+        """
+        if self._class_shares is None:
+            return {}
+        loss, gold_probability, tokens = self._class_shares.pop().cpu().numpy().astype(float)
+        groups: dict[str, list[int]] = {}
+        for index, label in sorted(self.model.config.id2label.items()):
+            groups.setdefault(label if label == OUTSIDE else label[2:], []).append(int(index))
+        total = loss.sum()
+        logs = {}
+        for group, labels in groups.items():
+            group_tokens = tokens[labels].sum()
+            logs[f"{LOSS_SHARE_PREFIX}{group}"] = float(loss[labels].sum() / total) if total > 0 else 0.0
+            logs[f"{GOLD_PROBABILITY_PREFIX}{group}"] = (
+                float(gold_probability[labels].sum() / group_tokens) if group_tokens else 0.0
+            )
+        return logs
 
     def loss_statistics(self) -> dict[str, float]:
         """The loss module's `statistics()` as `loss_stats/<name>` floats; `{}` if it offers none.
@@ -132,9 +189,15 @@ class ImbalanceTrainer(Trainer):
         return {**floats, **{f"{LOSS_STATISTICS_PREFIX}{name}": value for name, value in zip(names, host_values)}}
 
     def _get_train_sampler(self, train_dataset: Any = None) -> torch.utils.data.Sampler | None:
-        # The base Trainer drops unused columns (among them the precomputed `length`) before
-        # building the sampler, and would then tokenize-count every example again for
+        # The Trainer has no public sampler hook, so this private one is overridden. A
+        # `train_sampler` (sentence re-sampling, `data.sampling`) draws each epoch: the Trainer
+        # computes its schedule once from `len(sampler)`, the same every epoch, and calls
+        # `set_epoch` before each, so a resumed run draws what an uninterrupted one drew.
+        # Otherwise: the base Trainer drops unused columns (among them the precomputed `length`)
+        # before building the sampler, and would then tokenize-count every example again for
         # group_by_length. The rows are the same, so give it the dataset that still has `length`.
+        if self.train_sampler is not None:
+            return self.train_sampler
         return super()._get_train_sampler(self.train_dataset)
 
     def _get_eval_sampler(self, eval_dataset: Any) -> torch.utils.data.Sampler | None:
