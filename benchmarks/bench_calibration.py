@@ -7,13 +7,12 @@
    `--model` (default: the packaged MiniLM with an untrained head; give the folder of a trained
    run, e.g. `outputs/wnut17_focal`, for the realistic case) on WNUT-17 dev: one untimed call,
    then the median of `--repeats`. This is the baseline.
-2. One prediction of dev with full logits (`split_evaluation.predict_split(..., logits=True)`) and the
-   gathering of word-level logits (`calibration_step.word_level_logits`), timed once: what the pipeline
-   adds to its validation pass.
+2. One prediction of dev that keeps the words' logits (`training.predictions.predict_split(...,
+   logits=True)`, which gathers them once), timed once: what the pipeline adds to its validation pass.
 3. `calibration.search_bias` on those word logits, `outside` and `per_type` with the default
-   flags, for micro and macro F1: median of `--repeats`, as a share of the evaluation. Target
-   (issue 11): under 10 %. Each search's dev scores before calibration are checked against
-   `evaluate_tags` on the arg-max tags.
+   flags, for micro and macro F1, under each decoding (`argmax`, `viterbi`): median of
+   `--repeats`, as a share of the evaluation. Target (issues 11 and 25): under 10 %. Each search's
+   dev scores before calibration are checked against `evaluate_tags` on the tags of its decoding.
 Prints markdown tables and writes JSON (default `benchmarks/results/bench_calibration.json`).
 """
 
@@ -28,11 +27,11 @@ from typing import Any
 import _common as common
 from _timing import timed_ms
 
-from ner_imbalance.calibration.search import CALIBRATION_METRICS, CALIBRATION_MODES, search_bias, tags_from_logits
+from ner_imbalance.calibration.search import CALIBRATION_METRICS, search_bias, tags_from_logits
+from ner_imbalance.constants import CALIBRATION_MODES, DECODING_METHODS
 from ner_imbalance.evaluation import evaluate_tags
-from ner_imbalance.training.calibration_step import word_level_logits
+from ner_imbalance.training.predictions import predict_split
 from ner_imbalance.training.run import build_trainer
-from ner_imbalance.training.split_evaluation import predict_split
 
 TARGET_SHARE = 0.10
 
@@ -46,50 +45,58 @@ def calibration_timings(options: argparse.Namespace) -> dict[str, Any]:
     evaluate_ms = common.median([timed_ms(trainer.evaluate, options.device) for _ in range(options.repeats)])
 
     start = time.perf_counter()
-    prediction = predict_split(trainer, corpus, "validation", "eval", logits=True)
+    logits = predict_split(trainer, corpus, "validation", "eval", logits=True).word_logits
     predict_ms = 1e3 * (time.perf_counter() - start)
-    start = time.perf_counter()
-    logits = word_level_logits(corpus, "validation", prediction.predictions)
-    gather_ms = 1e3 * (time.perf_counter() - start)
 
     gold = [list(tags) for tags in corpus.words["validation"]["tags"]]
     lengths = [len(tags) for tags in gold]
-    reference = evaluate_tags(gold, tags_from_logits(logits, lengths, corpus.label_list))
     searches = []
-    for mode in CALIBRATION_MODES:
-        for metric in CALIBRATION_METRICS:
+    for decoding in DECODING_METHODS:
+        tags = tags_from_logits(logits, lengths, corpus.label_list, scheme=corpus.scheme, decoding=decoding)
+        reference = evaluate_tags(gold, tags)
+        for mode in CALIBRATION_MODES:
+            for metric in CALIBRATION_METRICS:
 
-            def search(mode: str = mode, metric: str = metric) -> Any:
-                return search_bias(logits, gold, corpus.label_list, mode=mode, metric=metric, scheme=corpus.scheme)
+                def search(mode: str = mode, metric: str = metric, decoding: str = decoding) -> Any:
+                    return search_bias(
+                        logits,
+                        gold,
+                        corpus.label_list,
+                        mode=mode,
+                        metric=metric,
+                        scheme=corpus.scheme,
+                        decoding=decoding,
+                    )
 
-            result = search()
-            key = "f1" if metric == "micro_f1" else "macro_f1"
-            if result.score_before != reference[key]:
-                raise AssertionError(
-                    f"{mode}/{metric}: search scores {result.score_before}, evaluate_tags {reference[key]}"
+                result = search()
+                key = "f1" if metric == "micro_f1" else "macro_f1"
+                if result.score_before != reference[key]:
+                    raise AssertionError(
+                        f"{decoding} {mode}/{metric}: search scores {result.score_before}, "
+                        f"evaluate_tags {reference[key]}"
+                    )
+                milliseconds = common.median([timed_ms(search, "cpu") for _ in range(options.repeats)])
+                searches.append(
+                    {
+                        "decoding": decoding,
+                        "mode": mode,
+                        "metric": metric,
+                        "search_ms": milliseconds,
+                        "share_of_evaluate": milliseconds / evaluate_ms,
+                        "candidates": result.candidates,
+                        "rounds": result.rounds,
+                        "score_before": result.score_before,
+                        "score_after": result.score_after,
+                        "nonzero_biases": result.nonzero_biases(),
+                    }
                 )
-            milliseconds = common.median([timed_ms(search, "cpu") for _ in range(options.repeats)])
-            searches.append(
-                {
-                    "mode": mode,
-                    "metric": metric,
-                    "search_ms": milliseconds,
-                    "share_of_evaluate": milliseconds / evaluate_ms,
-                    "candidates": result.candidates,
-                    "rounds": result.rounds,
-                    "score_before": result.score_before,
-                    "score_after": result.score_after,
-                    "nonzero_biases": result.nonzero_biases(),
-                }
-            )
     return {
         "model": str(options.model) if options.model else "packaged MiniLM, untrained head",
         "sentences": len(gold),
         "words": sum(lengths),
         "labels": len(corpus.label_list),
         "evaluate_ms": evaluate_ms,
-        "predict_full_logits_ms": predict_ms,
-        "gather_word_logits_ms": gather_ms,
+        "predict_word_logits_ms": predict_ms,
         "searches": searches,
     }
 
@@ -100,16 +107,9 @@ def report_tables(report: dict[str, Any]) -> str:
     rows = [
         ["trainer.evaluate() (baseline)", f"{total:.1f}", "100.00 %", "", ""],
         [
-            "predict dev with full logits",
-            f"{timings['predict_full_logits_ms']:.1f}",
-            f"{100 * timings['predict_full_logits_ms'] / total:.2f} %",
-            "",
-            "",
-        ],
-        [
-            "gather word logits",
-            f"{timings['gather_word_logits_ms']:.1f}",
-            f"{100 * timings['gather_word_logits_ms'] / total:.2f} %",
+            "predict dev keeping the word logits",
+            f"{timings['predict_word_logits_ms']:.1f}",
+            f"{100 * timings['predict_word_logits_ms'] / total:.2f} %",
             "",
             "",
         ],
@@ -117,7 +117,8 @@ def report_tables(report: dict[str, Any]) -> str:
     for search in timings["searches"]:
         rows.append(
             [
-                f"search_bias {search['mode']}, {search['metric']} ({search['candidates']} candidates)",
+                f"search_bias {search['decoding']}, {search['mode']}, {search['metric']} "
+                f"({search['candidates']} candidates)",
                 f"{search['search_ms']:.1f}",
                 f"{100 * search['share_of_evaluate']:.2f} %",
                 f"{100 * search['score_before']:.2f} -> {100 * search['score_after']:.2f}",

@@ -264,3 +264,21 @@ def test_calibration_without_a_validation_split_fails_before_training(tmp_path, 
     monkeypatch.setattr(pipeline_module.AutoModelForTokenClassification, "from_pretrained", pytest.fail)
     with pytest.raises(ValueError, match="--calibrate per_type needs a validation split"):
         build_trainer(model_args, data_args, loss_args, training_args)
+
+
+@pytest.mark.parametrize("decoding", ["argmax", "viterbi"])
+def test_predict_and_evaluate_scripts_reproduce_the_runs_eval_f1_under_each_decoding(
+    trained_output, tmp_path, decoding
+):
+    """An evaluation-only run of the saved model under `decoding`, then predict_ner.py with the same
+    decoding and evaluate_ner.py on its output: the same dev F1."""
+    flags = calibrated_run_flags(trained_output, tmp_path / "evaluated", "--do_train", "false", "--decoding", decoding)
+    assert train_ner.main(flags) == 0
+    eval_results = json.loads((tmp_path / "evaluated" / "eval_results.json").read_text())
+    assert eval_results["eval_decoding"] == decoding
+    output = tmp_path / "dev_predicted.conll"
+    args = ["--model", str(trained_output), "--input", str(CORPUS / "dev.conll"), "--output", str(output)]
+    flags = ["--max_seq_length", "16", "--stride", "4", "--device", "cpu", "--no_progress", "--decoding", decoding]
+    assert predict_ner.main([*args, *flags]) == 0
+    _tokens, gold, predicted = read_gold_and_pred(CORPUS / "dev.conll", output)
+    assert evaluate_tags(gold, predicted)["f1"] == pytest.approx(eval_results["eval_f1"])
