@@ -174,6 +174,6 @@ def onnx_tagger(
         raise FileNotFoundError(
             f"{path}: no such file; export it first: python scripts/export_onnx.py --model {model_dir}{flag}"
         )
-    model = OnnxTokenClassifier(path, AutoConfig.from_pretrained(model_dir), threads=threads)
-    kwargs.setdefault("device", "cpu")
-    return Tagger(model, tokenizer, **kwargs)  # type: ignore[arg-type]  # the model interface Tagger uses
+    device = kwargs.pop("device", None) or "cpu"
+    model = OnnxTokenClassifier(path, AutoConfig.from_pretrained(model_dir), threads=threads).to(device=device)
+    return Tagger(model, tokenizer, device=device, **kwargs)  # type: ignore[arg-type]  # the model interface Tagger uses

@@ -1,0 +1,142 @@
+"""The ONNX Runtime backend: export (fp32, int8), the same tags as torch through the same windows, the CLI, errors.
+
+A tiny random BERT (`tiny_models`) is exported once per module. These tests need the `onnx` extra
+(in the `test` extra): they skip with the reason where onnxruntime is missing, except under CI
+(`CI=true`), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ner_imbalance.inference import Tagger, export_onnx, onnx_tagger
+from ner_imbalance.utils.extras import MissingExtraError
+
+SCRIPTS = Path(__file__).parents[1] / "scripts"
+sys.path.insert(0, str(SCRIPTS))
+
+import export_onnx as export_script  # noqa: E402
+import predict_ner  # noqa: E402
+
+LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
+WINDOWS = dict(max_seq_length=8, stride=2, batch_size=3)
+SENTENCES = [
+    ["john", "visited", "paris", "and", "london", "today"] * 4,
+    ["mary"],
+    [],
+    ["xyzzy", "abcd", "the", "city", "with", "mary"],
+]
+
+if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
+    if os.environ.get("CI") == "true":
+        pytest.fail("onnxruntime and onnxscript are in the test extra: pip install -e '.[test]'", pytrace=False)
+    pytest.skip("needs the onnx extra: pip install 'ner_imbalance[onnx]'", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    """A random BertForTokenClassification with NER labels, saved as train_ner.py saves, exported to ONNX."""
+    from tiny_models import make_tiny_bert, make_tiny_tokenizer
+
+    tokenizer = make_tiny_tokenizer()
+    model = make_tiny_bert(len(LABELS), len(tokenizer), seed=7, dropout=0.0)
+    model.config.id2label = dict(enumerate(LABELS))
+    model.config.label2id = {label: index for index, label in enumerate(LABELS)}
+    folder = tmp_path_factory.mktemp("onnx_model")
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    previous = os.umask(0o022)
+    try:
+        assert export_script.main(["--model", str(folder), "--int8"]) == 0
+    finally:
+        os.umask(previous)
+    return folder
+
+
+def test_export_writes_both_graphs_whole_and_readable(model_dir):
+    names = sorted(path.name for path in model_dir.iterdir())
+    assert "model.onnx" in names and "model.int8.onnx" in names
+    assert not [name for name in names if name.endswith(".tmp")]
+    assert (model_dir / "model.onnx").stat().st_mode & 0o777 == 0o644
+
+
+def test_fp32_graph_gives_the_torch_probabilities_and_tags(model_dir):
+    torch_tagger = Tagger.from_folder(model_dir, device="cpu", **WINDOWS)
+    onnx = onnx_tagger(model_dir, variant="fp32", **WINDOWS)
+    np.testing.assert_allclose(
+        onnx.word_probabilities(SENTENCES), torch_tagger.word_probabilities(SENTENCES), atol=1e-5, rtol=1e-4
+    )
+    assert [s.tags for s in onnx.tag(SENTENCES)] == [s.tags for s in torch_tagger.tag(SENTENCES)]
+
+
+def test_int8_graph_is_close(model_dir):
+    reference = Tagger.from_folder(model_dir, device="cpu", **WINDOWS).word_probabilities(SENTENCES)
+    probabilities = onnx_tagger(model_dir, variant="int8", **WINDOWS).word_probabilities(SENTENCES)
+    assert probabilities.shape == reference.shape
+    np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
+    assert np.abs(probabilities - reference).max() < 0.1
+
+
+def test_decoding_and_windows_are_the_taggers(model_dir):
+    onnx = onnx_tagger(model_dir, decoding="viterbi", **WINDOWS)
+    torch_tagger = Tagger.from_folder(model_dir, device="cpu", decoding="viterbi", **WINDOWS)
+    assert [s.tags for s in onnx.tag(SENTENCES)] == [s.tags for s in torch_tagger.tag(SENTENCES)]
+
+
+def test_predict_ner_backend_onnx_writes_the_torch_output(tmp_path, model_dir):
+    source = tmp_path / "in.txt"
+    source.write_text("John visited Paris and London today\n\nMary likes the city\n", encoding="utf-8")
+    flags = ["--model", str(model_dir), "--input", str(source), "--no_progress", "--max_seq_length", "8"]
+    flags += ["--stride", "2"]
+    assert predict_ner.main([*flags, "--output", str(tmp_path / "torch.jsonl")]) == 0
+    assert predict_ner.main([*flags, "--output", str(tmp_path / "onnx.jsonl"), "--backend", "onnx"]) == 0
+    assert predict_ner.main([*flags, "--output", str(tmp_path / "int8.jsonl"), "--backend", "onnx",
+                             "--onnx_variant", "int8"]) == 0  # fmt: skip
+    torch_lines = (tmp_path / "torch.jsonl").read_text(encoding="utf-8").splitlines()
+    onnx_lines = (tmp_path / "onnx.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(torch_lines) == len(onnx_lines) == 3
+    for torch_line, onnx_line in zip(torch_lines, onnx_lines):
+        assert torch_line.split('"entities"')[0] == onnx_line.split('"entities"')[0]
+    assert len((tmp_path / "int8.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--device", "cuda"], "the ONNX backend runs on the CPU"),
+        (["--dtype", "bfloat16"], "the ONNX backend runs float32 graphs"),
+    ],
+)
+def test_onnx_backend_refuses_gpu_and_bf16_in_one_line(tmp_path, model_dir, capsys, flags, message):
+    source = tmp_path / "in.txt"
+    source.write_text("John ran\n", encoding="utf-8")
+    capsys.readouterr()
+    command = ["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out.conll")]
+    assert predict_ner.main([*command, "--backend", "onnx", "--no_progress", *flags]) == 2
+    error = capsys.readouterr().err.strip()
+    assert message in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out.conll").exists()
+
+
+def test_missing_onnxruntime_names_the_extra(model_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingExtraError, match=r"pip install 'ner_imbalance\[onnx\]'"):
+        onnx_tagger(model_dir)
+    with pytest.raises(MissingExtraError, match=r"ner_imbalance\[onnx\]"):
+        export_onnx(model_dir)
+
+
+def test_missing_graph_says_how_to_export(tmp_path, model_dir):
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    for path in model_dir.iterdir():
+        if path.suffix != ".onnx":
+            (folder / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(FileNotFoundError, match=r"export_onnx.py --model .* --int8"):
+        onnx_tagger(folder, variant="int8")
