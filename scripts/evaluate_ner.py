@@ -8,6 +8,12 @@ python scripts/evaluate_ner.py --pred predictions.conll --bootstrap 1000 --seed 
 python scripts/evaluate_ner.py --pred predictions.conll --html report.html   # errors per sentence, to look at
 
 --errors, --examples, --confusion and --html need `pip install 'ner_imbalance[errors]'` (nervaluate, matplotlib).
+
+Bad input is one line on stderr and exit status 2, before any scoring: among them gold and
+predictions in different tag schemes (IOB2 against IOBES: each is detected from its own tags), and
+an output file (--confusion, --html) that is one of the inputs or a folder. A predicted entity type
+that gold never uses is scored (as false positives, as conlleval does) with one warning naming it.
+Output cut short by its reader (`| head`) ends quietly.
 """
 
 from __future__ import annotations
@@ -15,19 +21,33 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import NoReturn
 
+from ner_imbalance.constants import OUTSIDE
 from ner_imbalance.data.conll import DataFormatError
-from ner_imbalance.data.labels import detect_scheme
+from ner_imbalance.data.labels import detect_scheme, split_tag
 from ner_imbalance.evaluation import evaluate_tags, format_report, read_gold_and_pred
 from ner_imbalance.evaluation.bootstrap import bootstrap_f1
 from ner_imbalance.evaluation.error_analysis import analyse_errors, format_error_report, format_examples, plot_confusion
 from ner_imbalance.utils.extras import MissingExtraError
 
+PROGRAM = "evaluate_ner.py"
+logger = logging.getLogger(PROGRAM)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose errors are one line (`evaluate_ner.py: error: ...`, exit 2), without the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PROGRAM}: error: {message}\n")
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _OneLineParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     parser.add_argument("--gold", help="gold file (token ... tag); without it PRED holds token, gold and pred columns")
     parser.add_argument("--pred", required=True, help="predictions: token ... tag (with --gold) or token ... gold pred")
     parser.add_argument("--strict", action="store_true", help="seqeval's strict mode instead of conlleval's chunking")
@@ -64,19 +84,59 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--allow_token_mismatch needs --gold (a one-file PRED has one token column)")
     if args.confusion and not args.confusion.lower().endswith(".png"):
         parser.error(f"--confusion must name a .png file, got {args.confusion}")
+    inputs = [path for path in (args.gold, args.pred) if path]
+    for flag in ("confusion", "html"):
+        output = getattr(args, flag)
+        if output and os.path.isdir(output):
+            parser.error(f"--{flag} {output} is a folder: give a file name")
+        if output and any(_same_file(output, path) for path in inputs):
+            parser.error(f"--{flag} {output} is one of the input files: writing it would destroy it")
     return args
+
+
+def _same_file(first: str, second: str) -> bool:
+    if os.path.exists(first) and os.path.exists(second):
+        return os.path.samefile(first, second)
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
+def check_schemes(gold: list[list[str]], pred: list[list[str]], gold_name: str, pred_name: str) -> str:
+    """The one tag scheme of gold and predictions; a `ValueError` naming both if one uses E-/S- tags
+    (IOBES) and the other, with entity tags, none (IOB2)."""
+    gold_tags = {tag for tags in gold for tag in tags}
+    pred_tags = {tag for tags in pred for tag in tags}
+    schemes = {name: detect_scheme(tags) for name, tags in ((gold_name, gold_tags), (pred_name, pred_tags))}
+    has_entities = [any(tag != OUTSIDE for tag in tags) for tags in (gold_tags, pred_tags)]
+    if len(set(schemes.values())) > 1 and all(has_entities):
+        found = ", ".join(f"{name} in {scheme}" for name, scheme in schemes.items())
+        raise ValueError(f"gold and predictions use different tag schemes ({found}): convert one to the other's")
+    return detect_scheme(gold_tags | pred_tags)
+
+
+def warn_unseen_types(gold: list[list[str]], pred: list[list[str]]) -> None:
+    """One warning naming the predicted entity types that gold never uses (each is scored as false positives)."""
+    gold_types = {split_tag(tag)[1] for tags in gold for tag in tags if tag != OUTSIDE}
+    unseen = Counter(split_tag(tag)[1] for tags in pred for tag in tags if tag != OUTSIDE)
+    unseen = {entity_type: count for entity_type, count in unseen.items() if entity_type not in gold_types}
+    if unseen:
+        listed = ", ".join(f"{entity_type} ({count}x)" for entity_type, count in sorted(unseen.items()))
+        logger.warning("predicted types that gold never uses: %s; scored as false positives", listed)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(format="evaluate_ner.py: warning: %(message)s", level=logging.WARNING)
+    logging.basicConfig(format=f"{PROGRAM}: warning: %(message)s", level=logging.WARNING)
     mode = "strict" if args.strict else "conlleval"
     analysis = None
     try:
         tokens, gold, pred = read_gold_and_pred(
             args.gold or args.pred, args.pred if args.gold else None, allow_token_mismatch=args.allow_token_mismatch
         )
-        scheme = detect_scheme({tag for tags in gold + pred for tag in tags})
+        if args.gold:
+            scheme = check_schemes(gold, pred, f"gold {args.gold}", f"predictions {args.pred}")
+        else:
+            scheme = check_schemes(gold, pred, f"the gold column of {args.pred}", "its predicted column")
+        warn_unseen_types(gold, pred)
         metrics = evaluate_tags(gold, pred, mode=mode, scheme=scheme)
         if args.errors or args.examples or args.confusion or args.html:
             analysis = analyse_errors(tokens, gold, pred, mode=mode, scheme=scheme)
@@ -93,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
                 gold, pred, resamples=args.bootstrap, seed=args.seed, mode=mode, scheme=scheme
             )
     except (DataFormatError, FileNotFoundError, ValueError, MissingExtraError) as error:
-        print(f"evaluate_ner.py: error: {error}", file=sys.stderr)
+        print(f"{PROGRAM}: error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(metrics, indent=2))
@@ -118,4 +178,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader (`| head`) stopped reading: end quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + 13)  # SIGPIPE

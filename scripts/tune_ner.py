@@ -7,11 +7,17 @@ Every `train_ner.py` flag works (they fix what is not searched). The study is ke
 OUTPUT_DIR/optuna.db: the same command again resumes it up to --n_trials. At the end the trials
 are printed and written to OUTPUT_DIR/trials.csv and trials.md. Needs
 `pip install 'ner_imbalance[tune]'`.
+
+A bad flag, or an OUTPUT_DIR holding a study of other data, model or loss (`study.json`), is one
+line on stderr and exit status 2. SIGTERM or Ctrl-C during a trial stops it after the current step
+(exit 143 or 130; a second Ctrl-C at once), without a traceback: the same command again resumes
+the study, and optuna retries the trial that was running.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 import transformers
@@ -21,9 +27,18 @@ from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.training.tuning import TuningArguments, format_trials, run_search
 from ner_imbalance.utils.extras import MissingExtraError
 
+INTERRUPTED_STATUS = 130
+
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _tune(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        print("tune_ner.py: interrupted (Ctrl-C): run the same command again to resume the study", file=sys.stderr)
+        return INTERRUPTED_STATUS
+
+
+def _tune(argv: list[str]) -> int:
     try:
         tuning_args, rest = HfArgumentParser(TuningArguments, allow_abbrev=False).parse_args_into_dataclasses(
             args=argv, return_remaining_strings=True, look_for_args_file=False
@@ -48,4 +63,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # the reader (`| head`) stopped reading: end quietly, as `cat` does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(128 + 13)  # SIGPIPE

@@ -59,7 +59,9 @@ def test_a_marked_checkpoint_is_complete_until_a_file_changes_or_goes(tmp_path):
     assert checkpoint_problem(checkpoint) is None
     size = (checkpoint / "optimizer.pt").stat().st_size
     (checkpoint / "optimizer.pt").write_bytes(b"cut")
-    assert checkpoint_problem(checkpoint) == f"{checkpoint / 'optimizer.pt'} is damaged: 3 bytes, {size} when it was saved"
+    assert (
+        checkpoint_problem(checkpoint) == f"{checkpoint / 'optimizer.pt'} is damaged: 3 bytes, {size} when it was saved"
+    )
     (checkpoint / "optimizer.pt").unlink()
     assert checkpoint_problem(checkpoint) == f"{checkpoint / 'optimizer.pt'} is missing"
     (checkpoint / COMPLETE_MARKER).write_text("{")

@@ -1,4 +1,4 @@
-"""Issue 28: a run locks its output folder; a second run into a live run's folder is refused before anything is deleted."""
+"""Issue 28: a run locks its output folder; a second run into a live run's folder is refused before any deletion."""
 
 from __future__ import annotations
 

@@ -110,11 +110,19 @@ class PreemptionCallback(TrainerCallback):
     ) -> TrainerControl:
         if not self._stopping:
             return control
-        if state.is_world_process_zero:
+        folder = checkpoint_folder(args, state)
+        if state.is_world_process_zero and folder.is_dir():
             print(
                 f"{_program()}: {SIGNAL_NAMES[self._stopping]}: training stopped after step {state.global_step} "
-                f"with checkpoint {checkpoint_folder(args, state)}; to continue, run the same command with "
+                f"with checkpoint {folder}; to continue, run the same command with "
                 f"--resume_from_checkpoint true --output_dir {args.output_dir}",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif state.is_world_process_zero:  # a hyperparameter-search trial: its study resumes, not its checkpoint
+            print(
+                f"{_program()}: {SIGNAL_NAMES[self._stopping]}: training stopped after step {state.global_step}; "
+                "run the same command again to continue",
                 file=sys.stderr,
                 flush=True,
             )

@@ -17,6 +17,11 @@ failed (optuna's heartbeat) and retried once with the same parameters. Trials ke
 checkpoints; retrain the best parameters with `scripts/train_ner.py`. At the end the trials are
 written as `trials.csv` and `trials.md` beside the study.
 
+A study folder holds one study only: `study.json` records its fingerprint (the data: the content of
+the training and dev files and every data flag; the model; the loss and its flags that are not
+searched), and a search whose fingerprint differs is refused with a `UsageError` naming what
+differs, before it adds a trial.
+
 Needs optuna: `pip install 'ner_imbalance[tune]'`.
 """
 
@@ -24,6 +29,8 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import json
 import logging
 import math
 import os
@@ -32,16 +39,20 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.errors import UsageError
 from ner_imbalance.losses import SearchSpace, loss_search_space
 from ner_imbalance.training.corpus import PreparedCorpus
 from ner_imbalance.training.run import build_corpus_loss, build_trainer
 from ner_imbalance.training.trainer import ImbalanceTrainer
+from ner_imbalance.utils.atomic import write_json_atomic
 from ner_imbalance.utils.extras import import_extra
 
 logger = logging.getLogger(__name__)
 
 TUNE_EXTRA = "tune"
 STUDY_FILE = "optuna.db"
+FINGERPRINT_FILE = "study.json"
+HASHED_DATA_FLAGS = ("train_file", "validation_file")
 TRIALS_CSV = "trials.csv"
 TRIALS_MARKDOWN = "trials.md"
 OBJECTIVE = "eval_f1"
@@ -128,6 +139,8 @@ def run_search(
     if training_args.eval_strategy == "no":
         raise ValueError("--eval_strategy no: the search needs dev F1 during training (use epoch or steps)")
     os.makedirs(training_args.output_dir, exist_ok=True)
+    searched = loss_search_space(loss_args.loss) if tuning_args.tune_loss else {}
+    claim_study_folder(training_args.output_dir, study_fingerprint(model_args, data_args, loss_args, searched))
     study_path = os.path.join(os.path.abspath(training_args.output_dir), STUDY_FILE)
     with warnings.catch_warnings():
         # The heartbeat and its retry callback are marked experimental since optuna 2.8.
@@ -159,6 +172,65 @@ def run_search(
     write_trials(trials, training_args.output_dir)
     best = study.best_trial
     return SearchResult(best.params, best.value, best.number, trials, study_path)
+
+
+def study_fingerprint(
+    model_args: ModelArguments, data_args: DataArguments, loss_args: LossArguments, searched: dict[str, Any]
+) -> dict[str, Any]:
+    """What makes the trials of a study comparable: the model, the data (the training and dev files by
+    content, not by name) and the loss with its flags that the search does not draw (`searched`)."""
+    data = {name: value for name, value in dataclasses.asdict(data_args).items() if name != "test_file"}
+    for flag in HASHED_DATA_FLAGS:
+        if data[flag] and os.path.isfile(data[flag]):  # a missing file is reported with the other data errors
+            data[flag] = f"sha256:{_file_sha256(data[flag])}"
+    loss = {name: value for name, value in dataclasses.asdict(loss_args).items() if name not in searched}
+    model = {"model_name_or_path": model_args.model_name_or_path, "tokenizer_name": model_args.tokenizer_name}
+    return json.loads(json.dumps({"model": model, "data": data, "loss": loss}))  # as read back from study.json
+
+
+def claim_study_folder(folder: str | os.PathLike, fingerprint: dict[str, Any]) -> None:
+    """Record `fingerprint` in `folder`, or refuse (`UsageError`, one line) if the study there has another.
+
+    A study written before fingerprints existed is adopted, with a warning.
+    """
+    path = os.path.join(folder, FINGERPRINT_FILE)
+    if os.path.isfile(path):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                recorded = json.load(handle)
+        except ValueError as error:
+            raise UsageError(f"{path} is damaged ({error}): delete it, or give another --output_dir") from None
+        differences = [
+            _difference(flag, fingerprint[part].get(flag), recorded.get(part, {}).get(flag))
+            for part in fingerprint
+            for flag in sorted(set(fingerprint[part]) | set(recorded.get(part, {})))
+            if fingerprint[part].get(flag) != recorded.get(part, {}).get(flag)
+        ]
+        if differences:
+            raise UsageError(
+                f"--output_dir {folder} holds a study of other data, model or loss: {'; '.join(differences)}; "
+                f"give another --output_dir, or delete {STUDY_FILE} and {FINGERPRINT_FILE} there to start over"
+            )
+        return
+    if os.path.isfile(os.path.join(folder, STUDY_FILE)):
+        logger.warning(
+            "%s has no %s (an older study): adopted as one of this data, model and loss", folder, FINGERPRINT_FILE
+        )
+    write_json_atomic(path, fingerprint, sort_keys=True)
+
+
+def _difference(flag: str, value: Any, recorded: Any) -> str:
+    if flag in HASHED_DATA_FLAGS:
+        return f"--{flag} has other content"
+    return f"--{flag} {value} (the study's: {recorded})"
+
+
+def _file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _search(
