@@ -44,6 +44,8 @@ mark::after { content: attr(data-label); font-size: .65em; font-weight: 600; mar
 table { border-collapse: collapse; margin-bottom: 1em; }
 th, td { border: 1px solid #ddd; padding: .2em .5em; vertical-align: top; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; }
+#sentences { width: 100%; table-layout: fixed; }
+#sentences th:first-child { width: 3em; }
 """
 
 
