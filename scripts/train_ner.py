@@ -15,14 +15,17 @@ begun keep their traceback.
 
 SIGTERM or Ctrl-C during training finishes the step, saves a checkpoint, prints one line saying
 how to resume and exits with status 143 (SIGTERM) or 130 (Ctrl-C) (`training.preemption`). A
-Ctrl-C at any other moment, or a second one, stops at once: one line, status 130, no traceback.
+Ctrl-C at any other moment, or a second one, stops at once: one line, status 130, no traceback;
+so does SIGTERM at any other moment, with status 143.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
+from types import FrameType
 
 import transformers
 
@@ -30,8 +33,6 @@ from ner_imbalance.config.arguments import TRACEBACK_FLAG, parse_arguments
 from ner_imbalance.training.run import execute_run, prepare_run
 
 DEBUG_ENVIRONMENT_VARIABLE = "NER_IMBALANCE_DEBUG"
-
-
 INTERRUPTED_STATUS = 130
 
 
@@ -66,5 +67,12 @@ def _train(argv: list[str], show_traceback: bool) -> int:
     return 0
 
 
+def _stop_on_sigterm(number: int, frame: FrameType | None) -> None:
+    """SIGTERM outside training (where it saves a checkpoint first): one line, then exit 143 (the lock is released)."""
+    print("train_ner.py: SIGTERM: stopped without a new checkpoint", file=sys.stderr, flush=True)
+    raise SystemExit(128 + number)
+
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     sys.exit(main())

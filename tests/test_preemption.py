@@ -135,14 +135,21 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, tiny_model_dir):
     assert checkpoint_problem(STOP_LINE.search(stops[0]).group(2)) is None
 
 
-def test_ctrl_c_before_training_is_one_line_and_130_without_traceback(tmp_path, tiny_model_dir):
+@pytest.mark.parametrize(
+    ("signal_number", "status", "line"),
+    [
+        (signal.SIGINT, 130, "train_ner.py: interrupted (Ctrl-C): stopped without a new checkpoint"),
+        (signal.SIGTERM, 143, "train_ner.py: SIGTERM: stopped without a new checkpoint"),
+    ],
+)
+def test_a_signal_before_training_is_one_line_without_traceback(tmp_path, tiny_model_dir, signal_number, status, line):
     process = start(tiny_model_dir, tmp_path / "run")
     assert process.stdout.readline().startswith("train_ner.py: output folder"), "prepared: the model loads next"
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
-    ours = [line for line in stderr.splitlines() if line.startswith("train_ner.py: ")]
-    assert len(ours) == 1 and ours[0] == "train_ner.py: interrupted (Ctrl-C): stopped without a new checkpoint"
+    assert process.returncode == status and "Traceback" not in stderr, stderr[-3000:]
+    assert [text for text in stderr.splitlines() if text.startswith("train_ner.py: ")] == [line]
+    assert not (tmp_path / "run" / LOCK_FILE).exists(), "the lock is released"
 
 
 def step_end(callback: PreemptionCallback, args: NerTrainingArguments) -> TrainerControl:
