@@ -375,12 +375,12 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
     the Trainer's own. Returns `{"train"|"eval"|"test": metrics}`.
     """
     training_args = prepared.training_args
-    if training_args.process_index == 0:
-        take_output_lock(training_args.output_dir)  # before anything there is deleted or written; released below
     if training_args.world_size > 1:
         from accelerate import PartialState
 
-        PartialState().wait_for_everyone()  # every process has checked the folder before anyone writes
+        PartialState().wait_for_everyone()  # every process has checked the folder and its lock before anyone writes
+    if training_args.process_index == 0:
+        take_output_lock(training_args.output_dir)  # before anything there is deleted or written; released below
     if training_args.overwrite_output_dir and training_args.process_index == 0:
         clear_output_dir(training_args.output_dir)
     trainer, corpus = build_trainer(prepared, callbacks=callbacks)
