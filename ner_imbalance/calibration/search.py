@@ -252,6 +252,7 @@ class _Search:
         self.metric = metric
         self.decoder = decoder
         self.candidates = 0
+        self._word_starts = np.cumsum(counter.lengths) - counter.lengths
 
     def predict(self, bias: np.ndarray) -> np.ndarray:
         """Label ids of every word under the bias (`x + b` in the logits' float32, as the model's head adds it)."""
@@ -321,30 +322,73 @@ class _Search:
     def _sentence_scan(self, bias: np.ndarray, label: int, grid: np.ndarray) -> np.ndarray:
         """The metric at every grid value of `bias[label]` under a sentence-level decoding (Viterbi).
 
-        Only the sentences whose decoded path differs between the grid's two ends can change in
-        between (see the module docstring); they alone are decoded again at each grid value, and
-        their counts replace theirs in the corpus totals.
+        A sentence whose best path is the same at two grid values keeps it in between (see the
+        module docstring). So every sentence is decoded at both ends of the grid; those whose path
+        differs are decoded at the middle of the grid and the halves are searched the same way,
+        each with only its sentences whose path still differs between its ends (bisection). A
+        sentence is decoded about (times its path changes) x log2(grid size) times, not once per
+        grid value. The counts of the sentences found constant on a stretch of the grid are added
+        to that stretch at once.
         """
         counter = self.counter
-        low, high = bias.copy(), bias.copy()
-        low[label], high[label] = grid[0], grid[-1]
-        predicted = self.predict(low)
-        changed_words = np.flatnonzero(predicted != self.predict(high))
-        sentences = np.zeros(len(counter.lengths), dtype=bool)
-        sentences[counter.sentence_of_word[changed_words]] = True
-        in_subset = sentences[counter.sentence_of_word]
-        subset = counter.subset(sentences)
-        subset_logits, subset_lengths = self.logits[in_subset], counter.lengths[sentences]
-        counts = counter.counts(predicted)
-        unchanged = counts - subset.counts(predicted[in_subset])
-        scores = np.empty(len(grid))
-        scores[0] = _metric(counts, self.metric)
+        last = len(grid) - 1
+        # Per grid index, the counts of every sentence: accumulated as differences over the grid.
+        differences = np.zeros((len(grid) + 1, *counter.counts(np.zeros(counter.num_words, np.int64)).shape))
         candidate = bias.copy()
-        for step in range(1, len(grid)):
+
+        def decode_at(step: int, sentences: np.ndarray) -> np.ndarray:
             candidate[label] = grid[step]
-            subset_predicted = self.decoder(subset_logits + candidate.astype(subset_logits.dtype), subset_lengths)
-            scores[step] = _metric(unchanged + subset.counts(subset_predicted), self.metric)
-        return scores
+            words = np.repeat(self._word_starts[sentences], counter.lengths[sentences]) + _offsets(
+                counter.lengths[sentences]
+            )
+            return self.decoder(self.logits[words] + candidate.astype(self.logits.dtype), counter.lengths[sentences])
+
+        def add(first: int, stop: int, sentences: np.ndarray, predicted: np.ndarray) -> None:
+            """Add the counts of `sentences` tagged `predicted` to grid indices `first` to `stop - 1`."""
+            if len(sentences) and stop > first:
+                mask = np.zeros(len(counter.lengths), dtype=bool)
+                mask[sentences] = True
+                counts = counter.subset(mask).counts(predicted)
+                differences[first] += counts
+                differences[stop] -= counts
+
+        def search(first: int, stop: int, sentences: np.ndarray, at_first: np.ndarray, at_stop: np.ndarray) -> None:
+            """Grid indices `first` to `stop - 1` for `sentences`, whose paths at `first` and `stop` differ."""
+            if stop - first == 1:
+                add(first, stop, sentences, at_first)
+                return
+            middle = (first + stop) // 2
+            at_middle = decode_at(middle, sentences)
+            for start, end, left, right in ((first, middle, at_first, at_middle), (middle, stop, at_middle, at_stop)):
+                same = _same_per_sentence(left, right, counter.lengths[sentences])
+                add(start, end, sentences[same], left[np.repeat(same, counter.lengths[sentences])])
+                changing = ~same
+                if changing.any():
+                    word_changing = np.repeat(changing, counter.lengths[sentences])
+                    search(start, end, sentences[changing], left[word_changing], right[word_changing])
+
+        every = np.arange(len(counter.lengths))
+        at_low, at_high = decode_at(0, every), decode_at(last, every)
+        add(last, last + 1, every, at_high)
+        if last:
+            same = _same_per_sentence(at_low, at_high, counter.lengths)
+            add(0, last, every[same], at_low[np.repeat(same, counter.lengths)])
+            word_changing = np.repeat(~same, counter.lengths)
+            if (~same).any():
+                search(0, last, every[~same], at_low[word_changing], at_high[word_changing])
+        counts = np.cumsum(differences[:-1], axis=0)
+        return np.array([_metric(step_counts, self.metric) for step_counts in counts])
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    """`0 .. length - 1` for each sentence, concatenated."""
+    return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
+def _same_per_sentence(first: np.ndarray, second: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Per sentence (of `lengths` words, concatenated), whether `first` and `second` agree on every word."""
+    sentence_of_word = np.repeat(np.arange(len(lengths)), lengths)
+    return np.bincount(sentence_of_word[first != second], minlength=len(lengths)) == 0
 
 
 class _OneLabelRule:

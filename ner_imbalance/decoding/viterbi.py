@@ -89,8 +89,10 @@ def viterbi_decode(
     for position in range(1, sorted_lengths[0]):
         active = active_per_position[position]
         candidates = best_prefix[:active, None, :] + log_transition_into  # [sentence, label j, predecessor i]
-        backpointers.append(candidates.argmax(axis=2))
-        best_prefix[:active] = candidates.max(axis=2) + scores[sorted_starts[:active] + position]
+        best_predecessor = candidates.argmax(axis=2)
+        backpointers.append(best_predecessor)
+        best = np.take_along_axis(candidates, best_predecessor[:, :, None], axis=2)[:, :, 0]  # the max, read once
+        best_prefix[:active] = best + scores[sorted_starts[:active] + position]
 
     final_scores = best_prefix + log_end
     current = final_scores.argmax(axis=1)
