@@ -240,7 +240,9 @@ class ImbalanceTrainer(Trainer):
     def load_loss_state(self, folder: str) -> None:
         path = os.path.join(folder, LOSS_STATE_NAME)
         if os.path.isfile(path):
-            self.loss_fn.load_state_dict(torch.load(path, map_location=self.args.device, weights_only=True))
+            # Read on the CPU, copied into the loss's own tensors: a CPU process of a multi-process run saved
+            # them tagged `cpu:0`, a location torch.load cannot map to.
+            self.loss_fn.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
 
     def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
         """`Trainer.save_model` plus the loss state; checkpoints are written through here too."""
