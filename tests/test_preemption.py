@@ -52,6 +52,7 @@ def start(model_dir: Path, output_dir: Path, *extra: str) -> subprocess.Popen:
         stderr=subprocess.PIPE,
         text=True,
         env={**environment, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,  # its own process group, as a terminal's foreground job
     )
 
 
@@ -123,13 +124,14 @@ def current_umask() -> int:
 
 
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, tiny_model_dir):
-    process = start(tiny_model_dir, tmp_path / "run")
+    # Data-loader workers get the terminal's Ctrl-C too: they ignore it, the main process stops.
+    process = start(tiny_model_dir, tmp_path / "run", "--dataloader_num_workers", "2")
     wait_for(tmp_path / "run" / f"checkpoint-{SAVE_STEPS}" / COMPLETE_MARKER, process)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
     lines = stderr.splitlines()
-    assert any(line.startswith("train_ner.py: Ctrl-C: stopping after this step") for line in lines)
+    assert sum(line.startswith("train_ner.py: Ctrl-C: stopping after this step") for line in lines) == 1
     stops = [line for line in lines if STOP_LINE.search(line)]
     assert len(stops) == 1 and stops[0].startswith("train_ner.py: Ctrl-C: training stopped after step")
     assert checkpoint_problem(STOP_LINE.search(stops[0]).group(2)) is None

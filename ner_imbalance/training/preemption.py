@@ -45,12 +45,14 @@ class PreemptionCallback(TrainerCallback):
         self.received: int = 0  # the signal received during this train(), 0 for none
         self._stopping: int = 0  # the signal every process agreed to stop on
         self._flag_group: Any = None  # a CPU process group for the flag, so that checking it never waits on the GPU
+        self._pid = os.getpid()  # data-loader workers forked during training inherit the handlers, and ignore them
 
     @contextmanager
     def signal_handlers(self) -> Iterator[None]:
         """Handle SIGTERM and SIGINT as described above inside the block (main thread only), restoring the previous
         handlers after it."""
         self.received = self._stopping = 0
+        self._pid = os.getpid()
         if threading.current_thread() is not threading.main_thread():
             yield
             return
@@ -64,6 +66,8 @@ class PreemptionCallback(TrainerCallback):
             signal.raise_signal(self.received)
 
     def _handle(self, number: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            return
         if self.received and number == signal.SIGINT:
             raise KeyboardInterrupt
         if not self.received:
