@@ -119,7 +119,17 @@ def model_dir(tmp_path_factory) -> Path:
 def test_predict_ner_writes_the_page_from_the_extension(tmp_path, model_dir):
     source = tmp_path / "in.txt"
     source.write_text("john visited paris and london today\n\nmary likes the city\n" * 3, encoding="utf-8")
-    flags = ["--model", str(model_dir), "--input", str(source), "--no_progress", "--max_seq_length", "8", "--stride", "2"]
+    flags = [
+        "--model",
+        str(model_dir),
+        "--input",
+        str(source),
+        "--no_progress",
+        "--max_seq_length",
+        "8",
+        "--stride",
+        "2",
+    ]
     assert predict_ner.main([*flags, "--output", str(tmp_path / "tags.jsonl")]) == 0
     assert predict_ner.main([*flags, "--output", str(tmp_path / "tags.html")]) == 0
     records = (tmp_path / "tags.jsonl").read_text(encoding="utf-8").splitlines()
