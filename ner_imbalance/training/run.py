@@ -22,7 +22,6 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-import datasets
 import torch
 from transformers import (
     AutoConfig,
@@ -44,7 +43,7 @@ from ner_imbalance.constants import (
     TAG_SCHEME_CONFIG_KEY,
 )
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
-from ner_imbalance.data.sampling import SentenceRepeatSampler, repeat_factors
+from ner_imbalance.data.sampling import repeat_factors
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
@@ -62,6 +61,7 @@ from ner_imbalance.training.output_folder import (
 )
 from ner_imbalance.training.predictions import calibrate_model, evaluate_split, predict_uncalibrated
 from ner_imbalance.training.prepared_run import PreparedRun
+from ner_imbalance.training.sampler import sampling_metrics, sentence_sampler
 from ner_imbalance.training.trainer import ImbalanceTrainer
 from ner_imbalance.utils.atomic import write_json_atomic
 
@@ -270,53 +270,6 @@ def build_trainer(
         callbacks=callbacks,
     )
     return trainer, corpus
-
-
-def sentence_sampler(prepared: PreparedRun, train_windows: datasets.Dataset) -> SentenceRepeatSampler:
-    """The run's `--sentence_sampling` sampler over its training windows, logged as it starts.
-
-    It draws whole epochs (every process the same, accelerate then shards the batches), grouped by
-    length as the Trainer's own sampler when `--train_sampling_strategy group_by_length`, with
-    mega-batches of the batch over all processes and the gradient-accumulation window.
-    """
-    args = prepared.training_args
-    sampler = SentenceRepeatSampler(
-        train_windows["example_index"],
-        prepared.sentence_factors,
-        mode=prepared.data_args.sentence_sampling,
-        lengths=train_windows["length"],
-        group_by_length=args.train_sampling_strategy == "group_by_length",
-        batch_size=args.per_device_train_batch_size * args.gradient_accumulation_steps * args.world_size,
-        seed=args.seed,
-    )
-    factors = ", ".join(
-        f"{name} {found.repeat_factor:.2f} (in {100 * found.sentence_share:.1f} % of sentences)"
-        for name, found in prepared.type_repeat_factors.items()
-    )
-    logger.info(
-        "sentence sampling %s (t=%s): %d windows per epoch (%d without), repeat factors: %s",
-        prepared.data_args.sentence_sampling,
-        prepared.data_args.repeat_threshold,
-        sampler.num_windows,
-        len(train_windows),
-        factors,
-    )
-    return sampler
-
-
-def sampling_metrics(prepared: PreparedRun, sampler: SentenceRepeatSampler | None) -> dict[str, float]:
-    """What `train_results.json` records of the sentence re-sampling: windows and sentence draws per
-    epoch, and each entity type's repeat factor and sentence share; `{}` without re-sampling."""
-    if sampler is None:
-        return {}
-    metrics = {
-        "sampling_windows_per_epoch": float(sampler.num_windows),
-        "sampling_sentence_draws_per_epoch": float(sampler.num_sentence_draws),
-    }
-    for name, found in prepared.type_repeat_factors.items():
-        metrics[f"sampling_repeat_factor_{name}"] = found.repeat_factor
-        metrics[f"sampling_sentence_share_{name}"] = found.sentence_share
-    return metrics
 
 
 def build_corpus_loss(
