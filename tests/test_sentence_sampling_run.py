@@ -183,3 +183,53 @@ def test_train_results_record_the_epoch_and_the_repeat_factors(tmp_path, tiny_mo
 def test_bad_sampling_flags_name_the_flag(extra, message, tmp_path, tiny_model_dir):
     with pytest.raises(ValueError, match=message):
         parse_arguments(run_flags(tiny_model_dir, tmp_path / "run", *extra))
+
+
+class _StopAtStep(TrainerCallback):
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+        return control
+
+
+def grouped_trainer(model_dir, output_dir, *extra: str):
+    flags = run_flags(
+        model_dir,
+        output_dir,
+        "--num_train_epochs",
+        "2",
+        "--eval_strategy",
+        "no",
+        "--load_best_model_at_end",
+        "false",
+        "--save_strategy",
+        "steps",
+        "--save_steps",
+        "3",
+        "--seed",
+        "5",
+        *extra,
+    )
+    arguments = parse_arguments(flags)
+    assert arguments[3].train_sampling_strategy == "group_by_length", "the default"
+    prepared = prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint)
+    return build_trainer(prepared)[0]
+
+
+def test_a_run_resumed_mid_epoch_with_length_grouped_batches_ends_with_the_same_weights(tmp_path, tiny_model_dir):
+    uninterrupted = grouped_trainer(tiny_model_dir, tmp_path / "whole")
+    steps_per_epoch = len(uninterrupted.get_train_dataloader())
+    assert steps_per_epoch > 3, "checkpoint-3 lies inside the first epoch"
+    uninterrupted.train()
+    interrupted = grouped_trainer(tiny_model_dir, tmp_path / "cut")
+    interrupted.add_callback(_StopAtStep(4))
+    interrupted.train()
+    resumed = grouped_trainer(
+        tiny_model_dir, tmp_path / "cut", "--resume_from_checkpoint", str(tmp_path / "cut" / "checkpoint-3")
+    )
+    resumed.train(resume_from_checkpoint=str(tmp_path / "cut" / "checkpoint-3"))
+    for name, value in uninterrupted.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name

@@ -61,7 +61,7 @@ from ner_imbalance.training.output_folder import (
 )
 from ner_imbalance.training.predictions import calibrate_model, evaluate_split, predict_uncalibrated
 from ner_imbalance.training.prepared_run import PreparedRun
-from ner_imbalance.training.sampler import sampling_metrics, sentence_sampler
+from ner_imbalance.training.sampler import sampling_metrics, train_sampler
 from ner_imbalance.training.trainer import ImbalanceTrainer
 from ner_imbalance.utils.atomic import write_json_atomic
 
@@ -253,14 +253,12 @@ def build_trainer(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
     validation_metrics = corpus.metrics("validation", prepared.decoding)
-    train_sampler = (
-        sentence_sampler(prepared, corpus.windows["train"]) if prepared.sentence_factors is not None else None
-    )
+    sampler = train_sampler(prepared, corpus.windows["train"])
     trainer = trainer_class(
         **model,
         args=training_args,
         loss_fn=prepared.loss_fn,
-        train_sampler=train_sampler,
+        train_sampler=sampler,
         train_dataset=corpus.windows["train"],
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,

@@ -1,7 +1,7 @@
 """A run's sentence re-sampling (`--sentence_sampling`): its sampler over the training windows, and what it records.
 
 The repeat factors are computed once by `run.prepare_run` (`PreparedRun.sentence_factors`);
-`sentence_sampler` builds the `data.sampling.SentenceRepeatSampler` the `ImbalanceTrainer` draws
+`train_sampler` builds the `data.sampling.SentenceRepeatSampler` the `ImbalanceTrainer` draws
 its epochs from, and `sampling_metrics` is what `train_results.json` keeps of it.
 """
 
@@ -17,13 +17,17 @@ from ner_imbalance.training.prepared_run import PreparedRun
 logger = logging.getLogger(__name__)
 
 
-def sentence_sampler(prepared: PreparedRun, train_windows: datasets.Dataset) -> SentenceRepeatSampler:
-    """The run's `--sentence_sampling` sampler over its training windows, logged as it starts.
+def train_sampler(prepared: PreparedRun, train_windows: datasets.Dataset) -> SentenceRepeatSampler | None:
+    """The `--sentence_sampling` sampler a run's `ImbalanceTrainer` draws its training epochs from,
+    logged as it starts; None without re-sampling (the Trainer's own sampler).
 
-    It draws whole epochs (every process the same, accelerate then shards the batches), grouped by
-    length as the Trainer's own sampler when `--train_sampling_strategy group_by_length`, with
-    mega-batches of the batch over all processes and the gradient-accumulation window.
+    It draws whole epochs from the seed and the epoch (every process the same; accelerate then
+    shards the batches), grouped by length as the Trainer's own sampler under
+    `--train_sampling_strategy group_by_length`, in mega-batches of the batch over all processes
+    and the gradient-accumulation window.
     """
+    if prepared.sentence_factors is None:
+        return None
     args = prepared.training_args
     sampler = SentenceRepeatSampler(
         train_windows["example_index"],
