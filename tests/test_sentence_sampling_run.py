@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tiny_models import tiny_corpus_flags
+from tiny_models import StopAtStep, tiny_corpus_flags
 from transformers import TrainerCallback
 
 from ner_imbalance.config.arguments import parse_arguments
@@ -102,29 +102,28 @@ class _StopAfterFirstEpoch(TrainerCallback):
         return control
 
 
-def sampled_trainer(model_dir, output_dir, *extra: str):
+def two_epoch_trainer(model_dir, output_dir, *extra: str):
+    """The trainer of a 2-epoch run on the tiny corpus (no evaluation), resuming if `extra` says so."""
     flags = run_flags(
+        model_dir, output_dir, "--num_train_epochs", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false"
+    )
+    arguments = parse_arguments([*flags, *extra])
+    return build_trainer(prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint))[0]
+
+
+def sampled_trainer(model_dir, output_dir, *extra: str):
+    trainer = two_epoch_trainer(
         model_dir,
         output_dir,
         "--sentence_sampling",
         "repeat_factor",
         "--repeat_threshold",
         "0.5",
-        "--num_train_epochs",
-        "2",
-        "--eval_strategy",
-        "no",
-        "--load_best_model_at_end",
-        "false",
         "--save_strategy",
         "epoch",
         "--seed",
         "3",
         *extra,
-    )
-    arguments = parse_arguments(flags)
-    trainer, _corpus = build_trainer(
-        prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint)
     )
     return trainer, _RecordDraws(trainer.train_sampler)
 
@@ -185,38 +184,12 @@ def test_bad_sampling_flags_name_the_flag(extra, message, tmp_path, tiny_model_d
         parse_arguments(run_flags(tiny_model_dir, tmp_path / "run", *extra))
 
 
-class _StopAtStep(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
-        return control
-
-
 def grouped_trainer(model_dir, output_dir, *extra: str):
-    flags = run_flags(
-        model_dir,
-        output_dir,
-        "--num_train_epochs",
-        "2",
-        "--eval_strategy",
-        "no",
-        "--load_best_model_at_end",
-        "false",
-        "--save_strategy",
-        "steps",
-        "--save_steps",
-        "3",
-        "--seed",
-        "5",
-        *extra,
+    trainer = two_epoch_trainer(
+        model_dir, output_dir, "--save_strategy", "steps", "--save_steps", "3", "--seed", "5", *extra
     )
-    arguments = parse_arguments(flags)
-    assert arguments[3].train_sampling_strategy == "group_by_length", "the default"
-    prepared = prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint)
-    return build_trainer(prepared)[0]
+    assert trainer.args.train_sampling_strategy == "group_by_length" and trainer.train_sampler is None, "the default"
+    return trainer
 
 
 def test_a_run_resumed_mid_epoch_with_length_grouped_batches_ends_with_the_same_weights(tmp_path, tiny_model_dir):
@@ -225,7 +198,7 @@ def test_a_run_resumed_mid_epoch_with_length_grouped_batches_ends_with_the_same_
     assert steps_per_epoch > 3, "checkpoint-3 lies inside the first epoch"
     uninterrupted.train()
     interrupted = grouped_trainer(tiny_model_dir, tmp_path / "cut")
-    interrupted.add_callback(_StopAtStep(4))
+    interrupted.add_callback(StopAtStep(4))
     interrupted.train()
     resumed = grouped_trainer(
         tiny_model_dir, tmp_path / "cut", "--resume_from_checkpoint", str(tmp_path / "cut" / "checkpoint-3")

@@ -6,8 +6,8 @@ import os
 
 import pytest
 import torch
-from tiny_models import random_token_dataset, tiny_training_arguments
-from transformers import DataCollatorForTokenClassification, TrainerCallback
+from tiny_models import StopAtStep, random_token_dataset, tiny_training_arguments
+from transformers import DataCollatorForTokenClassification
 
 from ner_imbalance.losses import build_loss
 from ner_imbalance.training.trainer import LOSS_STATE_NAME, ImbalanceTrainer
@@ -88,16 +88,6 @@ def test_compute_loss_uses_loss_module_and_token_normalisation(tmp_path, tiny_to
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     per_token = build_loss("focal", num_labels=NUM_LABELS, gamma=2.0, reduction="none")(logits, batch["labels"])
     torch.testing.assert_close(loss, per_token.sum() / 100)
-
-
-class StopAtStep(TrainerCallback):
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == self.step:
-            control.should_training_stop = True
-        return control
 
 
 def test_resume_restores_ghmc_state_and_reproduces_uninterrupted_run(tmp_path, tiny_tokenizer, tiny_bert_factory):

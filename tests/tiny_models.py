@@ -9,7 +9,7 @@ from pathlib import Path
 
 import datasets
 import torch
-from transformers import BertConfig, BertForTokenClassification, BertModel, BertTokenizerFast
+from transformers import BertConfig, BertForTokenClassification, BertModel, BertTokenizerFast, TrainerCallback
 
 from ner_imbalance.config.arguments import NerTrainingArguments
 
@@ -121,3 +121,15 @@ def tiny_corpus_flags(model_dir: Path, output_dir: Path, *extra: str) -> list[st
         str(output_dir),
         *extra,
     ]
+
+
+class StopAtStep(TrainerCallback):
+    """Stops training after optimizer step `step` (as an interruption would)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            control.should_training_stop = True
+        return control
