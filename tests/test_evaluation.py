@@ -191,7 +191,7 @@ def test_allow_token_mismatch_warns_once_and_scores_by_position(tmp_path, caplog
     gold_path, pred_path = tmp_path / "gold.conll", tmp_path / "pred.conll"
     gold_path.write_text("I\tO\ngt\tO\nDefence\tB-org\n\nhi\tO\n", encoding="utf-8")
     pred_path.write_text("I\tO\nget\tO\nDefense\tB-org\n\nhi\tO\n", encoding="utf-8")
-    with caplog.at_level("WARNING", logger="ner_imbalance.evaluation.scores"):
+    with caplog.at_level("WARNING", logger="ner_imbalance.evaluation.prediction_files"):
         tokens, gold, pred = read_gold_and_pred(gold_path, pred_path, allow_token_mismatch=True)
     assert tokens == [["I", "gt", "Defence"], ["hi"]] and pred == [["O", "O", "B-org"], ["O"]]
     assert len(caplog.records) == 1

@@ -9,7 +9,6 @@ entities (`entity_counts.precision_recall_f1`, the one home of the formulas).
 
 from __future__ import annotations
 
-import logging
 from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -19,8 +18,6 @@ from seqeval.scheme import IOB2, IOBES, Entities
 
 from ner_imbalance.constants import TYPE_METRICS
 from ner_imbalance.evaluation.entity_counts import precision_recall_f1
-
-logger = logging.getLogger(__name__)
 
 MODES = ("conlleval", "strict")
 SCHEMES = {"IOB2": IOB2, "IOBES": IOBES, "BIOES": IOBES}
