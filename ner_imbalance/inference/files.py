@@ -20,17 +20,14 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO
 
 from transformers import PreTrainedTokenizerBase
 
 from ner_imbalance.data.conll import DOCSTART, DataFormatError, split_columns
 from ner_imbalance.data.readers import TOKEN_COLUMN
 from ner_imbalance.inference.html import write_html
-from ner_imbalance.inference.sentences import Sentence, TaggedSentence
-
-if TYPE_CHECKING:
-    from ner_imbalance.inference.tagger import Tagger
+from ner_imbalance.inference.sentences import Sentence, SentenceTagger, TaggedSentence
 
 INPUT_FORMATS = ("text", "conll", "json", "jsonl")
 
@@ -234,7 +231,7 @@ def _record_sentence(record: object, path: str | os.PathLike, line: int | None, 
 
 
 def tag_chunks(
-    tagger: Tagger, sentences: Iterable[Sentence], chunk_size: int = CHUNK_SENTENCES
+    tagger: SentenceTagger, sentences: Iterable[Sentence], chunk_size: int = CHUNK_SENTENCES
 ) -> Iterator[list[TaggedSentence]]:
     """Tag `sentences` `chunk_size` at a time, each chunk's tagged sentences yielded before the next
     chunk is read (length grouping happens within a chunk); input fields carried over."""

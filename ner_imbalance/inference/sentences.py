@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
@@ -79,3 +79,9 @@ def entities_of(sentence: Sentence, tags: Sequence[str], probabilities: Sequence
         probability = float(np.mean(probabilities[first:end]))
         entities.append(Entity(entity_type, first, end, text, probability, char_start, char_end))
     return entities
+
+
+class SentenceTagger(Protocol):
+    """What tags sentences: `tagger.Tagger`, whatever its backend (torch or ONNX Runtime)."""
+
+    def tag(self, sentences: Sequence[Sentence]) -> list[TaggedSentence]: ...
