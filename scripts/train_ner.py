@@ -30,7 +30,7 @@ from types import FrameType
 import transformers
 
 from ner_imbalance.config.arguments import TRACEBACK_FLAG, parse_arguments
-from ner_imbalance.training.run import execute_run, prepare_run
+from ner_imbalance.training.run import close_process_group, execute_run, prepare_run
 
 DEBUG_ENVIRONMENT_VARIABLE = "NER_IMBALANCE_DEBUG"
 INTERRUPTED_STATUS = 130
@@ -64,6 +64,7 @@ def _train(argv: list[str], show_traceback: bool) -> int:
         return 2
     print(f"train_ner.py: output folder {prepared.training_args.output_dir}", flush=True)
     execute_run(prepared)
+    close_process_group()
     return 0
 
 

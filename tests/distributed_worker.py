@@ -16,6 +16,7 @@ from tiny_models import make_tiny_bert, make_tiny_tokenizer, random_token_datase
 from transformers import DataCollatorForTokenClassification, Trainer
 
 from ner_imbalance.losses import build_loss
+from ner_imbalance.training.run import close_process_group
 from ner_imbalance.training.trainer import ImbalanceTrainer
 
 NUM_LABELS = 5
@@ -83,6 +84,7 @@ def main(output_dir: Path) -> None:
         # The process group exists once the training arguments have set up the devices.
         rank = torch.distributed.get_rank() if torch.distributed.is_initialized() else 0
         torch.save(outcome, output_dir / f"{run_name}_rank{rank}.pt")
+    close_process_group()
 
 
 if __name__ == "__main__":

@@ -379,3 +379,18 @@ def _write_loss_config(output_dir: str, loss_args: LossArguments, loss_fn: torch
     config: dict[str, Any] = dataclasses.asdict(loss_args)
     config["module"] = type(loss_fn).__name__
     write_json_atomic(os.path.join(output_dir, "loss_config.json"), config)
+
+
+def close_process_group() -> None:
+    """Let every process of a multi-process run leave its process group together, for a clean exit.
+
+    A process that exits with its `torch.distributed` group still open can be aborted while the
+    interpreter shuts down (gloo: "terminate called without an active exception", exit -6), after
+    all its results were written. Call it once the process has no more runs to do; a no-op in a
+    single process.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
