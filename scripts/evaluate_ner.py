@@ -25,11 +25,11 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import NoReturn
 
 from ner_imbalance.constants import OUTSIDE
 from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.data.labels import detect_scheme, split_tag
+from ner_imbalance.errors import OneLineArgumentParser
 from ner_imbalance.evaluation import evaluate_tags, format_report, read_gold_and_pred
 from ner_imbalance.evaluation.bootstrap import bootstrap_f1
 from ner_imbalance.evaluation.error_analysis import analyse_errors, format_error_report, format_examples, plot_confusion
@@ -39,15 +39,8 @@ PROGRAM = "evaluate_ner.py"
 logger = logging.getLogger(PROGRAM)
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """An `ArgumentParser` whose errors are one line (`evaluate_ner.py: error: ...`, exit 2), without the usage."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROGRAM}: error: {message}\n")
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = _OneLineParser(prog=PROGRAM, description=__doc__.splitlines()[0])
+    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
     parser.add_argument("--gold", help="gold file (token ... tag); without it PRED holds token, gold and pred columns")
     parser.add_argument("--pred", required=True, help="predictions: token ... tag (with --gold) or token ... gold pred")
     parser.add_argument("--strict", action="store_true", help="seqeval's strict mode instead of conlleval's chunking")

@@ -21,6 +21,7 @@ import datasets
 import numpy as np
 import transformers
 
+from ner_imbalance.errors import OneLineArgumentParser
 from ner_imbalance.inference import Tagger
 from ner_imbalance.inference.onnx_backend import export_onnx, onnx_tagger
 from ner_imbalance.utils.extras import MissingExtraError
@@ -33,7 +34,7 @@ CHECK_SENTENCES = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
     )
     parser.add_argument("--model", required=True, help="A model folder written by train_ner.py.")

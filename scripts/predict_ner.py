@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from ner_imbalance.constants import DECODING_METHODS, MAX_SEQ_LENGTH, OUTSIDE, STRIDE
 from ner_imbalance.data.conll import DataFormatError
+from ner_imbalance.errors import OneLineArgumentParser
 from ner_imbalance.inference import (
     CHUNK_SENTENCES,
     DTYPES,
@@ -89,7 +90,7 @@ class Terminated(BaseException):
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         description=__doc__.splitlines()[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__
     )
     parser.add_argument("--model", required=True, help="A model folder written by train_ner.py (its --output_dir).")
