@@ -179,7 +179,7 @@ def test_the_contract_holds_in_a_real_process(tmp_path, model_dir):
 
 def test_sigterm_leaves_no_partial_output_and_says_how_far(tmp_path, model_dir):
     source = tmp_path / "big.txt"
-    source.write_text("john visited paris and london today\n" * 20000, encoding="utf-8")
+    source.write_text("john visited paris and london today\n" * 200000, encoding="utf-8")  # far more than the wait
     output = tmp_path / "tags.jsonl"
     output.write_text("an earlier result\n", encoding="utf-8")
     command = [sys.executable, str(SCRIPTS / "predict_ner.py"), "--model", str(model_dir), "--input", str(source)]
@@ -191,6 +191,7 @@ def test_sigterm_leaves_no_partial_output_and_says_how_far(tmp_path, model_dir):
     temporary = tmp_path / f".tags.jsonl.{process.pid}.tmp"
     deadline = time.monotonic() + 240
     while not (temporary.exists() and temporary.stat().st_size > 0) and time.monotonic() < deadline:
+        assert process.poll() is None, "the run ended before it could be signalled: give it more input"
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
