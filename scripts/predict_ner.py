@@ -31,7 +31,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -87,6 +87,31 @@ EXIT_USAGE, EXIT_SIGINT, EXIT_SIGTERM = 2, 130, 143
 class Terminated(BaseException):
     """SIGTERM arrived: stop tagging, remove the temporary output, say how far the run got (a
     `BaseException`, as `KeyboardInterrupt`, so that no library's `except Exception` swallows it)."""
+
+
+@contextmanager
+def stop_between_chunks() -> Iterator[Callable[[], None]]:
+    """Inside the block SIGTERM and Ctrl-C only record themselves; the yielded check raises
+    `Terminated` or `KeyboardInterrupt` for them. Called between chunks, it stops the run where no
+    library code is running (an exception raised from a handler in the middle of a library call can
+    be swallowed there, and the run would go on to exit 0). A second Ctrl-C stops at once."""
+    received: list[int] = []
+
+    def record(signum: int, frame: object) -> None:
+        if received and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        received.append(signum)
+
+    def check() -> None:
+        if received:
+            raise KeyboardInterrupt if received[0] == signal.SIGINT else Terminated
+
+    previous = {number: signal.signal(number, record) for number in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield check
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -215,17 +240,20 @@ def output_stream(output: str) -> Iterator[IO[str]]:
         temporary.unlink(missing_ok=True)
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     output_format = output_format_of(args.output, args.output_format)
     progress = {"sentences": 0, "words": 0}
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
-    previous_handler = signal.signal(signal.SIGTERM, _raise_terminated)
+    with stop_between_chunks() as stop_if_signalled:
+        return _tag_file(args, output_format, progress, stop_if_signalled)
+
+
+def _tag_file(
+    args: argparse.Namespace, output_format: str, progress: dict[str, int], stop_if_signalled: Callable[[], None]
+) -> int:
+    """Check, load, then tag and write chunk by chunk, stopping between chunks on a signal; the exit status."""
     try:
         check_paths(args)
         check_model_folder(args)
@@ -236,6 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         tagger = build_tagger(args)
         datasets.disable_progress_bars()
         datasets.logging.set_verbosity_error()  # the fingerprint notice of every chunk's tokenization
+        stop_if_signalled()
         with output_stream(args.output) as handle, tqdm(unit=" sentences", disable=args.no_progress) as bar:
             if output_format == "html":
                 types = sorted({label[2:] for label in tagger.labels.tolist() if label != OUTSIDE})
@@ -247,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress["sentences"] += len(tagged)
                 progress["words"] += sum(len(sentence.tokens) for sentence in tagged)
                 bar.update(len(tagged))
+                stop_if_signalled()
             if output_format == "html":
                 handle.write(HTML_PAGE_END)
     except (DataFormatError, FileNotFoundError, ValueError, MissingExtraError) as error:
@@ -256,8 +286,6 @@ def main(argv: list[str] | None = None) -> int:
         what = "interrupted (Ctrl-C)" if isinstance(stop, KeyboardInterrupt) else "terminated (SIGTERM)"
         print(f"predict_ner.py: {what}{_how_far(args, progress, always=True)}", file=sys.stderr)
         return EXIT_SIGINT if isinstance(stop, KeyboardInterrupt) else EXIT_SIGTERM
-    finally:
-        signal.signal(signal.SIGTERM, previous_handler)
     return 0
 
 

@@ -104,16 +104,9 @@ def test_tagged_page_in_chromium(tmp_path):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    from tiny_models import make_tiny_bert, make_tiny_tokenizer
+    from tiny_models import save_tiny_tagger
 
-    tokenizer = make_tiny_tokenizer()
-    model = make_tiny_bert(len(LABELS), len(tokenizer), seed=11, dropout=0.0)
-    model.config.id2label = dict(enumerate(LABELS))
-    model.config.label2id = {label: index for index, label in enumerate(LABELS)}
-    folder = tmp_path_factory.mktemp("html_model")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_tagger(tmp_path_factory.mktemp("html_model"), LABELS, seed=11)
 
 
 def test_predict_ner_writes_the_page_from_the_extension(tmp_path, model_dir):

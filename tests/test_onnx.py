@@ -42,15 +42,9 @@ if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A random BertForTokenClassification with NER labels, saved as train_ner.py saves, exported to ONNX."""
-    from tiny_models import make_tiny_bert, make_tiny_tokenizer
+    from tiny_models import save_tiny_tagger
 
-    tokenizer = make_tiny_tokenizer()
-    model = make_tiny_bert(len(LABELS), len(tokenizer), seed=7, dropout=0.0)
-    model.config.id2label = dict(enumerate(LABELS))
-    model.config.label2id = {label: index for index, label in enumerate(LABELS)}
-    folder = tmp_path_factory.mktemp("onnx_model")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
+    folder = save_tiny_tagger(tmp_path_factory.mktemp("onnx_model"), LABELS, seed=7)
     previous = os.umask(0o022)
     try:
         assert export_script.main(["--model", str(folder), "--int8"]) == 0

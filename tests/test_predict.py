@@ -30,16 +30,9 @@ WORDS = ["john", "visited", "paris", "and", "london", "today", "with", "mary", "
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A random BertForTokenClassification with NER labels and its tokenizer, saved like train_ner.py saves."""
-    from tiny_models import make_tiny_bert, make_tiny_tokenizer
+    from tiny_models import save_tiny_tagger
 
-    tokenizer = make_tiny_tokenizer()
-    model = make_tiny_bert(len(LABELS), len(tokenizer), seed=3, dropout=0.0)
-    model.config.id2label = dict(enumerate(LABELS))
-    model.config.label2id = {label: index for index, label in enumerate(LABELS)}
-    folder = tmp_path_factory.mktemp("tagger")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_tagger(tmp_path_factory.mktemp("tagger"), LABELS, seed=3)
 
 
 @pytest.fixture(scope="module")

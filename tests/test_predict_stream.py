@@ -30,16 +30,9 @@ WINDOWS = ["--max_seq_length", "8", "--stride", "2", "--no_progress"]
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A random BertForTokenClassification with NER labels (128 positions) and its tokenizer."""
-    from tiny_models import make_tiny_bert, make_tiny_tokenizer
+    from tiny_models import save_tiny_tagger
 
-    tokenizer = make_tiny_tokenizer()
-    model = make_tiny_bert(len(LABELS), len(tokenizer), seed=5, dropout=0.0)
-    model.config.id2label = dict(enumerate(LABELS))
-    model.config.label2id = {label: index for index, label in enumerate(LABELS)}
-    folder = tmp_path_factory.mktemp("stream_model")
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return save_tiny_tagger(tmp_path_factory.mktemp("stream_model"), LABELS, seed=5)
 
 
 def _run(model: Path | str, source: Path, output: Path | str, *extra: str) -> int:
@@ -201,3 +194,22 @@ def test_sigterm_leaves_no_partial_output_and_says_how_far(tmp_path, model_dir):
     assert f"not written ({output} left as it was)" in line
     assert output.read_text(encoding="utf-8") == "an earlier result\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["big.txt", "tags.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("signal_number", "raised"), [(signal.SIGTERM, predict_ner.Terminated), (signal.SIGINT, KeyboardInterrupt)]
+)
+def test_a_signal_is_recorded_and_raised_only_at_the_check(signal_number, raised):
+    before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+    with predict_ner.stop_between_chunks() as stop_if_signalled:
+        stop_if_signalled()  # nothing received yet
+        os.kill(os.getpid(), signal_number)  # delivered here, in the main thread, without raising
+        with pytest.raises(raised):
+            stop_if_signalled()
+    assert {number: signal.getsignal(number) for number in before} == before
+
+
+def test_a_second_ctrl_c_stops_at_once():
+    with predict_ner.stop_between_chunks(), pytest.raises(KeyboardInterrupt):
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)

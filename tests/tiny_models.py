@@ -133,3 +133,15 @@ class StopAtStep(TrainerCallback):
         if state.global_step == self.step:
             control.should_training_stop = True
         return control
+
+
+def save_tiny_tagger(folder: str | Path, labels: list[str], seed: int) -> Path:
+    """A random BertForTokenClassification with the NER `labels` (no dropout) and the tiny tokenizer,
+    saved in `folder` as train_ner.py saves a model: what the tagger and predict_ner.py load."""
+    tokenizer = make_tiny_tokenizer()
+    model = make_tiny_bert(len(labels), len(tokenizer), seed=seed, dropout=0.0)
+    model.config.id2label = dict(enumerate(labels))
+    model.config.label2id = {label: index for index, label in enumerate(labels)}
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return Path(folder)
