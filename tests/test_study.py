@@ -108,6 +108,45 @@ def test_run_id_does_not_change_between_versions():
     assert spec(
         loss="ce", hyperparameters={}, class_weights="sqrt_inverse_frequency", entity_keep_ratio=0.3
     ).run_id == ("wnut17__keep0.3__ce_weights=sqrt_inverse_frequency__c3a4cb31__seed1")
+    sampled = spec(
+        loss="ce", hyperparameters={}, sampling={"sentence_sampling": "repeat_factor", "repeat_threshold": 0.3}
+    )
+    assert sampled.run_id == "wnut17__keep1__ce_sampling=repeat_factor_t=0.3__271d5fb4__seed1"
+
+
+def test_sentence_sampling_is_a_setting_of_its_own_beside_the_loss():
+    config = {
+        **GRID,
+        "equal_steps": True,
+        "losses": [
+            {"loss": "ce"},
+            {
+                "loss": "focal",
+                "gamma": [2],
+                "sentence_sampling": ["repeat_factor", "weighted"],
+                "repeat_threshold": 0.3,
+            },
+            {"loss": "ce", "sentence_sampling": "none"},
+        ],
+    }
+    runs = [run for run in expand_study(config) if run.dataset == "alpha" and run.seed == 1]
+    plain, repeat, weighted = runs[:3]
+    assert (plain.sampling, plain.steps_from_full_set) == ({}, False)
+    assert repeat.hyperparameters == {"gamma": 2} and repeat.sampling == {
+        "sentence_sampling": "repeat_factor",
+        "repeat_threshold": 0.3,
+    }
+    assert repeat.label == "focal gamma=2 sampling=repeat_factor t=0.3" and weighted.label.endswith("weighted t=0.3")
+    assert repeat.steps_from_full_set, "sampling changes an epoch's length: the budget is fixed in steps"
+    assert len({run.run_id for run in runs}) == len(runs) == 6, "`sentence_sampling: none` is the plain CE run"
+    assert spec(sampling={}).run_id == spec().run_id
+    with pytest.raises(StudyConfigError, match="needs `equal_steps: true`"):
+        expand_study({**config, "equal_steps": False})
+    with pytest.raises(StudyConfigError, match="needs a `sentence_sampling`"):
+        expand_study({**GRID, "losses": [{"loss": "ce", "repeat_threshold": 0.3}]})
+    sampled_data = {"alpha": {**GRID["datasets"]["alpha"], "sentence_sampling": "weighted"}}
+    with pytest.raises(StudyConfigError, match="in a `losses` entry"):
+        expand_study({**GRID, "datasets": sampled_data})
 
 
 def test_config_may_not_set_what_the_study_controls(tmp_path):
@@ -393,7 +432,13 @@ def test_a_tiny_study_trains_with_curves_and_equal_steps_at_every_keep_ratio(tmp
     config = {
         "name": "tiny",
         "model": {"model_name_or_path": str(model_dir)},
-        "training": {"num_train_epochs": 2, "per_device_train_batch_size": 8, "learning_rate": 1e-3, "use_cpu": True},
+        "training": {
+            "num_train_epochs": 2,
+            "per_device_train_batch_size": 8,
+            "learning_rate": 1e-3,
+            "use_cpu": True,
+            "logging_steps": 1,
+        },
         "datasets": {
             "tiny": {
                 "train_file": str(corpus / "train.conll"),
@@ -405,7 +450,7 @@ def test_a_tiny_study_trains_with_curves_and_equal_steps_at_every_keep_ratio(tmp
         "seeds": [1],
         "entity_keep_ratios": [1.0, 0.3],
         "equal_steps": True,
-        "losses": [{"loss": "ce"}],
+        "losses": [{"loss": "ce"}, {"loss": "ce", "sentence_sampling": "repeat_factor", "repeat_threshold": 0.5}],
     }
     specs = expand_study(config)
     results_dir = tmp_path / "runs"
@@ -414,13 +459,20 @@ def test_a_tiny_study_trains_with_curves_and_equal_steps_at_every_keep_ratio(tmp
     (interrupted / "trainer_state.json").write_text("{}", encoding="utf-8")  # left by a killed attempt
     summary = run_study(specs, results_dir, statistics_fn=None, checkpoint_root=tmp_path / "scratch")
     assert summary.finished == [s.run_id for s in specs]
-    full, reduced = (load_records(results_dir)[s.run_id] for s in specs)
+    full, full_sampled, reduced, reduced_sampled = (load_records(results_dir)[s.run_id] for s in specs)
     assert reduced["training"]["max_steps"] == reduced["optimizer_steps"] == full["optimizer_steps"] > 0
+    for sampled in (full_sampled, reduced_sampled):
+        assert sampled["sampling"] == {"sentence_sampling": "repeat_factor", "repeat_threshold": 0.5}
+        assert sampled["training"]["max_steps"] == sampled["optimizer_steps"] == full["optimizer_steps"]
+    assert full["sampling"] == {} and full_sampled["setting_id"] != full["setting_id"]
+    shares = full["loss_shares"][0]
+    assert shares["step"] > 0 and shares["loss"] > 0 and "loss_share/O" in shares and "p_gold/O" in shares
+    assert sum(value for name, value in shares.items() if name.startswith("loss_share/")) == pytest.approx(1.0)
     assert [point["epoch"] for point in full["learning_curve"]] == [1.0, 2.0]
     assert len(reduced["learning_curve"]) > len(full["learning_curve"]), "a smaller set takes more epochs"
     seconds = [point["train_seconds"] for point in full["learning_curve"]]
     assert 0 < seconds[0] < seconds[1] <= full["train_runtime_s"]
     assert set(full["learning_curve"][0]) == {"epoch", "step", "train_seconds", "precision", "recall", "f1", "macro_f1"}
     assert full["learning_curve"][-1]["f1"] == pytest.approx(full["metrics"]["f1"]), "the final model is scored"
-    plain = expand_study({**config, "equal_steps": False})
-    assert plain[0].run_id == specs[0].run_id and plain[1].run_id != specs[1].run_id
+    plain = expand_study({**config, "equal_steps": False, "losses": [{"loss": "ce"}]})
+    assert plain[0].run_id == specs[0].run_id and plain[1].run_id != specs[2].run_id

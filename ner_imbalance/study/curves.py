@@ -1,10 +1,13 @@
-"""Learning curves: dev scores after every epoch against the training time spent to reach them.
+"""Learning curves: dev scores after every epoch against the training time spent to reach them, and
+the training loss's shares by gold class at every logging step.
 
 `LearningCurveCallback` is the study's own `TrainerCallback`: the Trainer evaluates dev at the
 end of every epoch (`eval_strategy="epoch"`); the callback keeps, per evaluation, the epoch, the
 dev micro precision/recall/F1 and macro F1, the optimizer step, and the cumulative *training*
 seconds: wall time since training began minus the time spent in evaluations, so that the curves
-of two losses compare their training cost, not their evaluation cost.
+of two losses compare their training cost, not their evaluation cost. At every training log it also
+keeps the step, the loss, and the share of the loss from `O` tokens and from each entity type with
+their mean gold probability (`ImbalanceTrainer.loss_shares`): what a remedy changes, over training.
 """
 
 from __future__ import annotations
@@ -15,19 +18,23 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+from ner_imbalance.training.trainer import GOLD_PROBABILITY_PREFIX, LOSS_SHARE_PREFIX
+
 CURVE_METRICS = ("precision", "recall", "f1", "macro_f1")
 
 
 class LearningCurveCallback(TrainerCallback):
-    """Collect `points`: one dict per dev evaluation during training (see the module docstring).
+    """Collect `points`: one dict per dev evaluation during training, and `loss_shares`: one dict per
+    training log that carries them (see the module docstring).
 
-    `clock` is the time source (seconds); CUDA work is synchronised before each reading so that
-    asynchronous kernels are charged to training, not to the evaluation that follows.
+        `clock` is the time source (seconds); CUDA work is synchronised before each reading so that
+        asynchronous kernels are charged to training, not to the evaluation that follows.
     """
 
     def __init__(self, clock=time.perf_counter) -> None:
         self.clock = clock
         self.points: list[dict[str, float]] = []
+        self.loss_shares: list[dict[str, float]] = []
         self.optimizer_steps: int | None = None
         self._started: float | None = None
         self._evaluation_seconds = 0.0
@@ -59,6 +66,15 @@ class LearningCurveCallback(TrainerCallback):
         point = {"epoch": float(state.epoch), "step": int(state.global_step), "train_seconds": self._training_seconds}
         point.update({name: float(metrics[f"eval_{name}"]) for name in CURVE_METRICS if f"eval_{name}" in metrics})
         self.points.append(point)
+
+    def on_log(self, args, state, control, logs: Mapping[str, float] | None = None, **kwargs: Any) -> None:
+        shares = {
+            name: float(value)
+            for name, value in (logs or {}).items()
+            if name.startswith((LOSS_SHARE_PREFIX, GOLD_PROBABILITY_PREFIX))
+        }
+        if shares:
+            self.loss_shares.append({"step": int(state.global_step), "loss": float(logs["loss"]), **shares})
 
     def on_train_end(self, args, state, control, **kwargs: Any) -> None:
         self.optimizer_steps = int(state.global_step)

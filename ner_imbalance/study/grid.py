@@ -14,17 +14,23 @@ Config keys:
   those of the full training set under the budget (`max_steps` is derived at run time and stored
   in the record), so that fewer entities no longer also means fewer updates. At keep ratio 1
   this is the plain budget, and the run shares its record with the same run without the option.
-- `losses`: a list of entries `{loss: NAME, <hyperparameter>: value or list, class_weights: ...}`,
-  each expanded as the product of its lists; or `{loss: NAME, from_sweep: best}`, the setting
+- `losses`: a list of entries `{loss: NAME, <hyperparameter>: value or list, class_weights: ...,
+  sentence_sampling: ..., repeat_threshold: ...}`, each expanded as the product of its lists (the
+  two sampling keys are `DataArguments` fields: a remedy at the data level is a cell of its own,
+  paired with the loss it trains); or `{loss: NAME, from_sweep: best}`, the setting
   of that loss with the best mean dev `sweep_metric` (default `f1`) in the finished runs of the
   config named by the top-level key `sweep`.
 - `calibration` (default none): the post-hoc decision-bias calibration modes (`outside`,
   `per_type`) the report gives beside the uncalibrated scores, 2-fold cross-fitted on dev from
   the word-level dev logits kept beside each record (`crossfit`). It changes no run.
 
+Sentence sampling changes the length of an epoch (`data/sampling.py`), so a sampling run trains
+for the optimizer steps of the same run without it: those of the full training set under the
+budget, as `equal_steps` (below keep 1 a sampling run needs `equal_steps`).
+
 Run identity: a run is its settings, not its experiment. The run id is readable and ends with a
 hash of every setting that can change the result (dataset files and options, budget, model, keep
-ratio, loss, hyperparameters, class weights), so two experiments that ask for the same run share
+ratio, loss, hyperparameters, class weights, sampling), so two experiments that ask for the same run share
 one record instead of training twice, while a different budget never reuses a record. Give every
 hyperparameter of a loss explicitly in configs: an omitted one takes the library default, which
 may change; the effective values are stored in each record (`loss_arguments`).
@@ -39,13 +45,13 @@ import os
 import re
 import statistics
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES
+from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES, NO_SAMPLING
 
 SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence")
 CONFIG_KEYS = frozenset(
@@ -81,6 +87,8 @@ STUDY_TRAINING_SETTINGS: dict[str, Any] = {
     "decoding": ARGMAX,
 }
 RESERVED_TRAINING_KEYS = frozenset(STUDY_TRAINING_SETTINGS) | {"output_dir", "seed"}
+# The `DataArguments` fields a `losses` entry may set: sentence sampling is a remedy of its own.
+SAMPLING_KEYS = ("sentence_sampling", "repeat_threshold")
 
 
 class StudyConfigError(ValueError):
@@ -106,16 +114,18 @@ class RunSpec:
     class_weights: str
     seed: int
     equal_steps: bool = False
+    sampling: dict[str, Any] = field(default_factory=dict)  # SAMPLING_KEYS set by the config; {} for none
 
     @property
     def steps_from_full_set(self) -> bool:
-        """Whether this run's `max_steps` is derived from the full training set (`equal_steps` below keep 1)."""
-        return self.equal_steps and self.entity_keep_ratio < 1.0
+        """Whether this run's `max_steps` is derived from the full training set: `equal_steps` below keep 1,
+        or sentence sampling (its epochs have another length, so the budget is fixed in steps)."""
+        return (self.equal_steps and self.entity_keep_ratio < 1.0) or bool(self.sampling)
 
     @property
     def label(self) -> str:
-        """The loss setting in words, e.g. `focal gamma=2`."""
-        return loss_label(self.loss, self.hyperparameters, self.class_weights)
+        """The setting in words, e.g. `focal gamma=2`, `ce sampling=repeat_factor t=0.3`."""
+        return loss_label(self.loss, self.hyperparameters, self.class_weights, sampling=self.sampling)
 
     @property
     def setting_id(self) -> str:
@@ -124,7 +134,7 @@ class RunSpec:
             [
                 self.dataset,
                 f"keep{format_value(self.entity_keep_ratio)}",
-                loss_label(self.loss, self.hyperparameters, self.class_weights, "_"),
+                loss_label(self.loss, self.hyperparameters, self.class_weights, "_", self.sampling),
             ]
         )
         return f"{_file_safe(readable)}__{self._settings_digest()}"
@@ -145,8 +155,10 @@ class RunSpec:
             "hyperparameters": self.hyperparameters,
             "class_weights": self.class_weights,
         }
-        if self.steps_from_full_set:  # only then: the other ids stay, and keep 1 shares the plain run's record
+        if self.equal_steps and self.entity_keep_ratio < 1.0:  # only then: keep 1 shares the plain run's record
             settings["equal_steps"] = True
+        if self.sampling:  # only then: the ids of the runs without sampling stay
+            settings["sampling"] = self.sampling
         canonical = json.dumps(canonical_settings(settings), sort_keys=True)
         return hashlib.sha1(canonical.encode("utf-8")).hexdigest()[:8]
 
@@ -158,11 +170,23 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def loss_label(loss: str, hyperparameters: Mapping[str, Any], class_weights: str = "none", separator: str = " ") -> str:
-    """`focal gamma=2`, `ce weights=sqrt_inverse_frequency`: a loss setting in one line."""
+def loss_label(
+    loss: str,
+    hyperparameters: Mapping[str, Any],
+    class_weights: str = "none",
+    separator: str = " ",
+    sampling: Mapping[str, Any] | None = None,
+) -> str:
+    """`focal gamma=2`, `ce weights=sqrt_inverse_frequency`, `ce sampling=repeat_factor t=0.3`: a setting
+    in one line."""
     parts = [loss] + [f"{name}={format_value(value)}" for name, value in sorted(hyperparameters.items())]
     if class_weights != "none":
         parts.append(f"weights={class_weights}")
+    if sampling:
+        threshold = sampling.get("repeat_threshold")
+        parts.append(f"sampling={sampling['sentence_sampling']}")
+        if threshold is not None:
+            parts.append(f"t={format_value(threshold)}")
     return separator.join(parts)
 
 
@@ -223,7 +247,7 @@ def expand_study(config: Mapping[str, Any], records: Mapping[str, dict] | None =
         dataset: _dataset_settings(dataset, entry, shared_training) for dataset, entry in config["datasets"].items()
     }
     specs: dict[str, RunSpec] = {}
-    for seed, (dataset, (data, training)), ratio, (loss, hyperparameters, class_weights) in itertools.product(
+    for seed, (dataset, (data, training)), ratio, (loss, hyperparameters, class_weights, sampling) in itertools.product(
         config["seeds"], datasets.items(), config.get("entity_keep_ratios", [1.0]), settings
     ):
         spec = RunSpec(
@@ -238,7 +262,10 @@ def expand_study(config: Mapping[str, Any], records: Mapping[str, dict] | None =
             class_weights=class_weights,
             seed=int(seed),
             equal_steps=bool(config.get("equal_steps", False)),
+            sampling=sampling,
         )
+        if sampling and ratio < 1.0 and not spec.equal_steps:
+            raise StudyConfigError(f"{name}: sentence sampling below keep 1 needs `equal_steps: true` (see the grid)")
         specs.setdefault(spec.run_id, spec)
     return list(specs.values())
 
@@ -253,10 +280,12 @@ def _dataset_settings(dataset: str, entry: Mapping[str, Any], shared_training: M
         raise StudyConfigError(f"dataset {dataset}: {', '.join(reserved)} are set by the study, not by configs")
     if "entity_keep_ratio" in data:
         raise StudyConfigError(f"dataset {dataset}: give keep ratios in `entity_keep_ratios`, not per dataset")
+    if set(SAMPLING_KEYS) & set(data):
+        raise StudyConfigError(f"dataset {dataset}: give sentence sampling in a `losses` entry, not per dataset")
     return data, training
 
 
-LossSetting = tuple[str, dict[str, Any], str]
+LossSetting = tuple[str, dict[str, Any], str, dict[str, Any]]  # loss, hyperparameters, class weights, sampling
 
 
 def _loss_settings(config: Mapping[str, Any], records: Mapping[str, dict]) -> Iterable[LossSetting]:
@@ -276,7 +305,17 @@ def _expand_loss_entry(entry: Mapping[str, Any]) -> Iterable[LossSetting]:
     for values in itertools.product(*options.values()):
         chosen = dict(zip(names, values))
         class_weights = str(chosen.pop("class_weights"))
-        yield str(entry["loss"]), chosen, class_weights
+        yield str(entry["loss"]), chosen, class_weights, _sampling_of(chosen)
+
+
+def _sampling_of(chosen: dict[str, Any]) -> dict[str, Any]:
+    """Move the `SAMPLING_KEYS` out of `chosen` (the rest are loss hyperparameters); {} for no sampling."""
+    sampling = {key: chosen.pop(key) for key in SAMPLING_KEYS if key in chosen}
+    if sampling.get("sentence_sampling", NO_SAMPLING) != NO_SAMPLING:
+        return sampling
+    if "repeat_threshold" in sampling:
+        raise StudyConfigError("`repeat_threshold` needs a `sentence_sampling` in the same `losses` entry")
+    return {}
 
 
 def _setting_from_sweep(
@@ -305,7 +344,7 @@ def _setting_from_sweep(
         loss
     ]
     class_weights = str(chosen.pop("class_weights", "none"))
-    return loss, chosen, class_weights
+    return loss, chosen, class_weights, _sampling_of(chosen)
 
 
 def best_settings(
@@ -313,9 +352,9 @@ def best_settings(
 ) -> dict[str, dict[str, Any]]:
     """Per loss, the setting with the highest mean dev `metric` over its seeds.
 
-    Returns `{loss: {hyperparameter: value, ..., "class_weights": ...}}` (class weights only when
-    used), the form of a `losses` entry. Only records of `dataset` count when it is given; a tie
-    goes to the setting seen first.
+    Returns `{loss: {hyperparameter: value, ..., "class_weights": ..., "sentence_sampling": ...}}`
+    (class weights and sampling only when used), the form of a `losses` entry. Only records of
+    `dataset` count when it is given; a tie goes to the setting seen first.
     """
     scores: dict[str, list[float]] = {}
     settings: dict[str, dict[str, Any]] = {}
@@ -329,7 +368,7 @@ def best_settings(
         record = settings[setting_id]
         mean = statistics.fmean(values)
         if record["loss"] not in best or mean > best[record["loss"]][0]:
-            chosen = dict(record["hyperparameters"])
+            chosen = {**record["hyperparameters"], **record.get("sampling", {})}
             if record["class_weights"] != "none":
                 chosen["class_weights"] = record["class_weights"]
             best[record["loss"]] = (mean, chosen)

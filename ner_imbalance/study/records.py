@@ -185,12 +185,14 @@ def build_record(
     train_statistics: dict[str, Any] | None = None,
     *,
     learning_curve: Sequence[Mapping[str, float]] | None = None,
+    loss_shares: Sequence[Mapping[str, float]] | None = None,
     optimizer_steps: int | None = None,
     dev_outputs: str | None = None,
 ) -> dict[str, Any]:
     """The JSON record of a finished run: its settings, dev metrics, timings and environment.
 
-    `learning_curve` holds the dev scores after each epoch (`curves.LearningCurveCallback`),
+    `learning_curve` holds the dev scores after each epoch and `loss_shares` the loss's shares by
+    gold class at each training log (`curves.LearningCurveCallback`),
     `optimizer_steps` the steps really taken, `dev_outputs` the file name of its `DevOutputs`.
     """
     if "eval" not in results:
@@ -207,6 +209,7 @@ def build_record(
         "loss": spec.loss,
         "hyperparameters": spec.hyperparameters,
         "class_weights": spec.class_weights,
+        "sampling": spec.sampling,
         "seed": spec.seed,
         "data": spec.data,
         "model": spec.model,
@@ -217,6 +220,7 @@ def build_record(
         "eval_runtime_s": results["eval"].get("eval_runtime"),
         "train_statistics": train_statistics,
         "learning_curve": list(learning_curve) if learning_curve is not None else None,
+        "loss_shares": list(loss_shares) if loss_shares is not None else None,
         "optimizer_steps": optimizer_steps,
         "dev_outputs": dev_outputs,
         "git_commit": git_commit(),

@@ -17,7 +17,7 @@ from typing import Any
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
 from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrate_sections
 from ner_imbalance.study.decoding import RunDecodings, decode_sections, decoding_markdown
-from ner_imbalance.study.grid import best_settings, loss_label
+from ner_imbalance.study.grid import SAMPLING_KEYS, best_settings, loss_label
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
 from ner_imbalance.study.remedies import Remedy, remedies_markdown, section_remedies
@@ -188,7 +188,8 @@ def sweep_winners(section: Section, records: Mapping[str, dict[str, Any]]) -> li
     for dataset in section.datasets():
         for loss, settings in best_settings(selected, dataset=dataset).items():
             class_weights = settings.pop("class_weights", "none")
-            label = loss_label(loss, settings, class_weights)
+            sampling = {key: settings.pop(key) for key in SAMPLING_KEYS if key in settings}
+            label = loss_label(loss, settings, class_weights, sampling=sampling)
             summary = next(s for s in section.summaries if s.dataset == dataset and s.label == label)
             lines.append(f"- {dataset}, `{loss}`: `{label}` (micro F1 {format_stat(summary.metrics['f1'])})")
     return lines
@@ -297,12 +298,20 @@ def results_json(
     return data
 
 
+def _summary_json(summary: SettingSummary) -> dict[str, Any]:
+    """A setting's summary for results.json; `sampling` only where it was used (older files unchanged)."""
+    fields = {**dataclasses.asdict(summary), "n": summary.n}
+    if not summary.sampling:
+        del fields["sampling"]
+    return fields
+
+
 def _section_json(
     section: Section, records: Mapping[str, dict[str, Any]], calibrated: Mapping[str, RunCalibration]
 ) -> dict[str, Any]:
     data = {
         **{key: value for key, value in dataclasses.asdict(section).items() if key not in ("summaries", "calibration")},
-        "settings": [{**dataclasses.asdict(summary), "n": summary.n} for summary in section.summaries],
+        "settings": [_summary_json(summary) for summary in section.summaries],
     }
     if section.calibration:
         data["calibration"] = {

@@ -93,8 +93,8 @@ def load_study(
 def build_arguments(spec: RunSpec, output_dir: str | os.PathLike) -> RunArguments:
     """The argument objects of one run, built and checked once, as `train_ner.py` checks them.
 
-    An `equal_steps` run gets its `max_steps` when it starts (`run_configs`): the budget in
-    optimizer steps needs the full training set's size.
+    An `equal_steps` or sampling run gets its `max_steps` when it starts (`run_study`): the budget
+    in optimizer steps needs the full training set's size.
     """
     from ner_imbalance.config.arguments import (  # imported here: transformers is slow to import for a dry run
         DataArguments,
@@ -109,7 +109,7 @@ def build_arguments(spec: RunSpec, output_dir: str | os.PathLike) -> RunArgument
     try:
         arguments = RunArguments(
             model=ModelArguments(**spec.model),
-            data=DataArguments(**spec.data, entity_keep_ratio=spec.entity_keep_ratio),
+            data=DataArguments(**spec.data, **spec.sampling, entity_keep_ratio=spec.entity_keep_ratio),
             loss=LossArguments(loss=spec.loss, class_weights=spec.class_weights, **spec.hyperparameters),
             training=NerTrainingArguments(
                 **spec.training, **STUDY_TRAINING_SETTINGS, output_dir=str(output_dir), seed=spec.seed
@@ -275,7 +275,7 @@ def run_study(
         # study owns it, and the pipeline refuses a non-empty output folder, so start it afresh.
         shutil.rmtree(output_dir, ignore_errors=True)
         arguments = arguments_of[spec.run_id]
-        if spec.steps_from_full_set:
+        if spec.steps_from_full_set and "max_steps" not in spec.training:
             dataset = json.dumps(canonical_settings([spec.dataset, spec.data]), sort_keys=True)
             if dataset not in windows_cache:
                 windows_cache[dataset] = train_size_fn(arguments.model, arguments.data)
@@ -296,6 +296,7 @@ def run_study(
             arguments,
             statistics_cache[train_set],
             learning_curve=curve.points,
+            loss_shares=curve.loss_shares,
             optimizer_steps=curve.optimizer_steps,
             dev_outputs=store_dev_outputs(output_dir, results_dir, spec.run_id),
         )

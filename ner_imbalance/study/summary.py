@@ -57,6 +57,7 @@ class SettingSummary:
     loss: str
     hyperparameters: dict[str, Any]
     class_weights: str
+    sampling: dict[str, Any]
     seeds: list[int]
     metrics: dict[str, Stat]
     per_type: dict[str, dict[str, Stat]]
@@ -71,21 +72,23 @@ class SettingSummary:
     @property
     def is_reference(self) -> bool:
         """Plain cross-entropy: the row every other row is compared with."""
-        return self.loss == "ce" and self.class_weights == "none" and not self.hyperparameters
+        return self.loss == "ce" and self.class_weights == "none" and not self.hyperparameters and not self.sampling
 
 
 def summarize(records: Sequence[Mapping[str, Any]]) -> SettingSummary:
     """Mean ± std over the seeds of one setting's records."""
     first = records[0]
+    sampling = dict(first.get("sampling") or {})  # records before sentence sampling have none
     per_type_names = sorted({name for record in records for name in record["metrics"]["per_type"]})
     return SettingSummary(
         setting_id=first["setting_id"],
-        label=loss_label(first["loss"], first["hyperparameters"], first["class_weights"]),
+        label=loss_label(first["loss"], first["hyperparameters"], first["class_weights"], sampling=sampling),
         dataset=first["dataset"],
         entity_keep_ratio=first["entity_keep_ratio"],
         loss=first["loss"],
         hyperparameters=dict(first["hyperparameters"]),
         class_weights=first["class_weights"],
+        sampling=sampling,
         seeds=sorted(record["seed"] for record in records),
         metrics={name: mean_std(record["metrics"][name] for record in records) for name in OVERALL_METRICS},
         per_type={name: _per_type_stats(records, name) for name in per_type_names},
