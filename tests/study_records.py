@@ -18,6 +18,7 @@ def study_record(run: RunSpec, metrics: dict[str, Any], **fields: Any) -> dict[s
         "loss": run.loss,
         "hyperparameters": run.hyperparameters,
         "class_weights": run.class_weights,
+        "sampling": run.sampling,
         "seed": run.seed,
         "training": {**run.training, "max_seq_length": 64, "per_device_train_batch_size": 16, "learning_rate": 5e-5},
         "metrics": metrics,

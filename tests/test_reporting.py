@@ -244,3 +244,30 @@ def test_convergence_section_has_paired_intervals_and_time_to_reach_ce(tmp_path)
     assert [(remedy["label"], remedy["calibration"], remedy["verdict"]) for remedy in remedies] == [
         ("focal gamma=2", "none", "above CE")
     ]
+
+
+def test_loss_share_section_plots_and_tabulates_the_share_of_o_of_the_lowest_seed(tmp_path):
+    config = {**CONFIG, "name": "shares", "title": "Loss shares", "section": "loss_shares", "seeds": [1, 2]}
+    config["losses"] = [{"loss": "ce"}, {"loss": "ce", "sentence_sampling": "repeat_factor", "repeat_threshold": 0.3}]
+    results_dir = tmp_path / "runs"
+    for run in expand_study(config):
+        record = hand_made_record(run, SCORES["ce"][run.seed - 1])
+        outside = [0.9, 0.6, 0.5] if not run.sampling else [0.8, 0.4, 0.3]
+        record["loss_shares"] = [
+            {"step": step, "loss": 1.0, "loss_share/O": share + run.seed / 100, "loss_share/person": 1 - share}
+            for step, share in zip((10, 20, 30), outside)
+        ]
+        write_record(results_dir, record)
+    path = tmp_path / "shares.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    written = write_report([path], results_dir, tmp_path / "results.md", tmp_path / "img")
+    markdown = (tmp_path / "results.md").read_text(encoding="utf-8")
+    assert "| ce | 91.0% (step 10) | 61.0% (step 20) | 51.0% (step 30) |" in markdown, "seed 1's values"
+    assert "| ce sampling=repeat_factor t=0.3 | 81.0% (step 10) | 41.0% (step 20) | 31.0% (step 30) |" in markdown
+    assert [p.name for p in written if p.suffix == ".png"] == ["loss_share_wnut17.png"]
+    assert (tmp_path / "img" / "loss_share_wnut17.png").read_bytes().startswith(PNG_SIGNATURE)
+    settings = json.loads((tmp_path / "results.json").read_text())["sections"][0]["settings"]
+    assert [setting.get("sampling") for setting in settings] == [
+        None,
+        {"sentence_sampling": "repeat_factor", "repeat_threshold": 0.3},
+    ], "only a sampled setting carries `sampling`"

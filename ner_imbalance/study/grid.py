@@ -3,8 +3,10 @@
 Config keys:
 
 - `name` (required): the experiment name, stored in each record it produces (informational).
-- `title`, `section` (`sweep`, `comparison`, `imbalance` or `convergence`): how the report presents it;
-  `section` defaults to `imbalance` for more than one keep ratio, else `comparison`.
+- `title`, `section` (`sweep`, `comparison`, `imbalance`, `convergence` or `loss_shares`): how the
+  report presents it; `section` defaults to `imbalance` for more than one keep ratio, else
+  `comparison`. A `loss_shares` section is a comparison whose plot is the share of the training
+  loss from `O` over training (from the records' `loss_shares`).
 - `model`: `ModelArguments` fields (default: the packaged MiniLM).
 - `training`: `NerTrainingArguments` fields shared by every run: the training budget.
 - `datasets`: name -> `DataArguments` fields, plus an optional `training` mapping that overrides
@@ -53,7 +55,7 @@ import yaml
 
 from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES, NO_SAMPLING
 
-SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence")
+SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence", "loss_shares")
 CONFIG_KEYS = frozenset(
     {
         "name",

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
 from ner_imbalance.study.crossfit import RunCalibration
-from ner_imbalance.study.summary import Section, SettingSummary, entity_types, ordered_rows
+from ner_imbalance.study.summary import Section, SettingSummary, entity_types, loss_share_curve, ordered_rows
 
 PLOTTED_METRICS = ("f1", "recall")
 """The imbalance plot's panels: dev micro F1 and micro recall."""
@@ -131,6 +131,27 @@ def plot_learning_curves(
     return save_figure(figure, path)
 
 
+def plot_loss_shares(
+    summaries: Sequence[SettingSummary], records: Mapping[str, dict[str, Any]], path: str | os.PathLike, title: str
+) -> Path:
+    """The share of the training loss from `O` tokens against the optimizer step, one line per setting
+    (its lowest seed, from the values logged during training)."""
+    figure = Figure(figsize=(7.5, 4.5), layout="constrained")
+    axes = figure.subplots()
+    for summary in ordered_rows(summaries):
+        curve = loss_share_curve(summary, records)
+        if curve:
+            steps, shares = zip(*curve)
+            axes.plot(steps, [share * 100 for share in shares], label=summary.label)
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("share of the training loss from O tokens (%)")
+    axes.set_ylim(0, 100)
+    axes.grid(alpha=0.3)
+    axes.set_title(title)
+    axes.legend(fontsize="small")
+    return save_figure(figure, path)
+
+
 def calibrated_means(
     summaries: Sequence[SettingSummary],
     records: Mapping[str, dict[str, Any]],
@@ -168,7 +189,8 @@ def write_plots(
 ) -> dict[tuple[str, str], Path]:
     """`per_type_f1_<dataset>.png` for comparison sections, `f1_vs_imbalance_<dataset>.png` for imbalance
     ones (`<section name>_<dataset>` when two such sections report a dataset; with the section's
-    cross-fitted calibration modes as dashed lines), `learning_curves_<dataset>.png` for convergence ones."""
+    cross-fitted calibration modes as dashed lines), `learning_curves_<dataset>.png` for convergence ones,
+    `loss_share_<dataset>.png` for loss-share ones."""
     written: dict[tuple[str, str], Path] = {}
     for section in sections:
         for dataset in section.datasets():
@@ -186,6 +208,12 @@ def write_plots(
                 summaries = [summary for cell in cells.values() for summary in cell]
                 means = calibrated_means(summaries, records, calibrated or {}, section.calibration)
                 written[section.name, dataset] = plot_imbalance(cells, path, dataset, means)
+            elif section.kind == "loss_shares":
+                path = Path(img_dir) / f"loss_share_{dataset}.png"
+                _check_unused(path, written)
+                written[section.name, dataset] = plot_loss_shares(
+                    cells[max(cells)], records, path, f"{dataset}: share of the training loss from O"
+                )
             elif section.kind == "convergence":
                 path = Path(img_dir) / f"learning_curves_{dataset}.png"
                 _check_unused(path, written)

@@ -29,6 +29,7 @@ from ner_imbalance.study.summary import (
     build_sections,
     entity_types,
     format_stat,
+    loss_share_curve,
     optional_stat,
     ordered_rows,
 )
@@ -269,10 +270,23 @@ def section_markdown(
                 lines += convergence_markdown(dataset, summaries, records, results_dir)
             else:
                 lines += ["", *comparison_table(summaries)]
+            if section.kind == "loss_shares":
+                lines += ["", *loss_share_table(summaries, records)]
             if section.calibration:
                 lines += calibration_markdown(summaries, records, calibrated or {}, section.calibration)
         if (section.name, dataset) in images:
             lines += ["", f"![{section.kind} plot, {dataset}]({images[section.name, dataset]})"]
+    return lines
+
+
+def loss_share_table(summaries: Sequence[SettingSummary], records: Mapping[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows: each setting's share of the training loss from `O` at its first, middle and last log."""
+    lines = ["| loss setting | share of the loss from O: first log | middle | last |", "| --- | --- | --- | --- |"]
+    for summary in ordered_rows(summaries):
+        curve = loss_share_curve(summary, records)
+        if curve:
+            points = (curve[0], curve[len(curve) // 2], curve[-1])
+            lines.append(markdown_row([summary.label, *(f"{share:.1%} (step {step})" for step, share in points)]))
     return lines
 
 

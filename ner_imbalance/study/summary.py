@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ner_imbalance.constants import ENTITY_METRICS, OVERALL_METRICS
+from ner_imbalance.constants import ENTITY_METRICS, OUTSIDE, OVERALL_METRICS
 from ner_imbalance.study.grid import SweepIncompleteError, expand_study, load_study_config, loss_label, section_kind
 
 
@@ -192,3 +192,15 @@ def build_sections(config_paths: Sequence[str | os.PathLike], records: Mapping[s
             section.runs_expected, section.runs_finished = len(specs), len(selected)
         sections.append(section)
     return sections
+
+
+def loss_share_curve(
+    summary: SettingSummary, records: Mapping[str, dict[str, Any]], group: str = OUTSIDE
+) -> list[tuple[int, float]]:
+    """(optimizer step, share of the training loss from gold `group` tokens) at each training log of
+    the setting's lowest-seed run that logged them; [] when none did."""
+    logged = [record for record in records.values() if record["setting_id"] == summary.setting_id]
+    runs = sorted((record for record in logged if record.get("loss_shares")), key=lambda record: record["seed"])
+    if not runs:
+        return []
+    return [(int(point["step"]), float(point[f"loss_share/{group}"])) for point in runs[0]["loss_shares"]]
