@@ -271,3 +271,32 @@ def test_loss_share_section_plots_and_tabulates_the_share_of_o_of_the_lowest_see
         None,
         {"sentence_sampling": "repeat_factor", "repeat_threshold": 0.3},
     ], "only a sampled setting carries `sampling`"
+
+
+def test_imbalance_section_scores_each_cell_under_viterbi_from_the_stored_logits(tmp_path):
+    config = {**CONFIG, "name": "imb", "title": "Imbalance", "section": "imbalance", "seeds": [1]}
+    config["losses"] = [{"loss": "ce"}, {"loss": "ce", "sentence_sampling": "weighted", "repeat_threshold": 0.3}]
+    labels = ["B-person", "I-person", "O"]
+    gold = np.tile([0, 1], 10)  # ten two-word sentences, each one person entity
+    # CE's argmax is `O I-person` (an entity of the second word only: none right); Viterbi may not
+    # put I-person after O and takes `B-person I-person` (1 + 2 > 1.9 + 1 for `O O`): all right.
+    ce_logits = np.tile([[1.0, 0.0, 1.9], [0.0, 2.0, 1.0]], (10, 1)).astype(np.float16)
+    results_dir = tmp_path / "runs"
+    for run in expand_study(config):
+        logits = ce_logits if not run.sampling else np.eye(3, dtype=np.float16)[gold] * 4
+        predicted = logits.astype(np.float32).argmax(axis=1)
+        outputs = DevOutputs(logits, gold, predicted, np.full(10, 2), labels)
+        write_dev_outputs(dev_outputs_path(results_dir, run.run_id), outputs)
+        write_record(results_dir, hand_made_record(run, SCORES["ce"][0]))
+    path = tmp_path / "imb.yaml"
+    path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    write_report([path], results_dir, tmp_path / "results.md", tmp_path / "img")
+    markdown = (tmp_path / "results.md").read_text(encoding="utf-8")
+    section = markdown.split("## Imbalance")[1].split("## Decoding")[0]
+    assert "Under Viterbi, the library's decoding" in section
+    header = "| loss setting | n | micro F1 | Δ F1 | interval | macro F1 | Δ macro F1 | R person | R creative-work |"
+    assert header in section
+    assert "| ce | 1 | 100.0 ± — | — | — | 100.0 ± — | — | 100.0 ± — | 0.0 ± — |" in section
+    weighted = "| ce sampling=weighted t=0.3 | 1 | 100.0 ± — | +0.0 ± — | [+0.0, +0.0] 0∈ | 100.0 ± — | +0.0 ± — |"
+    assert weighted in section, "a perfect run; CE is perfect under Viterbi too"
+    assert "| ce | 1 | 0.0 ± — | 100.0 ± — |" in markdown.split("## Decoding")[1], "CE under argmax, then Viterbi"

@@ -26,7 +26,7 @@ from ner_imbalance.evaluation.bootstrap import paired_bootstrap, sentence_counts
 from ner_imbalance.study.convergence import format_interval, format_points, records_by_seed
 from ner_imbalance.study.crossfit import crossfit
 from ner_imbalance.study.records import dev_outputs_path, require_dev_outputs
-from ner_imbalance.study.summary import Section, SettingSummary, format_stat, mean_std, ordered_rows
+from ner_imbalance.study.summary import Section, SettingSummary, entity_types, format_stat, mean_std, ordered_rows
 
 VITERBI_OUTSIDE = "viterbi_outside"
 """Viterbi decoding with the `O` bias cross-fitted under Viterbi."""
@@ -34,10 +34,16 @@ VITERBI_OUTSIDE = "viterbi_outside"
 
 @dataclass(frozen=True)
 class RunDecodings:
-    """One run's dev micro F1 and per-sentence entity counts under each decoding (and `VITERBI_OUTSIDE`)."""
+    """One run's dev scores (`evaluate_tags`) and per-sentence entity counts under each decoding (and
+    `VITERBI_OUTSIDE`)."""
 
-    f1: dict[str, float]
+    scores: dict[str, dict[str, Any]]
     counts: dict[str, np.ndarray]
+
+    @property
+    def f1(self) -> dict[str, float]:
+        """Micro F1 under each decoding."""
+        return {method: scores["f1"] for method, scores in self.scores.items()}
 
 
 def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
@@ -53,7 +59,7 @@ def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
     }
     tags[VITERBI_OUTSIDE] = crossfit(outputs, "outside", decoding=VITERBI).predicted
     return RunDecodings(
-        f1={name: evaluate_tags(gold, predicted)["f1"] for name, predicted in tags.items()},
+        scores={name: evaluate_tags(gold, predicted) for name, predicted in tags.items()},
         counts={name: sentence_counts(gold, predicted) for name, predicted in tags.items()},
     )
 
@@ -81,14 +87,7 @@ def decoding_table(
 ) -> list[str]:
     """Markdown rows of one cell: micro F1 under each decoding, Viterbi minus argmax of the same runs,
     and each decoding's difference to CE under the same decoding (paired by seed)."""
-    runs_of = {
-        summary.setting_id: {
-            seed: decoded[record["run_id"]]
-            for seed, record in sorted(records_by_seed(records, summary.setting_id).items())
-            if seed in summary.seeds and record["run_id"] in decoded
-        }
-        for summary in summaries
-    }
+    runs_of = _decoded_runs(summaries, records, decoded)
     reference = next((summary for summary in summaries if summary.is_reference), None)
     lines = [
         "| loss setting | n | argmax | Viterbi | Δ Viterbi − argmax | interval | Δ to CE, argmax | interval "
@@ -109,6 +108,55 @@ def decoding_table(
         cells.append(format_stat(mean_std(run.f1[VITERBI_OUTSIDE] for run in runs.values())))
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def viterbi_table(
+    summaries: Sequence[SettingSummary], records: Mapping[str, Mapping[str, Any]], decoded: Mapping[str, RunDecodings]
+) -> list[str]:
+    """Markdown rows of one cell under Viterbi (the decoding the library uses): micro F1 with its
+    difference to CE of the same seeds and the paired bootstrap interval, macro F1 with its
+    difference, and the recall of each entity type (most frequent in dev first); [] without logits."""
+    runs_of = _decoded_runs(summaries, records, decoded)
+    reference = next((summary for summary in summaries if summary.is_reference), None)
+    ce_runs = runs_of.get(reference.setting_id, {}) if reference is not None else {}
+    types = entity_types(summaries)
+    header = ["loss setting", "n", "micro F1", "Δ F1", "interval", "macro F1", "Δ macro F1"]
+    lines = [
+        "| " + " | ".join(header + [f"R {name}" for name in types]) + " |",
+        "| " + " | ".join(["---"] * (len(header) + len(types))) + " |",
+    ]
+    for summary in ordered_rows(summaries):
+        runs = runs_of[summary.setting_id]
+        if not runs:
+            continue
+        seeds = sorted(runs.keys() & ce_runs.keys()) if summary is not reference else []
+        cells = [summary.label, str(len(runs))]
+        cells.append(format_stat(mean_std(run.f1[VITERBI] for run in runs.values())))
+        cells += _paired([runs[seed] for seed in seeds], [ce_runs[seed] for seed in seeds], VITERBI, VITERBI)
+        cells.append(format_stat(mean_std(run.scores[VITERBI]["macro_f1"] for run in runs.values())))
+        macro_delta = [
+            runs[seed].scores[VITERBI]["macro_f1"] - ce_runs[seed].scores[VITERBI]["macro_f1"] for seed in seeds
+        ]
+        cells.append(format_points(mean_std(macro_delta)) if macro_delta else "—")
+        for name in types:
+            recalls = [run.scores[VITERBI]["per_type"].get(name, {}).get("recall", 0.0) for run in runs.values()]
+            cells.append(format_stat(mean_std(recalls)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines if len(lines) > 2 else []
+
+
+def _decoded_runs(
+    summaries: Sequence[SettingSummary], records: Mapping[str, Mapping[str, Any]], decoded: Mapping[str, RunDecodings]
+) -> dict[str, dict[int, RunDecodings]]:
+    """Setting id -> seed -> the decodings of that run, for the seeds of each summary with stored logits."""
+    return {
+        summary.setting_id: {
+            seed: decoded[record["run_id"]]
+            for seed, record in sorted(records_by_seed(records, summary.setting_id).items())
+            if seed in summary.seeds and record["run_id"] in decoded
+        }
+        for summary in summaries
+    }
 
 
 def _paired(runs: list[RunDecodings], references: list[RunDecodings], method: str, reference_method: str) -> list[str]:
