@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tiny_models import predict_flags
 
 from ner_imbalance.evaluation.error_analysis import OUTCOMES, analyse_errors
 from ner_imbalance.inference import HTML_PAGE_END, Sentence, TaggedSentence, entities_of, html_page_start, write_html
@@ -112,17 +113,7 @@ def model_dir(tmp_path_factory) -> Path:
 def test_predict_ner_writes_the_page_from_the_extension(tmp_path, model_dir):
     source = tmp_path / "in.txt"
     source.write_text("john visited paris and london today\n\nmary likes the city\n" * 3, encoding="utf-8")
-    flags = [
-        "--model",
-        str(model_dir),
-        "--input",
-        str(source),
-        "--no_progress",
-        "--max_seq_length",
-        "8",
-        "--stride",
-        "2",
-    ]
+    flags = predict_flags(model_dir, source)
     assert predict_ner.main([*flags, "--output", str(tmp_path / "tags.jsonl")]) == 0
     assert predict_ner.main([*flags, "--output", str(tmp_path / "tags.html")]) == 0
     records = (tmp_path / "tags.jsonl").read_text(encoding="utf-8").splitlines()

@@ -22,6 +22,7 @@ from ner_imbalance.inference import Sentence, Tagger, input_format_of, read_sent
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 
 import predict_ner  # noqa: E402
+from tiny_models import predict_flags
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 WORDS = ["john", "visited", "paris", "and", "london", "today", "with", "mary", "xyz", "abcd", "the", "city"]
@@ -133,17 +134,7 @@ def test_conll_output_has_one_line_per_word():
 def test_script_writes_conll_and_jsonl_and_stdout(tmp_path, model_dir, capsys):
     source = tmp_path / "input.txt"
     source.write_text("John visited Paris .\nMary likes London today\n", encoding="utf-8")
-    flags = [
-        "--model",
-        str(model_dir),
-        "--input",
-        str(source),
-        "--no_progress",
-        "--max_seq_length",
-        "8",
-        "--stride",
-        "2",
-    ]
+    flags = predict_flags(model_dir, source)
     assert predict_ner.main([*flags, "--output", str(tmp_path / "out.jsonl")]) == 0
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [record["tokens"] for record in records] == [

@@ -145,3 +145,9 @@ def save_tiny_tagger(folder: str | Path, labels: list[str], seed: int) -> Path:
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return Path(folder)
+
+
+def predict_flags(model_dir: str | Path, source: str | Path) -> list[str]:
+    """predict_ner.py's flags for a tiny tagger (8-sub-token windows, so sentences are split) without `--output`."""
+    windows = ["--max_seq_length", "8", "--stride", "2"]
+    return ["--model", str(model_dir), "--input", str(source), "--no_progress", *windows]
