@@ -31,6 +31,11 @@ OVERALL_METRICS = (*ENTITY_METRICS, "macro_f1")
 CALIBRATION_MODES = ("outside", "per_type")
 """Decision-bias calibration modes (`calibration.search_bias`, `--calibrate`, a study config's `calibration`)."""
 
+LOSS_SHARE_PREFIX = "loss_share/"
+"""Training-log key prefix of the share of the loss from one gold group (`O` or an entity type)."""
+GOLD_PROBABILITY_PREFIX = "p_gold/"
+"""Training-log key prefix of one gold group's mean probability of its gold label."""
+
 MAX_SEQ_LENGTH = 128
 """Default sub-tokens per window (`--max_seq_length`); longer sentences are split into overlapping windows."""
 STRIDE = 32

@@ -18,7 +18,7 @@ from typing import Any
 
 from transformers import TrainerCallback
 
-from ner_imbalance.training.trainer import GOLD_PROBABILITY_PREFIX, LOSS_SHARE_PREFIX
+from ner_imbalance.constants import GOLD_PROBABILITY_PREFIX, LOSS_SHARE_PREFIX
 
 CURVE_METRICS = ("precision", "recall", "f1", "macro_f1")
 
@@ -27,8 +27,8 @@ class LearningCurveCallback(TrainerCallback):
     """Collect `points`: one dict per dev evaluation during training, and `loss_shares`: one dict per
     training log that carries them (see the module docstring).
 
-        `clock` is the time source (seconds); CUDA work is synchronised before each reading so that
-        asynchronous kernels are charged to training, not to the evaluation that follows.
+    `clock` is the time source (seconds); CUDA work is synchronised before each reading so that
+    asynchronous kernels are charged to training, not to the evaluation that follows.
     """
 
     def __init__(self, clock=time.perf_counter) -> None:

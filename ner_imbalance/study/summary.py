@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ner_imbalance.constants import ENTITY_METRICS, OUTSIDE, OVERALL_METRICS
+from ner_imbalance.constants import ENTITY_METRICS, LOSS_SHARE_PREFIX, OUTSIDE, OVERALL_METRICS
 from ner_imbalance.study.grid import SweepIncompleteError, expand_study, load_study_config, loss_label, section_kind
 
 
@@ -203,4 +203,4 @@ def loss_share_curve(
     runs = sorted((record for record in logged if record.get("loss_shares")), key=lambda record: record["seed"])
     if not runs:
         return []
-    return [(int(point["step"]), float(point[f"loss_share/{group}"])) for point in runs[0]["loss_shares"]]
+    return [(int(point["step"]), float(point[f"{LOSS_SHARE_PREFIX}{group}"])) for point in runs[0]["loss_shares"]]

@@ -23,7 +23,7 @@ from torch import nn
 from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from ner_imbalance.constants import OUTSIDE
+from ner_imbalance.constants import GOLD_PROBABILITY_PREFIX, LOSS_SHARE_PREFIX, OUTSIDE
 from ner_imbalance.training.checkpoints import CompleteCheckpointMarker
 from ner_imbalance.training.output_folder import resolve_checkpoint
 from ner_imbalance.training.preemption import PreemptionCallback
@@ -32,8 +32,6 @@ from ner_imbalance.utils.atomic import apply_umask_mode, write_json_atomic
 LOSS_STATE_NAME = "loss_state.pt"
 ALL_RESULTS_NAME = "all_results.json"
 LOSS_STATISTICS_PREFIX = "loss_stats/"
-LOSS_SHARE_PREFIX = "loss_share/"
-GOLD_PROBABILITY_PREFIX = "p_gold/"
 
 
 class ImbalanceTrainer(Trainer):
