@@ -307,10 +307,10 @@ def _expand_loss_entry(entry: Mapping[str, Any]) -> Iterable[LossSetting]:
     for values in itertools.product(*options.values()):
         chosen = dict(zip(names, values))
         class_weights = str(chosen.pop("class_weights"))
-        yield str(entry["loss"]), chosen, class_weights, _sampling_of(chosen)
+        yield str(entry["loss"]), chosen, class_weights, split_sampling(chosen)
 
 
-def _sampling_of(chosen: dict[str, Any]) -> dict[str, Any]:
+def split_sampling(chosen: dict[str, Any]) -> dict[str, Any]:
     """Move the `SAMPLING_KEYS` out of `chosen` (the rest are loss hyperparameters); {} for no sampling."""
     sampling = {key: chosen.pop(key) for key in SAMPLING_KEYS if key in chosen}
     if sampling.get("sentence_sampling", NO_SAMPLING) != NO_SAMPLING:
@@ -346,7 +346,7 @@ def _setting_from_sweep(
         loss
     ]
     class_weights = str(chosen.pop("class_weights", "none"))
-    return loss, chosen, class_weights, _sampling_of(chosen)
+    return loss, chosen, class_weights, split_sampling(chosen)
 
 
 def best_settings(

@@ -17,7 +17,7 @@ from typing import Any
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
 from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrate_sections
 from ner_imbalance.study.decoding import RunDecodings, decode_sections, decoding_markdown, viterbi_table
-from ner_imbalance.study.grid import SAMPLING_KEYS, best_settings, loss_label
+from ner_imbalance.study.grid import best_settings, loss_label, split_sampling
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
 from ner_imbalance.study.remedies import Remedy, remedies_markdown, section_remedies
@@ -195,8 +195,7 @@ def sweep_winners(section: Section, records: Mapping[str, dict[str, Any]]) -> li
     for dataset in section.datasets():
         for loss, settings in best_settings(selected, dataset=dataset).items():
             class_weights = settings.pop("class_weights", "none")
-            sampling = {key: settings.pop(key) for key in SAMPLING_KEYS if key in settings}
-            label = loss_label(loss, settings, class_weights, sampling=sampling)
+            label = loss_label(loss, settings, class_weights, sampling=split_sampling(settings))
             summary = next(s for s in section.summaries if s.dataset == dataset and s.label == label)
             lines.append(f"- {dataset}, `{loss}`: `{label}` (micro F1 {format_stat(summary.metrics['f1'])})")
     return lines
