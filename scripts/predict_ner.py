@@ -20,8 +20,7 @@ The input is streamed: --chunk_size sentences (default 2048) are read, tagged an
 the next are read, so memory does not grow with the file. The output is written under a temporary
 name beside it and renamed when every sentence is tagged: an interrupted run (Ctrl-C: exit 130,
 SIGTERM: exit 143) stops after the chunk it is tagging, leaves no partial file and says how far it
-got. A bad flag, model folder or
-input is one line on stderr and exit 2.
+got. A bad flag, model folder or input is one line on stderr and exit 2.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from tiny_models import predict_flags
 
 from ner_imbalance.inference import Sentence, Tagger, iter_sentences, tag_chunks
 
@@ -24,7 +25,6 @@ sys.path.insert(0, str(SCRIPTS))
 import predict_ner  # noqa: E402
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
-WINDOWS = ["--max_seq_length", "8", "--stride", "2", "--no_progress"]
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def _run(model: Path | str, source: Path, output: Path | str, *extra: str) -> int:
-    return predict_ner.main(["--model", str(model), "--input", str(source), "--output", str(output), *WINDOWS, *extra])
+    return predict_ner.main([*predict_flags(model, source), "--output", str(output), *extra])
 
 
 def test_chunks_do_not_change_the_output(tmp_path, model_dir):
@@ -175,9 +175,9 @@ def test_sigterm_leaves_no_partial_output_and_says_how_far(tmp_path, model_dir):
     source.write_text("john visited paris and london today\n" * 200000, encoding="utf-8")  # far more than the wait
     output = tmp_path / "tags.jsonl"
     output.write_text("an earlier result\n", encoding="utf-8")
-    command = [sys.executable, str(SCRIPTS / "predict_ner.py"), "--model", str(model_dir), "--input", str(source)]
     process = subprocess.Popen(
-        [*command, "--output", str(output), "--chunk_size", "50", *WINDOWS],
+        [sys.executable, str(SCRIPTS / "predict_ner.py"), *predict_flags(model_dir, source), "--output", str(output)]
+        + ["--chunk_size", "50"],
         stderr=subprocess.PIPE,
         text=True,
     )
