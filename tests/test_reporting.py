@@ -11,7 +11,14 @@ import pytest
 import yaml
 from study_records import entity_scores, study_record
 
-from ner_imbalance.evaluation.bootstrap import micro_f1, paired_bootstrap, sentence_counts
+from ner_imbalance.evaluation import evaluate_tags
+from ner_imbalance.evaluation.bootstrap import (
+    macro_f1,
+    micro_f1,
+    paired_bootstrap,
+    sentence_counts,
+    sentence_type_counts,
+)
 from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.grid import RunSpec, expand_study
 from ner_imbalance.study.plots import calibrated_means, plot_imbalance, plot_per_type_f1
@@ -212,6 +219,57 @@ def test_sentence_counts_and_paired_bootstrap():
     assert paired_bootstrap([counts], [counts], resamples=50) == (0.0, 0.0)
 
 
+def test_sentence_type_counts_sum_to_the_overall_counts_and_give_evaluate_tags_macro_f1():
+    gold = [["B-PER", "I-PER", "O", "B-LOC"], ["O", "B-ORG"], ["B-LOC"]]
+    pred = [["B-PER", "O", "O", "B-LOC"], ["B-MISC", "B-ORG"], ["O"]]
+    scores = evaluate_tags(gold, pred)
+    types = list(scores["per_type"])
+    assert types == ["LOC", "MISC", "ORG", "PER"], "MISC is only predicted, and counts in the macro average"
+    counts = sentence_type_counts(gold, pred, types)
+    assert counts[0].tolist() == [[1, 1, 1], [0, 0, 0], [0, 0, 0], [0, 1, 1]], "PER is cut short: not correct"
+    np.testing.assert_array_equal(counts.sum(axis=1), sentence_counts(gold, pred))
+    assert macro_f1(counts.sum(axis=0)) == pytest.approx(scores["macro_f1"])
+    with pytest.raises(ValueError, match="'MISC' is not among"):
+        sentence_type_counts(gold, pred, ["LOC", "ORG", "PER"])
+
+
+@pytest.mark.parametrize("metric", ["f1", "macro_f1"])
+def test_paired_bootstrap_equals_rescoring_each_resample_with_evaluate_tags(metric):
+    """The interval from summed counts equals one computed the slow way: draw the same sentences,
+    score both taggings of the resampled corpus with `evaluate_tags`, take the percentiles."""
+    labels = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]
+    generator = np.random.default_rng(7)
+
+    def tagging(num_sentences: int) -> list[list[str]]:
+        return [[labels[i] for i in generator.integers(0, len(labels), size=4)] for _ in range(num_sentences)]
+
+    gold, setting, reference = tagging(12), tagging(12), tagging(12)
+    resamples, seed = 40, 3
+    counts_of = {
+        "f1": lambda pred: sentence_counts(gold, pred),
+        "macro_f1": lambda pred: sentence_type_counts(gold, pred, list(evaluate_tags(gold, pred)["per_type"])),
+    }[metric]
+    interval = paired_bootstrap(
+        [counts_of(setting)],
+        [counts_of(reference)],
+        score=macro_f1 if metric == "macro_f1" else micro_f1,
+        resamples=resamples,
+        seed=seed,
+    )
+    samples = np.random.default_rng(seed).integers(0, len(gold), size=(resamples, len(gold)))
+
+    def resampled_score(pred: list[list[str]], drawn: np.ndarray) -> float:
+        scores = evaluate_tags([gold[i] for i in drawn], [pred[i] for i in drawn])
+        if metric == "f1":
+            return scores["f1"]
+        types = evaluate_tags(gold, pred)["per_type"]  # the whole corpus's types, absent ones scoring 0
+        return sum(scores["per_type"].get(name, {"f1": 0.0})["f1"] for name in types) / len(types)
+
+    differences = [resampled_score(setting, drawn) - resampled_score(reference, drawn) for drawn in samples]
+    assert interval == pytest.approx(tuple(np.percentile(differences, [2.5, 97.5])))
+    assert interval[0] < interval[1], "random taggings: the interval is not degenerate"
+
+
 def test_convergence_section_has_paired_intervals_and_time_to_reach_ce(tmp_path):
     config = {**CONFIG, "name": "conv", "title": "Convergence", "section": "convergence", "seeds": [1, 2]}
     config["losses"] = [{"loss": "ce"}, {"loss": "focal", "gamma": [2]}]
@@ -294,9 +352,15 @@ def test_imbalance_section_scores_each_cell_under_viterbi_from_the_stored_logits
     markdown = (tmp_path / "results.md").read_text(encoding="utf-8")
     section = markdown.split("## Imbalance")[1].split("## Decoding")[0]
     assert "Under Viterbi, the library's decoding" in section
-    header = "| loss setting | n | micro F1 | Δ F1 | interval | macro F1 | Δ macro F1 | R person | R creative-work |"
+    header = (
+        "| loss setting | n | micro F1 | Δ F1 | interval | macro F1 | Δ macro F1 | interval "
+        "| R person | R creative-work |"
+    )
     assert header in section
-    assert "| ce | 1 | 100.0 ± — | — | — | 100.0 ± — | — | 100.0 ± — | 0.0 ± — |" in section
-    weighted = "| ce sampling=weighted t=0.3 | 1 | 100.0 ± — | +0.0 ± — | [+0.0, +0.0] 0∈ | 100.0 ± — | +0.0 ± — |"
+    assert "| ce | 1 | 100.0 ± — | — | — | 100.0 ± — | — | — | 100.0 ± — | 0.0 ± — |" in section
+    weighted = (
+        "| ce sampling=weighted t=0.3 | 1 | 100.0 ± — | +0.0 ± — | [+0.0, +0.0] 0∈ | 100.0 ± — | +0.0 ± — "
+        "| [+0.0, +0.0] 0∈ |"
+    )
     assert weighted in section, "a perfect run; CE is perfect under Viterbi too"
     assert "| ce | 1 | 0.0 ± — | 100.0 ± — |" in markdown.split("## Decoding")[1], "CE under argmax, then Viterbi"

@@ -1,4 +1,4 @@
-"""Confidence intervals for micro entity F1 by resampling sentences: plain and paired percentile bootstraps.
+"""Confidence intervals for entity F1 by resampling sentences: plain and paired percentile bootstraps.
 
 Entity F1 is not a mean over sentences, so its uncertainty has no closed form; resampling whole
 sentences with replacement keeps the entities of a sentence together (the percentile bootstrap
@@ -7,14 +7,19 @@ sentence's numbers of correct, predicted and gold entities (found as `evaluate_t
 micro F1 of any sample of sentences is `2 * correct / (predicted + gold)` of their sums
 (`micro_f1`), so every resample is scored exactly as `evaluate_tags` scores the corpus.
 
-`bootstrap_f1` is the interval of one tagging's F1; `paired_bootstrap` the interval of a mean F1
-difference between paired taggings (the same seeds, the same sentences), resampling the same
-sentences for both sides.
+Macro F1 is resampled the same way from counts kept per type (`sentence_type_counts`,
+`[num_sentences, num_types, 3]`): the F1 of type c on a sample is `2 * correct_c / (predicted_c +
+gold_c)`, and `macro_f1` their unweighted mean over the types of the whole corpus (a type absent
+from a resample scores 0 there), which on the whole corpus is `evaluate_tags`' `macro_f1`.
+
+`bootstrap_f1` is the interval of one tagging's F1; `paired_bootstrap` the interval of a mean
+difference of micro (or, with `score=macro_f1`, macro) F1 between paired taggings (the same
+seeds, the same sentences), resampling the same sentences for both sides.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -38,11 +43,44 @@ def sentence_counts(
     ).reshape(-1, 3)
 
 
+def sentence_type_counts(
+    gold: Sequence[Sequence[str]],
+    pred: Sequence[Sequence[str]],
+    types: Sequence[str],
+    *,
+    mode: str = "conlleval",
+    scheme: str = "IOB2",
+) -> np.ndarray:
+    """`[num_sentences, len(types), 3]`: correct, predicted and gold entities of each type in each sentence.
+
+    `types` must name every type found in `gold` or `pred` (the keys of `evaluate_tags`'
+    `per_type`), so that `macro_f1` of the summed counts equals its `macro_f1`.
+    """
+    if len(gold) != len(pred):
+        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
+    column = {name: index for index, name in enumerate(types)}
+    counts = np.zeros((len(gold), len(types), 3), dtype=np.int64)
+    gold_entities = sentence_entities(gold, mode=mode, scheme=scheme)
+    pred_entities = sentence_entities(pred, mode=mode, scheme=scheme)
+    for sentence, (gold_spans, pred_spans) in enumerate(zip(gold_entities, pred_entities)):
+        for field, spans in enumerate((set(gold_spans) & set(pred_spans), pred_spans, gold_spans)):
+            for span in spans:
+                if span.type not in column:
+                    raise ValueError(f"sentence {sentence + 1}: entity type {span.type!r} is not among {list(types)}")
+                counts[sentence, column[span.type], field] += 1
+    return counts
+
+
 def micro_f1(counts: np.ndarray) -> np.ndarray:
     """Micro F1 from summed counts `[..., 3]` (correct, predicted, gold); 0 where nothing was predicted or gold."""
     correct, predicted, gold = counts[..., 0], counts[..., 1], counts[..., 2]
     denominator = predicted + gold
     return np.divide(2.0 * correct, denominator, out=np.zeros(np.shape(correct), dtype=float), where=denominator > 0)
+
+
+def macro_f1(type_counts: np.ndarray) -> np.ndarray:
+    """Macro F1 from summed per-type counts `[..., num_types, 3]`: the mean over types of each type's F1."""
+    return micro_f1(type_counts).mean(axis=-1)
 
 
 def bootstrap_f1(
@@ -90,15 +128,18 @@ def paired_bootstrap(
     setting: Sequence[np.ndarray],
     reference: Sequence[np.ndarray],
     *,
+    score: Callable[[np.ndarray], np.ndarray] = micro_f1,
     resamples: int = PAIRED_RESAMPLES,
     seed: int = PAIRED_SEED,
     confidence: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile interval of the mean over pairs of the micro-F1 difference, resampling sentences.
+    """Percentile interval of the mean over pairs of the `score` difference, resampling sentences.
 
-    `setting[i]` and `reference[i]` are the `sentence_counts` of one pair (the same seed, or the
-    same run under two decision rules), on the same sentences in the same order; each resample
-    draws the same sentences for every pair and both sides.
+    `setting[i]` and `reference[i]` are the per-sentence counts of one pair (the same seed, or the
+    same run under two decision rules), on the same sentences in the same order: `sentence_counts`
+    for `score=micro_f1`, `sentence_type_counts` for `score=macro_f1` (each side its own types).
+    Each resample draws the same sentences for every pair and both sides; its counts are the
+    number of times each sentence was drawn times that sentence's counts.
     """
     if len(setting) != len(reference) or not setting:
         raise ValueError(f"paired seeds needed: {len(setting)} runs of the setting, {len(reference)} of the reference")
@@ -108,10 +149,18 @@ def paired_bootstrap(
     _check_confidence(confidence)
     num_sentences = sizes.pop()
     samples = np.random.default_rng(seed).integers(0, num_sentences, size=(resamples, num_sentences))
+    rows = np.repeat(np.arange(resamples), num_sentences)
+    times_drawn = np.bincount(rows * num_sentences + samples.ravel(), minlength=resamples * num_sentences)
+    times_drawn = times_drawn.reshape(resamples, num_sentences)
     differences = np.zeros(resamples)
     for setting_counts, reference_counts in zip(setting, reference):
-        differences += micro_f1(setting_counts[samples].sum(axis=1)) - micro_f1(reference_counts[samples].sum(axis=1))
+        differences += score(_resampled(times_drawn, setting_counts)) - score(_resampled(times_drawn, reference_counts))
     return _percentiles(differences / len(setting), confidence)
+
+
+def _resampled(times_drawn: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """`[resamples, ...]`: the summed counts of each resample (`times_drawn` `[resamples, num_sentences]`)."""
+    return np.tensordot(times_drawn, counts, axes=(1, 0))
 
 
 def _check_confidence(confidence: float) -> None:

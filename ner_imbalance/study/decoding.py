@@ -6,7 +6,8 @@ best tag sequence with valid transitions only, `ner_imbalance.decoding`), and on
 `O` bias cross-fitted under Viterbi (`crossfit.crossfit(..., decoding="viterbi")`: chosen on one
 half of dev, scored on the other). Every difference is paired: Viterbi against argmax of the same
 run, and a setting against CE of the same seed under the same decoding, with the paired bootstrap
-95 % interval over dev sentences (`evaluation.bootstrap.paired_bootstrap`).
+95 % interval over dev sentences (`evaluation.bootstrap.paired_bootstrap`), of micro F1 and, in
+`viterbi_table`, of macro F1.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from ner_imbalance.calibration.search import tags_from_logits
 from ner_imbalance.constants import ARGMAX, DECODING_METHODS, VITERBI
 from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.evaluation import evaluate_tags
-from ner_imbalance.evaluation.bootstrap import paired_bootstrap, sentence_counts
+from ner_imbalance.evaluation.bootstrap import (
+    macro_f1,
+    micro_f1,
+    paired_bootstrap,
+    sentence_counts,
+    sentence_type_counts,
+)
 from ner_imbalance.study.convergence import format_interval, format_points, records_by_seed
 from ner_imbalance.study.crossfit import crossfit
 from ner_imbalance.study.records import dev_outputs_path, require_dev_outputs
@@ -34,16 +41,22 @@ VITERBI_OUTSIDE = "viterbi_outside"
 
 @dataclass(frozen=True)
 class RunDecodings:
-    """One run's dev scores (`evaluate_tags`) and per-sentence entity counts under each decoding (and
+    """One run's dev scores (`evaluate_tags`) and per-sentence entity counts, overall (`counts`) and
+    per type (`type_counts`, the types of that decoding's `per_type`), under each decoding (and
     `VITERBI_OUTSIDE`)."""
 
     scores: dict[str, dict[str, Any]]
     counts: dict[str, np.ndarray]
+    type_counts: dict[str, np.ndarray]
 
     @property
     def f1(self) -> dict[str, float]:
         """Micro F1 under each decoding."""
         return {method: scores["f1"] for method, scores in self.scores.items()}
+
+    def resampling_counts(self, method: str, metric: str) -> np.ndarray:
+        """The per-sentence counts the bootstrap of `metric` ("f1" or "macro_f1") resamples."""
+        return self.type_counts[method] if metric == "macro_f1" else self.counts[method]
 
 
 def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
@@ -58,9 +71,14 @@ def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
         for method in DECODING_METHODS
     }
     tags[VITERBI_OUTSIDE] = crossfit(outputs, "outside", decoding=VITERBI).predicted
+    scores = {name: evaluate_tags(gold, predicted) for name, predicted in tags.items()}
     return RunDecodings(
-        scores={name: evaluate_tags(gold, predicted) for name, predicted in tags.items()},
+        scores=scores,
         counts={name: sentence_counts(gold, predicted) for name, predicted in tags.items()},
+        type_counts={
+            name: sentence_type_counts(gold, predicted, list(scores[name]["per_type"]))
+            for name, predicted in tags.items()
+        },
     )
 
 
@@ -113,14 +131,14 @@ def decoding_table(
 def viterbi_table(
     summaries: Sequence[SettingSummary], records: Mapping[str, Mapping[str, Any]], decoded: Mapping[str, RunDecodings]
 ) -> list[str]:
-    """Markdown rows of one cell under Viterbi (the decoding the library uses): micro F1 with its
-    difference to CE of the same seeds and the paired bootstrap interval, macro F1 with its
-    difference, and the recall of each entity type (most frequent in dev first); [] without logits."""
+    """Markdown rows of one cell under Viterbi (the decoding the library uses): micro and macro F1,
+    each with its difference to CE of the same seeds and the paired bootstrap interval, and the
+    recall of each entity type (most frequent in dev first); [] without logits."""
     runs_of = _decoded_runs(summaries, records, decoded)
     reference = next((summary for summary in summaries if summary.is_reference), None)
     ce_runs = runs_of.get(reference.setting_id, {}) if reference is not None else {}
     types = entity_types(summaries)
-    header = ["loss setting", "n", "micro F1", "Δ F1", "interval", "macro F1", "Δ macro F1"]
+    header = ["loss setting", "n", "micro F1", "Δ F1", "interval", "macro F1", "Δ macro F1", "interval"]
     lines = [
         "| " + " | ".join(header + [f"R {name}" for name in types]) + " |",
         "| " + " | ".join(["---"] * (len(header) + len(types))) + " |",
@@ -130,14 +148,11 @@ def viterbi_table(
         if not runs:
             continue
         seeds = sorted(runs.keys() & ce_runs.keys()) if summary is not reference else []
+        paired_runs, paired_references = [runs[seed] for seed in seeds], [ce_runs[seed] for seed in seeds]
         cells = [summary.label, str(len(runs))]
-        cells.append(format_stat(mean_std(run.f1[VITERBI] for run in runs.values())))
-        cells += _paired([runs[seed] for seed in seeds], [ce_runs[seed] for seed in seeds], VITERBI, VITERBI)
-        cells.append(format_stat(mean_std(run.scores[VITERBI]["macro_f1"] for run in runs.values())))
-        macro_delta = [
-            runs[seed].scores[VITERBI]["macro_f1"] - ce_runs[seed].scores[VITERBI]["macro_f1"] for seed in seeds
-        ]
-        cells.append(format_points(mean_std(macro_delta)) if macro_delta else "—")
+        for metric in ("f1", "macro_f1"):
+            cells.append(format_stat(mean_std(run.scores[VITERBI][metric] for run in runs.values())))
+            cells += _paired(paired_runs, paired_references, VITERBI, VITERBI, metric=metric)
         for name in types:
             recalls = [run.scores[VITERBI]["per_type"].get(name, {}).get("recall", 0.0) for run in runs.values()]
             cells.append(format_stat(mean_std(recalls)))
@@ -159,13 +174,25 @@ def _decoded_runs(
     }
 
 
-def _paired(runs: list[RunDecodings], references: list[RunDecodings], method: str, reference_method: str) -> list[str]:
-    """`[Δ mean ± std, interval]` of `method` on `runs` minus `reference_method` on `references` (same seeds)."""
+def _paired(
+    runs: list[RunDecodings],
+    references: list[RunDecodings],
+    method: str,
+    reference_method: str,
+    *,
+    metric: str = "f1",
+) -> list[str]:
+    """`[Δ mean ± std, interval]` of `metric` ("f1", micro, or "macro_f1") of `method` on `runs` minus
+    `reference_method` on `references` (same seeds)."""
     if not runs:
         return ["—", "—"]
-    delta = mean_std(run.f1[method] - other.f1[reference_method] for run, other in zip(runs, references))
+    delta = mean_std(
+        run.scores[method][metric] - other.scores[reference_method][metric] for run, other in zip(runs, references)
+    )
     interval = paired_bootstrap(
-        [run.counts[method] for run in runs], [other.counts[reference_method] for other in references]
+        [run.resampling_counts(method, metric) for run in runs],
+        [other.resampling_counts(reference_method, metric) for other in references],
+        score=macro_f1 if metric == "macro_f1" else micro_f1,
     )
     return [format_points(delta), format_interval(interval)]
 
