@@ -60,8 +60,8 @@ METRIC_HEADERS["macro_f1"] = ("macro F1", "Δ macro F1")
 VITERBI_TABLE_INTRO = (
     "Under Viterbi, the library's decoding (re-decoded from the stored dev logits): Δ to CE of the same "
     "seeds (a setting with fewer seeds than CE is paired with CE's runs of those seeds only, so its Δ "
-    "is not the difference of the two means), with the paired bootstrap 95 % interval of micro F1 over "
-    "dev sentences; `R <type>`: recall."
+    "is not the difference of the two means), with the paired bootstrap 95 % interval of micro and of "
+    "macro F1 over dev sentences; `R <type>`: recall."
 )
 
 
