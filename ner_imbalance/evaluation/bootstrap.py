@@ -33,35 +33,32 @@ PAIRED_SEED = 0
 def sentence_counts(
     gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]], *, mode: str = "conlleval", scheme: str = "IOB2"
 ) -> np.ndarray:
-    """`[num_sentences, 3]`: correct, predicted and gold entities of each sentence."""
-    if len(gold) != len(pred):
-        raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
-    gold_entities = sentence_entities(gold, mode=mode, scheme=scheme)
-    pred_entities = sentence_entities(pred, mode=mode, scheme=scheme)
-    return np.array(
-        [[len(set(g) & set(p)), len(p), len(g)] for g, p in zip(gold_entities, pred_entities)], dtype=np.int64
-    ).reshape(-1, 3)
+    """`[num_sentences, 3]`: correct, predicted and gold entities of each sentence (of every type)."""
+    return sentence_type_counts(gold, pred, mode=mode, scheme=scheme).sum(axis=1)
 
 
 def sentence_type_counts(
     gold: Sequence[Sequence[str]],
     pred: Sequence[Sequence[str]],
-    types: Sequence[str],
+    types: Sequence[str] | None = None,
     *,
     mode: str = "conlleval",
     scheme: str = "IOB2",
 ) -> np.ndarray:
     """`[num_sentences, len(types), 3]`: correct, predicted and gold entities of each type in each sentence.
 
-    `types` must name every type found in `gold` or `pred` (the keys of `evaluate_tags`'
-    `per_type`), so that `macro_f1` of the summed counts equals its `macro_f1`.
+    `types` must name every type found in `gold` or `pred`; None takes those types, sorted. The
+    keys of `evaluate_tags`' `per_type` are those types, so `macro_f1` of the summed counts
+    equals its `macro_f1`.
     """
     if len(gold) != len(pred):
         raise ValueError(f"{len(gold)} gold sentences but {len(pred)} predicted")
-    column = {name: index for index, name in enumerate(types)}
-    counts = np.zeros((len(gold), len(types), 3), dtype=np.int64)
     gold_entities = sentence_entities(gold, mode=mode, scheme=scheme)
     pred_entities = sentence_entities(pred, mode=mode, scheme=scheme)
+    if types is None:
+        types = sorted({span.type for spans in (*gold_entities, *pred_entities) for span in spans})
+    column = {name: index for index, name in enumerate(types)}
+    counts = np.zeros((len(gold), len(types), 3), dtype=np.int64)
     for sentence, (gold_spans, pred_spans) in enumerate(zip(gold_entities, pred_entities)):
         for field, spans in enumerate((set(gold_spans) & set(pred_spans), pred_spans, gold_spans)):
             for span in spans:

@@ -27,7 +27,6 @@ from ner_imbalance.evaluation.bootstrap import (
     macro_f1,
     micro_f1,
     paired_bootstrap,
-    sentence_counts,
     sentence_type_counts,
 )
 from ner_imbalance.study.convergence import format_interval, format_points, records_by_seed
@@ -41,12 +40,10 @@ VITERBI_OUTSIDE = "viterbi_outside"
 
 @dataclass(frozen=True)
 class RunDecodings:
-    """One run's dev scores (`evaluate_tags`) and per-sentence entity counts, overall (`counts`) and
-    per type (`type_counts`, the types of that decoding's `per_type`), under each decoding (and
-    `VITERBI_OUTSIDE`)."""
+    """One run's dev scores (`evaluate_tags`) and per-sentence entity counts per type (`type_counts`,
+    the types of that decoding's `per_type`) under each decoding (and `VITERBI_OUTSIDE`)."""
 
     scores: dict[str, dict[str, Any]]
-    counts: dict[str, np.ndarray]
     type_counts: dict[str, np.ndarray]
 
     @property
@@ -55,8 +52,10 @@ class RunDecodings:
         return {method: scores["f1"] for method, scores in self.scores.items()}
 
     def resampling_counts(self, method: str, metric: str) -> np.ndarray:
-        """The per-sentence counts the bootstrap of `metric` ("f1" or "macro_f1") resamples."""
-        return self.type_counts[method] if metric == "macro_f1" else self.counts[method]
+        """The per-sentence counts the bootstrap of `metric` resamples: per type for "macro_f1", summed
+        over types (`sentence_counts`) for "f1"."""
+        type_counts = self.type_counts[method]
+        return type_counts if metric == "macro_f1" else type_counts.sum(axis=1)
 
 
 def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
@@ -74,7 +73,6 @@ def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
     scores = {name: evaluate_tags(gold, predicted) for name, predicted in tags.items()}
     return RunDecodings(
         scores=scores,
-        counts={name: sentence_counts(gold, predicted) for name, predicted in tags.items()},
         type_counts={
             name: sentence_type_counts(gold, predicted, list(scores[name]["per_type"]))
             for name, predicted in tags.items()
