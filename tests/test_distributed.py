@@ -2,7 +2,8 @@
 
 Focal loss on 2 ranks x 4 sentences equals one process with 4 sentences x GA 2 (the Trainer's
 token count spans ranks and micro-batches). GHM-C all-reduces its bin counts, so both ranks hold
-the same moving averages, equal to one process that sees all 8 sentences in one batch.
+the same moving averages, equal to one process that sees all 8 sentences in one batch. With
+sentence re-sampling, the two processes take alternate batches of the same epoch, as many each.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from pathlib import Path
 
 import pytest
 import torch
-from distributed_worker import PER_PROCESS_RUNS, train_tiny
+from distributed_worker import (
+    PER_PROCESS_RUNS,
+    SAMPLED_BATCH,
+    SAMPLED_EPOCHS,
+    sampled_dataset,
+    sentence_sampler,
+    train_tiny,
+)
+from tiny_models import make_tiny_tokenizer
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 CPU_CONFIG = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_2proc.yaml"
@@ -50,7 +59,7 @@ def two_rank_outcomes(tmp_path_factory):
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return {
         (run, rank): torch.load(output_dir / f"{run}_rank{rank}.pt", weights_only=False)
-        for run in ("focal", "ghmc", *PER_PROCESS_RUNS)
+        for run in ("focal", "ghmc", *PER_PROCESS_RUNS, "sampled")
         for rank in (0, 1)
     }
 
@@ -93,3 +102,18 @@ def test_average_tokens_across_devices_false_normalises_per_process_as_the_base_
     assert_same_weights(per_process, two_rank_outcomes["base_per_process", 0]["weights"])
     across = two_rank_outcomes["ce_across_devices", 0]["weights"]
     assert any(not torch.allclose(per_process[name], across[name], atol=1e-6) for name in across)
+
+
+@pytest.mark.slow
+def test_sentence_sampling_gives_each_process_alternate_batches_of_the_same_epoch(two_rank_outcomes):
+    """The sampler draws the whole epoch in each process and accelerate shards its batches: rank r
+    trains on batches r, r + 2, ... of the epoch the sampler draws for (seed, epoch), the epoch set
+    by the Trainer, so both see the same number of batches and together every drawn window once."""
+    window_lengths = [len(ids) for ids in sampled_dataset(len(make_tiny_tokenizer()))["input_ids"]]
+    sampler = sentence_sampler(window_lengths, world_size=2)
+    assert sampler.total_size % (2 * SAMPLED_BATCH) == 0, "the fixture's epoch needs no padding batch"
+    epochs = [sampler.epoch_indices(epoch).reshape(-1, SAMPLED_BATCH).tolist() for epoch in range(SAMPLED_EPOCHS)]
+    assert epochs[0] != epochs[1]
+    for rank in (0, 1):
+        expected = [batch for epoch in epochs for batch in epoch[rank::2]]
+        assert two_rank_outcomes["sampled", rank] == expected
