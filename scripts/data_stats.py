@@ -18,6 +18,7 @@ from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.data.readers import load_demo_corpus, read_file
 from ner_imbalance.data.stats import corpus_stats, format_stats
 from ner_imbalance.errors import OneLineArgumentParser
+from ner_imbalance.utils.command_line import exit_with
 
 PROGRAM = "data_stats.py"
 
@@ -50,8 +51,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # the reader (`| head`) stopped reading: end quietly, as `cat` does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(128 + 13)  # SIGPIPE
+    exit_with(main)

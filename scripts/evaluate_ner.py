@@ -33,6 +33,7 @@ from ner_imbalance.errors import OneLineArgumentParser
 from ner_imbalance.evaluation import evaluate_tags, format_report, read_gold_and_pred
 from ner_imbalance.evaluation.bootstrap import bootstrap_f1
 from ner_imbalance.evaluation.error_analysis import analyse_errors, format_error_report, format_examples, plot_confusion
+from ner_imbalance.utils.command_line import exit_with
 from ner_imbalance.utils.extras import MissingExtraError
 
 PROGRAM = "evaluate_ner.py"
@@ -171,8 +172,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # the reader (`| head`) stopped reading: end quietly, as `cat` does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(128 + 13)  # SIGPIPE
+    exit_with(main)

@@ -20,7 +20,8 @@ The input is streamed: --chunk_size sentences (default 2048) are read, tagged an
 the next are read, so memory does not grow with the file. The output is written under a temporary
 name beside it and renamed when every sentence is tagged: an interrupted run (Ctrl-C: exit 130,
 SIGTERM: exit 143) stops after the chunk it is tagging, leaves no partial file and says how far it
-got. A bad flag, model folder or input is one line on stderr and exit 2.
+got. A bad flag, model folder or input is one line on stderr and exit 2. Output to stdout cut short
+by its reader (`| head`) ends quietly (exit 141).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ from ner_imbalance.inference import (
     tag_chunks,
 )
 from ner_imbalance.inference.onnx_backend import onnx_path
+from ner_imbalance.utils.command_line import exit_with
 from ner_imbalance.utils.extras import MissingExtraError
 
 STDOUT = "-"
@@ -302,4 +304,4 @@ def _how_far(args: argparse.Namespace, progress: dict[str, int], *, always: bool
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_with(main)

@@ -17,7 +17,6 @@ the study, and optuna retries the trial that was running.
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import transformers
@@ -25,6 +24,7 @@ from transformers import HfArgumentParser
 
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.training.tuning import TuningArguments, format_trials, run_search
+from ner_imbalance.utils.command_line import exit_with
 from ner_imbalance.utils.extras import MissingExtraError
 
 INTERRUPTED_STATUS = 130
@@ -63,8 +63,4 @@ def _tune(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BrokenPipeError:  # the reader (`| head`) stopped reading: end quietly, as `cat` does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.exit(128 + 13)  # SIGPIPE
+    exit_with(main)

@@ -170,6 +170,21 @@ def test_the_contract_holds_in_a_real_process(tmp_path, model_dir):
     assert "Traceback" not in result.stderr and source.read_text(encoding="utf-8") == "John ran\n"
 
 
+def test_stdout_cut_short_by_head_ends_quietly(tmp_path, model_dir):
+    source = tmp_path / "big.txt"
+    source.write_text("john visited paris and london today\n" * 20000, encoding="utf-8")  # far over a pipe's 64 KiB
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPTS / "predict_ner.py"), *predict_flags(model_dir, source), "--output", "-"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout.readline().startswith(b"john\t")
+    process.stdout.close()  # what `| head -1` does
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=240)
+    assert stderr == "" and process.returncode == 141  # 128 + SIGPIPE, as a shell reports `cat` cut short
+
+
 def test_sigterm_leaves_no_partial_output_and_says_how_far(tmp_path, model_dir):
     source = tmp_path / "big.txt"
     source.write_text("john visited paris and london today\n" * 200000, encoding="utf-8")  # far more than the wait
