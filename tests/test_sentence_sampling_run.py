@@ -64,7 +64,7 @@ def test_logged_loss_shares_equal_an_independent_per_token_sum(tmp_path, tiny_mo
     valid = labels != -100
     per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1])[valid], labels[valid], reduction="none")
     weights = trainer.loss_fn.class_weights[labels[valid]]
-    gold_probability = per_token.neg().exp()
+    gold_probability = per_token.detach().neg().exp()
     per_token = (per_token * weights).detach()
     torch.testing.assert_close(per_token.sum() / valid.sum(), loss.detach(), rtol=1e-5, atol=1e-6)
     groups = {}
