@@ -109,7 +109,7 @@ def bootstrap_f1(
     for first in range(0, resamples, RESAMPLES_PER_CHUNK):
         size = min(RESAMPLES_PER_CHUNK, resamples - first)
         drawn = generator.integers(0, len(counts), size=(size, len(counts)))
-        scores.append(micro_f1(counts[drawn].sum(axis=1)))
+        scores.append(micro_f1(_resampled(_times_drawn(drawn, len(counts)), counts)))
     low, high = _percentiles(np.concatenate(scores), confidence)
     return {
         "f1": float(micro_f1(counts.sum(axis=0))),
@@ -146,13 +146,20 @@ def paired_bootstrap(
     _check_confidence(confidence)
     num_sentences = sizes.pop()
     samples = np.random.default_rng(seed).integers(0, num_sentences, size=(resamples, num_sentences))
-    rows = np.repeat(np.arange(resamples), num_sentences)
-    times_drawn = np.bincount(rows * num_sentences + samples.ravel(), minlength=resamples * num_sentences)
-    times_drawn = times_drawn.reshape(resamples, num_sentences)
+    times_drawn = _times_drawn(samples, num_sentences)
     differences = np.zeros(resamples)
     for setting_counts, reference_counts in zip(setting, reference):
         differences += score(_resampled(times_drawn, setting_counts)) - score(_resampled(times_drawn, reference_counts))
     return _percentiles(differences / len(setting), confidence)
+
+
+def _times_drawn(samples: np.ndarray, num_sentences: int) -> np.ndarray:
+    """`[resamples, num_sentences]`: how often each resample of sentence indices drew each sentence."""
+    resamples = len(samples)
+    rows = np.repeat(np.arange(resamples), samples.shape[1])
+    return np.bincount(rows * num_sentences + samples.ravel(), minlength=resamples * num_sentences).reshape(
+        resamples, num_sentences
+    )
 
 
 def _resampled(times_drawn: np.ndarray, counts: np.ndarray) -> np.ndarray:
