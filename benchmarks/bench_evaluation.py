@@ -85,7 +85,7 @@ def trainer_evaluation(options: argparse.Namespace) -> dict[str, Any]:
         evaluate_ms.append(timed_ms(trainer.evaluate, options.device))
         metric_ms.append(metrics.milliseconds[-1])
     predictions = metrics.last_prediction.predictions
-    word_tags = metrics.metrics.predicted_tags(predictions)
+    word_tags = metrics.metrics.word_predictions(predictions).tags
     gold = metrics.metrics.gold_tags
     return {
         "sentences": len(corpus.words["validation"]),
@@ -95,7 +95,7 @@ def trainer_evaluation(options: argparse.Namespace) -> dict[str, Any]:
         "evaluate_ms": common.median(evaluate_ms),
         "compute_metrics_ms": common.median(metric_ms),
         "metric_share": common.median(metric_ms) / common.median(evaluate_ms),
-        "merge_windows_ms": repeated_ms(lambda: metrics.metrics.predicted_tags(predictions), options.repeats),
+        "merge_windows_ms": repeated_ms(lambda: metrics.metrics.word_predictions(predictions).tags, options.repeats),
         "evaluate_tags_ms": repeated_ms(lambda: evaluate_tags(gold, word_tags), options.repeats),
     }
 

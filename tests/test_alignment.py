@@ -14,7 +14,6 @@ from ner_imbalance.data.alignment import (
     NO_WORD,
     choose_word_positions,
     gather_word_values,
-    merge_window_predictions,
     tokenize_and_align,
     word_windows,
 )
@@ -23,6 +22,17 @@ LABELS = ["O", "B-location", "I-location", "B-person", "I-person"]
 LABEL2ID = {label: index for index, label in enumerate(LABELS)}
 O, B_LOC, I_LOC, B_PER, I_PER = range(5)
 IGNORE = -100
+
+
+def _word_tags(
+    tokenized: datasets.Dataset, values: np.ndarray | list[np.ndarray], labels: list[str], num_words: list[int]
+) -> list[list[str]]:
+    """Each word's label (arg-maxed if `values` are scores) from the window `gather_word_values` picks."""
+    word_values = gather_word_values(values, tokenized, num_words)
+    label_ids = word_values.argmax(-1) if word_values.ndim == 2 else word_values
+    tags = [labels[int(index)] for index in label_ids]
+    starts = np.concatenate(([0], np.cumsum(num_words)))
+    return [tags[start:end] for start, end in zip(starts[:-1], starts[1:])]
 
 
 def _dataset(tokens: list[list[str]], tags: list[list[str]] | None = None) -> datasets.Dataset:
@@ -97,9 +107,7 @@ def test_long_sentence_is_windowed_by_whole_words_and_merges_back(tiny_tokenizer
             shared = [word for word in following["word_ids"] if first <= word <= last]
             assert len(shared) <= 2
     assert covered == set(range(len(words)))
-    merged = merge_window_predictions(
-        tokenized, _labels_as_predictions(tokenized), dict(enumerate(LABELS)), [1, len(words)]
-    )
+    merged = _word_tags(tokenized, _labels_as_predictions(tokenized), LABELS, [1, len(words)])
     assert merged == [["B-location"], tags]
 
 
@@ -114,7 +122,7 @@ def test_each_word_takes_the_window_where_it_has_most_context(tiny_tokenizer):
     ]
     window_names = ["w0", "w1", "w2", "w3"]
     predictions = np.repeat(np.arange(4)[:, None], 6, axis=1)
-    merged = merge_window_predictions(tokenized, predictions, window_names, [len(words)])
+    merged = _word_tags(tokenized, predictions, window_names, [len(words)])
     assert merged == [["w0", "w0", "w0", "w1", "w1", "w2", "w2", "w3", "w3", "w3"]]
 
 
@@ -133,13 +141,13 @@ def test_equal_context_goes_to_the_earlier_window_whatever_the_row_order(tiny_to
         [4, 5, 6, 7, 8],
         [6, 7, 8, 9],
     ]
-    names = {start: f"from{start}" for start in range(10)}
+    names = [f"from{start}" for start in range(10)]
     # words 3, 5 and 7 have equal context (1 sub-token) in two windows: the earlier one wins
     expected = [["from0"] * 4 + ["from2"] * 2 + ["from4"] * 2 + ["from6"] * 2]
-    assert merge_window_predictions(tokenized, _window_start_predictions(tokenized), names, [10]) == expected
+    assert _word_tags(tokenized, _window_start_predictions(tokenized), names, [10]) == expected
     for order in ([3, 2, 1, 0], [1, 3, 0, 2], [2, 0, 3, 1]):
         shuffled = tokenized.select(order)
-        assert merge_window_predictions(shuffled, _window_start_predictions(shuffled), names, [10]) == expected
+        assert _word_tags(shuffled, _window_start_predictions(shuffled), names, [10]) == expected
         rows, positions = choose_word_positions(shuffled)
         assert [order[row] for row in rows] == [0, 0, 0, 0, 1, 1, 2, 2, 3, 3]
         assert [shuffled[int(row)]["word_ids"][position] for row, position in zip(rows, positions)] == list(range(10))
@@ -159,31 +167,26 @@ def test_gather_returns_any_per_sub_token_array_per_word_from_the_chosen_window(
     np.testing.assert_array_equal(gather_word_values(per_row, tokenized), word_logits)
     label_ids = logits.argmax(-1)
     np.testing.assert_array_equal(gather_word_values(label_ids, tokenized), word_logits.argmax(-1))
-    merged = merge_window_predictions(tokenized, logits, LABELS, [9, 1, 0])
-    assert sum(merged, []) == [LABELS[index] for index in word_logits.argmax(-1)]
     first_pieces = [tokenized[int(row)]["word_ids"][position] for row, position in zip(rows, positions)]
     assert first_pieces == [*range(9), 0]
     with pytest.raises(ValueError, match="longest window"):
         gather_word_values(logits[:, :3], tokenized)
 
 
-def test_merge_uses_the_first_sub_token_and_accepts_lists_and_scores(tiny_tokenizer):
+def test_gather_uses_the_first_sub_token_and_accepts_lists_and_scores(tiny_tokenizer):
     tokenized = tokenize_and_align(_dataset([["xyz", "paris"], ["mary"]]), tiny_tokenizer, LABEL2ID)
     assert tokenized["labels"][0] == [IGNORE] * 6
     first = np.array([O, B_LOC, I_PER, I_PER, O, O])
     expected = [["B-location", "O"], ["B-person"]]
     as_list = [first, np.array([O, B_PER, O, 7, 7])]
-    assert merge_window_predictions(tokenized, as_list, LABELS, [2, 1]) == expected
+    assert _word_tags(tokenized, as_list, LABELS, [2, 1]) == expected
     padded = np.full((2, 6), IGNORE)
     padded[0], padded[1, :3] = first, [O, B_PER, O]
-    assert (
-        merge_window_predictions(tokenized, padded, {str(i): label for i, label in enumerate(LABELS)}, [2, 1])
-        == expected
-    )
+    assert _word_tags(tokenized, padded, LABELS, [2, 1]) == expected
     scores = np.eye(len(LABELS))[np.maximum(padded, 0)]
-    assert merge_window_predictions(tokenized, scores, LABELS, [2, 1]) == expected
+    assert _word_tags(tokenized, scores, LABELS, [2, 1]) == expected
     with pytest.raises(ValueError, match="1 windows"):
-        merge_window_predictions(tokenized, padded[:1], LABELS, [2, 1])
+        gather_word_values(padded[:1], tokenized, [2, 1])
 
 
 def test_word_without_sub_tokens_stands_in_as_unknown(tiny_tokenizer):
@@ -198,7 +201,7 @@ def test_word_without_sub_tokens_stands_in_as_unknown(tiny_tokenizer):
         "[SEP]",
     ]
     assert tokenized[0]["labels"] == [IGNORE, B_LOC, O, B_LOC, IGNORE]
-    merged = merge_window_predictions(tokenized, _labels_as_predictions(tokenized), LABELS, [3])
+    merged = _word_tags(tokenized, _labels_as_predictions(tokenized), LABELS, [3])
     assert merged == [["B-location", "O", "B-location"]]
 
 

@@ -9,7 +9,7 @@ words, then windows).
 """
 
 from ner_imbalance.constants import OUTSIDE
-from ner_imbalance.data.alignment import gather_word_values, merge_window_predictions, tokenize_and_align
+from ner_imbalance.data.alignment import gather_word_values, tokenize_and_align
 from ner_imbalance.data.conll import DataFormatError, read_column_sentences
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, select_samples, tokenize_corpus
 from ner_imbalance.data.labels import (
@@ -48,7 +48,6 @@ __all__ = [
     "load_demo_corpus",
     "load_hf_dataset",
     "load_word_corpus",
-    "merge_window_predictions",
     "prepare_tags",
     "read_column_sentences",
     "read_conll",

@@ -7,8 +7,8 @@ first sub-token then lives only in the previous window. Windowing by words keeps
 
 At prediction time every word takes the value (label id, logits) of its first sub-token from the
 window where it has the most context on both sides (`choose_word_positions`, with a worked
-example): `gather_word_values` returns exactly one value per input word, in input order, and
-`merge_window_predictions` one tag.
+example): `gather_word_values` returns exactly one value per input word, in input order (the
+decoding, `ner_imbalance.decoding`, then turns word scores into tags).
 """
 
 from __future__ import annotations
@@ -163,29 +163,6 @@ def gather_word_values(
     if not len(rows):
         return np.zeros((0, *(per_row[0].shape[1:] if per_row else ())))
     return np.stack([per_row[row][position] for row, position in zip(rows.tolist(), positions.tolist())])
-
-
-def merge_window_predictions(
-    tokenized: datasets.Dataset,
-    predicted_label_ids: np.ndarray | Sequence[np.ndarray],
-    id2label: Mapping[int, str] | Sequence[str],
-    num_words: Sequence[int],
-) -> list[list[str]]:
-    """One predicted tag per word of every source sentence, in input order.
-
-    `predicted_label_ids`: label ids per sub-token, `[num_windows, seq_len]` (padding beyond a
-    window's length is ignored), or scores `[num_windows, seq_len, num_labels]` (arg-maxed), or one
-    array per window. `num_words[i]`: words of source row `i`. Each word takes the prediction at
-    its first sub-token in the window `choose_word_positions` picks for it (see its example: of
-    the windows 0-3, 2-5, 4-7, 6-9 of a 10-word sentence, words 0-2 come from the first, 3-4 from
-    the second, 5-6 from the third, 7-9 from the last), through `gather_word_values`.
-    """
-    word_values = gather_word_values(predicted_label_ids, tokenized, num_words)
-    label_ids = word_values.argmax(-1) if word_values.ndim == 2 else word_values
-    labels = np.asarray(_label_names(id2label), dtype=object)
-    tags = labels[label_ids.astype(np.int64)].tolist()
-    sentence_start = np.concatenate(([0], np.cumsum(num_words, dtype=np.int64)))
-    return [tags[sentence_start[row] : sentence_start[row + 1]] for row in range(len(num_words))]
 
 
 def _align_batch(
@@ -350,10 +327,3 @@ def _chosen_positions(
 def _check_window_count(num_predicted: int, lengths: np.ndarray) -> None:
     if num_predicted != len(lengths):
         raise ValueError(f"got values for {num_predicted} windows, the tokenized dataset has {len(lengths)}")
-
-
-def _label_names(id2label: Mapping[int, str] | Sequence[str]) -> list[str]:
-    if isinstance(id2label, Mapping):
-        by_id = {int(index): label for index, label in id2label.items()}
-        return [by_id[index] for index in range(len(by_id))]
-    return list(id2label)

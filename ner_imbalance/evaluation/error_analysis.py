@@ -42,7 +42,6 @@ from ner_imbalance.utils.extras import import_extra
 
 ERROR_KINDS = ("wrong_type", "wrong_boundary", "both_wrong", "missed", "spurious")
 OUTCOMES = ("correct", *ERROR_KINDS)
-MATCHED_OUTCOMES = ("correct", "wrong_type", "wrong_boundary", "both_wrong")
 SEMEVAL_SCHEMES = {"strict": "strict", "exact": "exact", "partial": "partial", "type": "ent_type"}
 """Our name of each SemEval-2013 scheme -> nervaluate's."""
 SCHEME_COUNTS = ("correct", "incorrect", "partial", "missed", "spurious", "possible", "actual")

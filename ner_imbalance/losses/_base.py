@@ -158,13 +158,7 @@ class TokenLoss(nn.Module, ABC):
         token_losses = weigh_token_losses(token_losses, batch, self.class_weights)
         if self.class_shares is not None and self.training:
             self.class_shares.update(token_losses.detach(), batch)
-        return reduce_token_losses(
-            token_losses,
-            batch,
-            class_weights=None,
-            num_items_in_batch=num_items_in_batch,
-            reduction=self.reduction,
-        )
+        return reduce_token_losses(token_losses, batch, num_items_in_batch=num_items_in_batch, reduction=self.reduction)
 
     def track_class_shares(self, num_labels: int) -> ClassLossShares:
         """Start summing, per gold class, the training calls' token losses and gold probabilities on the

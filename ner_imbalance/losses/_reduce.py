@@ -3,8 +3,8 @@
 Every loss in this package is a function of the log-probabilities `log_softmax(x)` of each token
 (of `x` plus a per-class shift for the logit-adjusted loss). `token_log_probs` computes them in
 (at least) float32 and masks the positions labelled `ignore_index`; `smooth_token_losses` applies
-label smoothing to a cross-entropy; `reduce_token_losses` weights each token's loss by the weight
-of its gold class and normalises:
+label smoothing to a cross-entropy; `weigh_token_losses` multiplies each token's loss by the weight
+of its gold class and `reduce_token_losses` normalises:
 
     loss = sum_{valid i} w_{y_i} * l_i / N
 
@@ -101,18 +101,15 @@ def reduce_token_losses(
     token_losses: Tensor,
     batch: TokenBatch,
     *,
-    class_weights: Tensor | None,
     num_items_in_batch: int | Tensor | None,
     reduction: Reduction,
 ) -> Tensor:
-    """Weight by gold class, zero the ignored positions and reduce.
+    """Reduce the per-token losses of `weigh_token_losses` (weighted, 0 at ignored positions).
 
-    `reduction="none"` returns the weighted per-token losses with the labels' shape (0 where
-    ignored); `"sum"` their sum; `"mean"` their sum divided by `num_items_in_batch` (or the
-    number of valid tokens). A zero denominator gives a zero loss that keeps its `grad_fn`. No
-    value is read back to the host.
+    `reduction="none"` returns them with the labels' shape; `"sum"` their sum; `"mean"` their sum
+    divided by `num_items_in_batch` (or the number of valid tokens). A zero denominator gives a zero
+    loss that keeps its `grad_fn`. No value is read back to the host.
     """
-    token_losses = weigh_token_losses(token_losses, batch, class_weights)
     if reduction == "none":
         return token_losses.reshape(batch.labels_shape)
     total = token_losses.sum()

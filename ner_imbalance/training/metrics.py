@@ -108,10 +108,6 @@ class WordLevelMetrics:
         tags = np.asarray(self.label_list, dtype=object)[label_ids.astype(np.int64)].tolist()
         return WordPredictions(split_sentences(tags, self.num_words), word_logits)
 
-    def predicted_tags(self, predictions: np.ndarray) -> list[list[str]]:
-        """One predicted tag per word of every sentence of the split."""
-        return self.word_predictions(predictions).tags
-
     def __call__(self, prediction: EvalPrediction) -> dict[str, float]:
         self.last = self.word_predictions(prediction.predictions)
         return flatten_metrics(evaluate_tags(self.gold_tags, self.last.tags, mode=self.mode, scheme=self.scheme))
