@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 
 from ner_imbalance.constants import DECODING_METHODS, IOB2, IOBES
-from ner_imbalance.data import labels as data_labels
-from ner_imbalance.decoding import (
-    argmax_decode,
-    canonical_scheme,
-    decode,
-    tag_constraints,
-    viterbi_decode,
-)
+from ner_imbalance.decoding import argmax_decode, decode, tag_constraints, viterbi_decode
+from ner_imbalance.tags import canonical_scheme
 
 PER_LOC = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 
@@ -125,25 +119,6 @@ def test_iobes_constraints_are_the_scheme_rules():
     np.testing.assert_array_equal(constraints.allowed_end, [1, 0, 0, 1, 1, 0, 0, 1, 1])
 
 
-@pytest.mark.parametrize("name", ["iob2", "IOB2", "Iob2"])
-def test_iob2_names_in_any_case(name):
-    assert canonical_scheme(name) == IOB2
-
-
-@pytest.mark.parametrize("name", ["iobes", "IOBES", "bioes", "BIOES"])
-def test_iobes_and_bioes_names_in_any_case(name):
-    assert canonical_scheme(name) == IOBES
-
-
-def test_unknown_scheme_names_the_known_ones():
-    with pytest.raises(ValueError, match="'iob1'.*iob2, iobes, bioes"):
-        canonical_scheme("iob1")
-
-
-def test_data_labels_reexports_the_scheme_constants():
-    assert (data_labels.IOB2, data_labels.IOBES) == (IOB2, IOBES) == ("IOB2", "IOBES")
-
-
 @pytest.mark.parametrize(
     ("labels", "scheme", "named"),
     [
@@ -151,6 +126,7 @@ def test_data_labels_reexports_the_scheme_constants():
         (["O", "B-PER", "I-PER", "E-PER", "S-PER"], "iob2", ["'E-PER'", "'S-PER'", "IOBES"]),
         (["O", "B-PER", "I-PER", "I-product"], "iob2", ["'I-product'"]),
         (["O", "B-", "X", "B-PER"], "iob2", ["'B-'", "'X'"]),
+        (["O", "B-PER", "BB-PER", "b-PER"], "iobes", ["malformed", "'BB-PER'", "'b-PER'"]),
         (["O", "B-PER", "B-PER"], "iob2", ["duplicate", "'B-PER'"]),
         (["B-PER", "I-PER"], "iob2", ["no 'O'"]),
         (["O", "I-PER", "E-PER", "S-PER"], "iobes", ["'I-PER'", "'E-PER'"]),

@@ -1,4 +1,4 @@
-"""Label lists, scheme conversion, invalid transitions, unknown dev/test tags."""
+"""Label lists, the preparation of a corpus's tags, unknown dev/test tags (tag strings: `test_tags.py`)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ import logging
 import datasets
 import pytest
 
-from ner_imbalance.data.labels import (
-    build_label_list,
-    check_known_tags,
-    detect_scheme,
-    find_invalid_transitions,
-    iob1_to_iob2,
-    prepare_tags,
-)
+from ner_imbalance.data.labels import build_label_list, check_known_tags, prepare_tags
 from ner_imbalance.data.readers import load_corpus
+from ner_imbalance.tags import detect_scheme
 
 
 def _corpus(**splits: list[list[str]]) -> datasets.DatasetDict:
@@ -58,32 +52,6 @@ def test_unknown_dev_tags_are_listed_with_their_files(fixtures_dir, tmp_path):
     with pytest.raises(ValueError, match=r"validation \(.*dev\.conll\): B-song \(2x\), I-time \(1x\)"):
         check_known_tags(corpus, label_list, sources)
     check_known_tags(datasets.DatasetDict({"train": corpus["train"]}), label_list)
-
-
-@pytest.mark.parametrize(
-    ("tags", "invalid"),
-    [
-        (["B-PER", "I-PER", "O"], []),
-        (["I-PER", "I-PER", "O"], [0]),
-        (["O", "I-PER"], [1]),
-        (["B-PER", "I-LOC", "I-LOC"], [1]),
-        (["B-PER", "O", "I-PER", "B-LOC", "I-LOC"], [2]),
-        (["B-PER", "E-PER", "E-PER", "S-LOC", "I-LOC"], [2, 4]),
-    ],
-)
-def test_invalid_transitions(tags, invalid):
-    assert find_invalid_transitions(tags) == invalid
-
-
-def test_iob1_to_iob2():
-    assert iob1_to_iob2(["I-PER", "I-PER", "B-PER", "O", "I-LOC", "I-ORG"]) == [
-        "B-PER",
-        "I-PER",
-        "B-PER",
-        "O",
-        "B-LOC",
-        "B-ORG",
-    ]
 
 
 def test_prepare_tags_counts_invalid_per_split_and_warns(caplog):

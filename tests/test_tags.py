@@ -100,6 +100,11 @@ def test_detect_scheme():
         (["B-a", "I-a", "E-a", "E-a"], [3]),
         (["S-a", "I-a", "B-a", "E-a"], [1]),
         (["O", "E-a", "B-b", "E-b"], [1]),
+        (["B-PER", "I-PER", "O"], []),
+        (["O", "I-PER"], [1]),
+        (["B-PER", "I-LOC", "I-LOC"], [1]),
+        (["B-PER", "O", "I-PER", "B-LOC", "I-LOC"], [2]),
+        (["B-PER", "E-PER", "E-PER", "S-LOC", "I-LOC"], [2, 4]),
         ([], []),
     ],
 )

@@ -15,9 +15,6 @@ from ner_imbalance.data.corpus import WordCorpus, load_word_corpus, select_sampl
 from ner_imbalance.data.labels import (
     build_label_list,
     check_known_tags,
-    detect_scheme,
-    find_invalid_transitions,
-    iob1_to_iob2,
     prepare_tags,
 )
 from ner_imbalance.data.readers import (
@@ -38,12 +35,9 @@ __all__ = [
     "check_known_tags",
     "compute_class_weights",
     "corpus_stats",
-    "detect_scheme",
     "downsample_entities",
-    "find_invalid_transitions",
     "format_stats",
     "gather_word_values",
-    "iob1_to_iob2",
     "load_corpus",
     "load_demo_corpus",
     "load_hf_dataset",

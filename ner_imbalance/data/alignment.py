@@ -24,6 +24,7 @@ from transformers import PreTrainedTokenizerBase
 
 from ner_imbalance.constants import IGNORE_INDEX, MAX_SEQ_LENGTH, STRIDE
 from ner_imbalance.data.readers import TAG_COLUMN, TOKEN_COLUMN
+from ner_imbalance.tags import continuation_tag
 
 NO_WORD = -1
 """`word_ids` entry of a sub-token that belongs to no word ([CLS], [SEP]: the tokenizer's `None`)."""
@@ -266,11 +267,11 @@ def _tag_ids(tag_lists: list[list[str]], label2id: Mapping[str, int], indices: l
 
 
 def _continuation_ids(label2id: Mapping[str, int]) -> np.ndarray:
-    """label id -> the id continuation sub-tokens get: that of `I-X` for `B-X`, the same id otherwise."""
+    """label id -> the id continuation sub-tokens get: that of `I-X` for `B-X` (`tags.continuation_tag`) where
+    the labels have it, the same id otherwise."""
     continuation = np.arange(max(label2id.values()) + 1)
     for tag, index in label2id.items():
-        if tag.startswith("B-") and f"I-{tag[2:]}" in label2id:
-            continuation[index] = label2id[f"I-{tag[2:]}"]
+        continuation[index] = label2id.get(continuation_tag(tag), index)
     return continuation
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ner_imbalance.constants import OUTSIDE
+from ner_imbalance.tags import is_tag
 
 DOCSTART = "-DOCSTART-"
 
@@ -102,8 +102,8 @@ def read_column_sentences(path: str | os.PathLike) -> list[ColumnSentence]:
 
 
 def check_tag(tag: str, path: str | os.PathLike, line: int | None) -> None:
-    """Raise unless `tag` is `O` or `<B|I|E|S>-<type>`."""
-    if tag != OUTSIDE and (len(tag) < 3 or tag[0] not in "BIES" or tag[1] != "-"):
+    """Raise unless `tag` is `O` or `<B|I|E|S>-<type>` (`tags.is_tag`)."""
+    if not is_tag(tag):
         raise DataFormatError(path, f"tag {tag!r} is neither 'O' nor B-/I-/E-/S-<type>", line)
 
 

@@ -15,9 +15,10 @@ import datasets
 from transformers import PreTrainedTokenizerBase
 
 from ner_imbalance.data.alignment import tokenize_and_align
-from ner_imbalance.data.labels import build_label_list, check_known_tags, detect_scheme, prepare_tags
+from ner_imbalance.data.labels import build_label_list, check_known_tags, prepare_tags
 from ner_imbalance.data.readers import load_corpus
 from ner_imbalance.data.stats import downsample_entities
+from ner_imbalance.tags import detect_scheme
 
 TRAIN_SPLIT = "train"
 EVALUATION_SPLITS = ("validation", "test")

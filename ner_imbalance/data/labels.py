@@ -1,4 +1,4 @@
-"""Label lists, tag schemes and tag checks.
+"""Label lists and the preparation and checks of a corpus's tags (tag strings themselves: `ner_imbalance.tags`).
 
 IOB2 is the internal form. IOB1 input is converted on request; BIOES input (`B-`, `I-`, `E-`,
 `S-`) is kept and evaluated in its own scheme.
@@ -12,26 +12,21 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import datasets
 
-from ner_imbalance.constants import IOB2, IOBES, OUTSIDE, TAG_SCHEMES
+from ner_imbalance.constants import IOBES, OUTSIDE, TAG_SCHEMES
 from ner_imbalance.data.readers import TAG_COLUMN
+from ner_imbalance.tags import (
+    SCHEME_PREFIXES,
+    detect_scheme,
+    entity_types,
+    find_invalid_transitions,
+    iob1_to_iob2,
+    join_tag,
+    repair,
+)
 
 logger = logging.getLogger(__name__)
 
-IOB2_PREFIXES = ("B", "I")
-IOBES_PREFIXES = ("B", "I", "E", "S")
 INVALID_EXAMPLES = 5
-
-
-def split_tag(tag: str) -> tuple[str, str]:
-    """(prefix, type) of a tag: `("B", "PER")` for `B-PER`, `("O", "")` for `O`."""
-    if tag == OUTSIDE:
-        return OUTSIDE, ""
-    return tag[0], tag[2:]
-
-
-def detect_scheme(label_list: Iterable[str]) -> str:
-    """`"IOBES"` when any tag starts with `E-` or `S-`, else `"IOB2"`."""
-    return IOBES if any(tag[:2] in ("E-", "S-") for tag in label_list) else IOB2
 
 
 def build_label_list(tag_sequences: Iterable[Sequence[str]]) -> list[str]:
@@ -42,9 +37,8 @@ def build_label_list(tag_sequences: Iterable[Sequence[str]]) -> list[str]:
     result does not depend on the order of the data.
     """
     tags = {tag for sequence in tag_sequences for tag in sequence}
-    prefixes = IOBES_PREFIXES if detect_scheme(tags) == IOBES else IOB2_PREFIXES
-    types = sorted({split_tag(tag)[1] for tag in tags if tag != OUTSIDE})
-    return [OUTSIDE] + [f"{prefix}-{entity_type}" for entity_type in types for prefix in prefixes]
+    prefixes = SCHEME_PREFIXES[detect_scheme(tags)]
+    return [OUTSIDE] + [join_tag(prefix, entity_type) for entity_type in entity_types(tags) for prefix in prefixes]
 
 
 def check_known_tags(
@@ -68,30 +62,6 @@ def check_known_tags(
         )
 
 
-def iob1_to_iob2(tags: Sequence[str]) -> list[str]:
-    """IOB1 -> IOB2: an `I-X` that starts an entity (first, after `O` or another type) becomes `B-X`."""
-    return repair(tags)
-
-
-def find_invalid_transitions(tags: Sequence[str]) -> list[int]:
-    """Positions of inside tags that continue nothing: `I-X` (or BIOES `E-X`) first in the sentence,
-    after `O`, after another type, or (BIOES) after an entity's end `E-`/`S-`."""
-    invalid = []
-    previous_prefix, previous_type = OUTSIDE, ""
-    for position, tag in enumerate(tags):
-        prefix, entity_type = split_tag(tag)
-        if prefix in ("I", "E") and (previous_prefix not in ("B", "I") or previous_type != entity_type):
-            invalid.append(position)
-        previous_prefix, previous_type = prefix, entity_type
-    return invalid
-
-
-def repair(tags: Sequence[str]) -> list[str]:
-    """Every inside tag that continues nothing starts an entity instead (`I-X` -> `B-X`, `E-X` -> `S-X`)."""
-    invalid = set(find_invalid_transitions(tags))
-    return [_beginning_tag(tag) if position in invalid else tag for position, tag in enumerate(tags)]
-
-
 def prepare_tags(
     dataset_dict: datasets.DatasetDict,
     *,
@@ -103,9 +73,9 @@ def prepare_tags(
 
     `tag_scheme`: `"iob2"` (tags kept), `"iob1"` (converted to IOB2), `"bioes"`/`"iobes"`
     (kept; required for tags with `E-`/`S-` prefixes). Invalid transitions (see
-    `find_invalid_transitions`) are counted per split and logged as a warning naming the
+    `tags.find_invalid_transitions`) are counted per split and logged as a warning naming the
     source (`sources`: split -> file or dataset name, as `readers.load_corpus` returns them);
-    `repair_tags=True` repairs them (see `repair`).
+    `repair_tags=True` repairs them (see `tags.repair`).
 
     Returns the prepared corpus and a report `{"scheme": "IOB2"|"IOBES", "repaired": bool,
     "invalid": {split: {"source", "transitions", "sentences", "first_rows"}}}` where the
@@ -149,11 +119,6 @@ def prepare_tags(
         )
     report = {"scheme": found_scheme, "repaired": repair_tags, "invalid": invalid}
     return datasets.DatasetDict(prepared), report
-
-
-def _beginning_tag(tag: str) -> str:
-    prefix, entity_type = split_tag(tag)
-    return f"{'S' if prefix == 'E' else 'B'}-{entity_type}"
 
 
 def _map_tags(dataset: datasets.Dataset, convert) -> datasets.Dataset:

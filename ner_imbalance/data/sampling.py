@@ -31,7 +31,8 @@ import torch
 from torch.utils.data import Sampler
 from transformers.trainer_pt_utils import get_length_grouped_indices
 
-from ner_imbalance.constants import OUTSIDE, REPEAT_FACTOR, SAMPLING_MODES
+from ner_imbalance.constants import REPEAT_FACTOR, SAMPLING_MODES
+from ner_imbalance.tags import entity_types
 
 
 class TypeRepeatFactor(NamedTuple):
@@ -41,18 +42,6 @@ class TypeRepeatFactor(NamedTuple):
     num_sentences: int
     sentence_share: float
     repeat_factor: float
-
-
-def entity_type(tag: str) -> str | None:
-    """The type of an IOB2 / IOBES tag (`PER` for `B-PER`, `I-PER`, `E-PER`, `S-PER`), None for `O`.
-
-    `ValueError` for a tag that is neither `O` nor `<prefix>-<type>`.
-    """
-    if tag == OUTSIDE:
-        return None
-    if len(tag) < 3 or tag[1] != "-":
-        raise ValueError(f"a tag must be {OUTSIDE!r} or '<prefix>-<type>' (IOB2 or IOBES); got {tag!r}")
-    return tag[2:]
 
 
 def repeat_factors(
@@ -77,7 +66,7 @@ def repeat_factors(
     """
     if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 < threshold <= 1):
         raise ValueError(f"threshold must be a float in (0, 1]; got {threshold!r}")
-    types_per_sentence = [{entity_type(tag) for tag in tags} - {None} for tags in tag_sequences]
+    types_per_sentence = [set(entity_types(tags)) for tags in tag_sequences]
     if not types_per_sentence:
         raise ValueError("repeat factors need at least one training sentence")
     sentences_per_type: dict[str, int] = {}

@@ -11,7 +11,7 @@ probabilities. Raw logits give the same path: every sequence takes exactly one l
 normaliser adds the same `-sum_t log Z_t` to the total of every sequence of a sentence, and the ranking of the
 sequences, hence the best valid one, does not change. `decode` therefore takes logits or log-probabilities alike.
 
-Only numpy, the standard library and `ner_imbalance.constants` are imported here.
+Only numpy, the standard library, `ner_imbalance.constants` and `ner_imbalance.tags` are imported here.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from collections.abc import Sequence
 import numpy as np
 
 from ner_imbalance.constants import DECODING_METHODS, VITERBI
-from ner_imbalance.decoding.transitions import TagConstraints, canonical_scheme, tag_constraints
+from ner_imbalance.decoding.transitions import TagConstraints, tag_constraints
 from ner_imbalance.decoding.viterbi import argmax_decode, viterbi_decode
+from ner_imbalance.tags import canonical_scheme
 
 __all__ = [
     "TagConstraints",
     "argmax_decode",
-    "canonical_scheme",
     "decode",
     "tag_constraints",
     "viterbi_decode",
@@ -40,7 +40,7 @@ def decode(
     """Label ids (`int64[num_words]`) of word-level `scores` `[num_words, len(label_list)]` by `method`.
 
     `sentence_lengths` `[num_sentences]` splits the concatenated words into sentences. `scheme` (`"iob2"`,
-    `"iobes"` or `"bioes"`, any case) is checked for both methods; `method` is one of
+    `"iobes"` or `"bioes"`, any case: `tags.canonical_scheme`) is checked for both methods; `method` is one of
     `ner_imbalance.constants.DECODING_METHODS`: `"argmax"` (each word's best label) or `"viterbi"` (the best
     sequence that satisfies the scheme's transition constraints).
     """

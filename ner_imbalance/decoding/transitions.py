@@ -20,12 +20,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ner_imbalance.constants import IOB2, IOBES, OUTSIDE
-
-SCHEME_NAMES = {"iob2": IOB2, "iobes": IOBES, "bioes": IOBES}
-"""Accepted spellings of a scheme (compared lower-cased) -> its canonical name."""
-SCHEME_PREFIXES = {IOB2: ("B", "I"), IOBES: ("B", "I", "E", "S")}
-"""The tag prefixes each scheme knows, besides the outside tag `O`."""
+from ner_imbalance.constants import IOB2, OUTSIDE
+from ner_imbalance.tags import SCHEME_PREFIXES, canonical_scheme, is_tag, join_tag, split_tag
 
 
 class TagConstraints(NamedTuple):
@@ -39,16 +35,9 @@ class TagConstraints(NamedTuple):
     """`[C]` bool: a sentence may end with the label."""
 
 
-def canonical_scheme(scheme: str) -> str:
-    """`IOB2` or `IOBES` for a scheme name in any case (`"bioes"` is IOBES); a `ValueError` for other names."""
-    try:
-        return SCHEME_NAMES[scheme.lower()]
-    except KeyError:
-        raise ValueError(f"unknown tag scheme {scheme!r}: expected one of {', '.join(SCHEME_NAMES)}") from None
-
-
 def tag_constraints(label_list: Sequence[str], scheme: str) -> TagConstraints:
-    """The transition, start and end constraints of `label_list` (`O`, `B-X`, `I-X`, ...) under `scheme`.
+    """The transition, start and end constraints of `label_list` (`O`, `B-X`, `I-X`, ...) under `scheme`
+    (a name `tags.canonical_scheme` knows).
 
     Raises one `ValueError` whose one-line message names every label that does not fit the scheme: a malformed
     tag (`X`, `B-`), a prefix the scheme does not know (`E-X` under IOB2), a duplicate, a missing `O`, an `I-X`
@@ -78,18 +67,15 @@ def _parse(label_list: list[str], scheme: str) -> tuple[np.ndarray, np.ndarray]:
     parsed: list[tuple[str, str]] = []
     malformed, unknown_prefix = [], []
     for tag in label_list:
-        prefix, separator, entity_type = tag.partition("-")
-        if tag == OUTSIDE:
-            parsed.append((OUTSIDE, ""))
-        elif not (separator and prefix and entity_type):
+        if not is_tag(tag):
             malformed.append(tag)
-        elif prefix not in known_prefixes:
-            unknown_prefix.append(tag)
+        elif (parts := split_tag(tag))[0] in (OUTSIDE, *known_prefixes):
+            parsed.append(parts)
         else:
-            parsed.append((prefix, entity_type))
+            unknown_prefix.append(tag)
     problems = []
     if malformed:
-        problems.append(f"malformed tags {_listed(malformed)} (a tag is {OUTSIDE!r} or PREFIX-TYPE)")
+        problems.append(f"malformed tags {_listed(malformed)} (a tag is {OUTSIDE!r} or B-/I-/E-/S-<type>)")
     if unknown_prefix:
         hint = " (E-/S- tags need scheme IOBES)" if scheme == IOB2 else ""
         problems.append(f"tags with a prefix outside {', '.join(known_prefixes)}: {_listed(unknown_prefix)}{hint}")
@@ -100,12 +86,12 @@ def _parse(label_list: list[str], scheme: str) -> tuple[np.ndarray, np.ndarray]:
         problems.append(f"no {OUTSIDE!r} tag")
     present = set(parsed)
     if scheme == IOB2:
-        orphans = [f"I-{name}" for prefix, name in parsed if prefix == "I" and ("B", name) not in present]
+        orphans = [join_tag("I", name) for prefix, name in parsed if prefix == "I" and ("B", name) not in present]
         if orphans:
             problems.append(f"inside tags without their B- tag: {_listed(orphans)}")
     else:
         incomplete = [
-            f"{prefix}-{name}"
+            join_tag(prefix, name)
             for prefix, name in parsed
             if prefix in ("B", "I", "E") and not {("B", name), ("E", name)} <= present
         ]
