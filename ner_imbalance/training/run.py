@@ -36,15 +36,12 @@ from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelAr
 from ner_imbalance.config.decision_flags import check_calibration_split
 from ner_imbalance.constants import (
     DECODING_CONFIG_KEY,
-    NO_AUGMENTATION,
     NO_CLASS_WEIGHTS,
     NO_SAMPLING,
     OUTSIDE,
     TAG_SCHEME_CONFIG_KEY,
 )
-from ner_imbalance.data.augmentation import MentionReplacement
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
-from ner_imbalance.data.positions import check_max_seq_length
 from ner_imbalance.data.sampling import repeat_factors
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
@@ -63,7 +60,7 @@ from ner_imbalance.training.output_folder import (
 )
 from ner_imbalance.training.predictions import calibrate_model, evaluate_split, predict_uncalibrated
 from ner_imbalance.training.prepared_run import PreparedRun
-from ner_imbalance.training.sampler import augmented_epochs, sampling_metrics, train_sampler
+from ner_imbalance.training.sampler import sampling_metrics, train_sampler
 from ner_imbalance.training.start_model import load_start_model
 from ner_imbalance.training.trainer import ImbalanceTrainer
 from ner_imbalance.utils.atomic import write_json_atomic
@@ -136,15 +133,6 @@ def prepare_run(
         sentence_factors, type_repeat_factors = repeat_factors(
             word_corpus.splits["train"]["tags"], data_args.repeat_threshold
         )
-    mention_replacement = None
-    if data_args.augment != NO_AUGMENTATION:
-        mention_replacement = MentionReplacement(
-            word_corpus.splits["train"],
-            scheme=word_corpus.scheme,
-            threshold=data_args.repeat_threshold,
-            rate=data_args.augment_rate,
-            seed=training_args.seed,
-        )
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -167,7 +155,6 @@ def prepare_run(
         calibration=calibration,
         sentence_factors=sentence_factors,
         type_repeat_factors=type_repeat_factors,
-        mention_replacement=mention_replacement,
     )
 
 
@@ -181,6 +168,11 @@ def _same_on_every_process(training_args: NerTrainingArguments, compute: Callabl
     return broadcast_object_list(value, from_process=0)[0]
 
 
+# Models whose position ids start after the padding index (RoBERTa's scheme), so that
+# max_position_embeddings - pad_token_id - 1 positions are usable.
+_PADDING_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "xmod"})
+
+
 def _check_sequence_length(model_path: str, max_seq_length: int) -> None:
     """Refuse `--max_seq_length` beyond the model's absolute position embeddings, read from its config."""
     try:
@@ -188,7 +180,16 @@ def _check_sequence_length(model_path: str, max_seq_length: int) -> None:
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"--model_name_or_path {model_path}: cannot read its config.json ({first_line})") from None
-    check_max_seq_length(max_seq_length, config.to_dict(), model_path)
+    positions = getattr(config, "max_position_embeddings", None)
+    if positions is None or not getattr(config, "position_biased_input", True):
+        return  # relative positions only: no absolute limit
+    if config.model_type in _PADDING_OFFSET_POSITIONS:
+        positions -= (config.pad_token_id or 0) + 1
+    if max_seq_length > positions:
+        raise UsageError(
+            f"--max_seq_length {max_seq_length} exceeds the {positions} positions of {model_path} "
+            f"(max_position_embeddings in its config.json): give --max_seq_length {positions} or less"
+        )
 
 
 def metric_names(label_list: list[str]) -> list[str]:
@@ -247,14 +248,13 @@ def build_trainer(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
     validation_metrics = corpus.metrics("validation", prepared.decoding)
-    epochs = augmented_epochs(prepared, tokenizer, corpus.windows["train"])
-    sampler = train_sampler(prepared, corpus.windows["train"], epochs)
+    sampler = train_sampler(prepared, corpus.windows["train"])
     trainer = trainer_class(
         **model,
         args=training_args,
         loss_fn=prepared.loss_fn,
         train_sampler=sampler,
-        train_dataset=corpus.windows["train"] if epochs is None else epochs,
+        train_dataset=corpus.windows["train"],
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,
         processing_class=tokenizer,
