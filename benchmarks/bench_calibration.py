@@ -10,7 +10,7 @@
 2. One prediction of dev that keeps the words' logits (`training.predictions.predict_split(...,
    logits=True)`, which gathers them once), timed once: what the pipeline adds to its validation pass.
 3. `calibration.search_bias` on those word logits, `outside` and `per_type` with the default
-   flags, for micro and macro F1, under each decoding (`argmax`, `viterbi`): median of
+   flags, for every calibration metric (`calibration.objective`), under each decoding (`argmax`, `viterbi`): median of
    `--repeats`, as a share of the evaluation. Target (issues 11 and 25): under 10 %. Each search's
    dev scores before calibration are checked against `evaluate_tags` on the tags of its decoding.
 Prints markdown tables and writes JSON (default `benchmarks/results/bench_calibration.json`).
@@ -27,7 +27,15 @@ from typing import Any
 import _common as common
 from _timing import timed_ms
 
-from ner_imbalance.calibration.search import CALIBRATION_METRICS, search_bias, tags_from_logits
+from ner_imbalance.calibration.objective import (
+    BLEND,
+    CALIBRATION_METRICS,
+    DEFAULT_MACRO_WEIGHT,
+    KEEP_RECALL,
+    MACRO_F1,
+    MICRO_F1,
+)
+from ner_imbalance.calibration.search import search_bias, tags_from_logits
 from ner_imbalance.constants import CALIBRATION_MODES, DECODING_METHODS
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.training.predictions import predict_split
@@ -69,11 +77,15 @@ def calibration_timings(options: argparse.Namespace) -> dict[str, Any]:
                     )
 
                 result = search()
-                key = "f1" if metric == "micro_f1" else "macro_f1"
-                if result.score_before != reference[key]:
+                expected = {
+                    MICRO_F1: reference["f1"],
+                    MACRO_F1: reference["macro_f1"],
+                    KEEP_RECALL: reference["f1"],
+                    BLEND: (1 - DEFAULT_MACRO_WEIGHT) * reference["f1"] + DEFAULT_MACRO_WEIGHT * reference["macro_f1"],
+                }[metric]
+                if result.score_before != expected:
                     raise AssertionError(
-                        f"{decoding} {mode}/{metric}: search scores {result.score_before}, "
-                        f"evaluate_tags {reference[key]}"
+                        f"{decoding} {mode}/{metric}: search scores {result.score_before}, evaluate_tags {expected}"
                     )
                 milliseconds = common.median([timed_ms(search, "cpu") for _ in range(options.repeats)])
                 searches.append(

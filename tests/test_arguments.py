@@ -56,6 +56,8 @@ def test_calibration_flags_become_search_arguments():
     assert training_args.calibration_kwargs() == {
         "mode": "per_type",
         "metric": "macro_f1",
+        "recall_floor": 0.8,
+        "macro_weight": 0.5,
         "outside_step": 0.05,
         "outside_bound": 5.0,
         "grid_step": 0.5,

@@ -14,8 +14,8 @@ from ner_imbalance.calibration.files import (
     save_word_logits,
     write_calibration,
 )
+from ner_imbalance.calibration.objective import CALIBRATION_METRICS
 from ner_imbalance.calibration.search import (
-    CALIBRATION_METRICS,
     NO_CALIBRATION,
     CalibrationResult,
     search_bias,

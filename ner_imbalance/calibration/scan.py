@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ner_imbalance.calibration.objective import Objective
 from ner_imbalance.constants import ARGMAX
 from ner_imbalance.decoding import decode
 from ner_imbalance.evaluation.entity_counts import EntityCounter, macro_f1, micro_scores
@@ -33,11 +34,11 @@ class Decoder:
 class BiasScan:
     """Scores biases on the fixed dev logits under a decoding; counts the candidates scored."""
 
-    def __init__(self, logits: np.ndarray, counter: EntityCounter, metric: str, decoder: Decoder) -> None:
+    def __init__(self, logits: np.ndarray, counter: EntityCounter, objective: Objective, decoder: Decoder) -> None:
         self.logits = logits
         self.columns = np.ascontiguousarray(logits.T)
         self.counter = counter
-        self.metric = metric
+        self.objective = objective
         self.decoder = decoder
         self.candidates = 0
         self._word_starts = np.cumsum(counter.lengths) - counter.lengths
@@ -48,7 +49,7 @@ class BiasScan:
 
     def score(self, bias: np.ndarray) -> float:
         self.candidates += 1
-        return _metric(self.counter.counts(self.predict(bias)), self.metric)
+        return self.objective(self.counter.counts(self.predict(bias)))
 
     def all_scores(self, bias: np.ndarray) -> dict[str, float]:
         counts = self.counter.counts(self.predict(bias))
@@ -93,7 +94,7 @@ class BiasScan:
         bounds = np.searchsorted(switch_step[order], np.arange(len(grid) + 1))
         counts = counter.counts(predicted)
         scores = np.empty(len(grid))
-        scores[0] = _metric(counts, self.metric)
+        scores[0] = self.objective(counts)
         for step in range(1, len(grid)):
             words = switching[order[bounds[step] : bounds[step + 1]]]
             if len(words):
@@ -104,7 +105,7 @@ class BiasScan:
                 before = subset.counts(predicted[in_subset])
                 predicted[words] = label
                 counts = counts - before + subset.counts(predicted[in_subset])
-            scores[step] = _metric(counts, self.metric)
+            scores[step] = self.objective(counts)
         return scores
 
     def _sentence_scan(self, bias: np.ndarray, label: int, grid: np.ndarray) -> np.ndarray:
@@ -165,7 +166,7 @@ class BiasScan:
             if (~same).any():
                 search(0, last, every[~same], at_low[word_changing], at_high[word_changing])
         counts = np.cumsum(differences[:-1], axis=0)
-        return np.array([_metric(step_counts, self.metric) for step_counts in counts])
+        return np.array([self.objective(step_counts) for step_counts in counts])
 
 
 def _offsets(lengths: np.ndarray) -> np.ndarray:
@@ -211,7 +212,3 @@ class _OneLabelRule:
 
     def predict(self, value: float) -> np.ndarray:
         return np.where(self.wins(value), self.label, self.others)
-
-
-def _metric(counts: np.ndarray, metric: str) -> float:
-    return micro_scores(counts)[2] if metric == "micro_f1" else macro_f1(counts)

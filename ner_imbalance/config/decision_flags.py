@@ -12,12 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ner_imbalance.calibration.search import (
+from ner_imbalance.calibration.objective import (
     CALIBRATION_METRICS,
+    DEFAULT_MACRO_WEIGHT,
+    DEFAULT_METRIC,
+    DEFAULT_RECALL_FLOOR,
+)
+from ner_imbalance.calibration.search import (
     DEFAULT_BOUND,
     DEFAULT_GRID_STEP,
     DEFAULT_MARGIN,
-    DEFAULT_METRIC,
     DEFAULT_OUTSIDE_BOUND,
     DEFAULT_OUTSIDE_STEP,
     DEFAULT_ROUNDS,
@@ -54,9 +58,21 @@ class DecisionArguments:
     calibration_metric: str = field(
         default=DEFAULT_METRIC,
         metadata={
-            "help": "Validation score the calibration maximises.",
+            "help": "Validation score the calibration maximises: micro_f1, macro_f1, micro_f1_keep_recall (micro F1 "
+            "while every type keeps --calibration_recall_floor of its uncalibrated recall) or blend "
+            "((1 - w) micro F1 + w macro F1, w = --calibration_macro_weight).",
             "choices": list(CALIBRATION_METRICS),
         },
+    )
+    calibration_recall_floor: float = field(
+        default=DEFAULT_RECALL_FLOOR,
+        metadata={
+            "help": "micro_f1_keep_recall: no entity type's validation recall may fall below its uncalibrated "
+            "recall times this factor, in [0, 1] (0: plain micro_f1)."
+        },
+    )
+    calibration_macro_weight: float = field(
+        default=DEFAULT_MACRO_WEIGHT, metadata={"help": "blend: the weight w of macro F1, in [0, 1]."}
     )
     calibration_outside_step: float = field(
         default=DEFAULT_OUTSIDE_STEP, metadata={"help": "Step of the fine grid of the O bias."}
@@ -89,6 +105,9 @@ class DecisionArguments:
             raise ValueError(
                 f"--calibration_metric must be one of {', '.join(CALIBRATION_METRICS)}, got {self.calibration_metric!r}"
             )
+        for flag in ("calibration_recall_floor", "calibration_macro_weight"):
+            if not 0 <= getattr(self, flag) <= 1:
+                raise ValueError(f"--{flag} must lie in [0, 1], got {getattr(self, flag)}")
         for flag in ("calibration_outside_step", "calibration_grid_step"):
             if not getattr(self, flag) > 0:
                 raise ValueError(f"--{flag} must be > 0, got {getattr(self, flag)}")
@@ -103,6 +122,8 @@ class DecisionArguments:
         return {
             "mode": self.calibrate,
             "metric": self.calibration_metric,
+            "recall_floor": self.calibration_recall_floor,
+            "macro_weight": self.calibration_macro_weight,
             "outside_step": self.calibration_outside_step,
             "outside_bound": self.calibration_outside_bound,
             "grid_step": self.calibration_grid_step,

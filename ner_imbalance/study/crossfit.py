@@ -21,9 +21,9 @@ from typing import Any
 
 import numpy as np
 
+from ner_imbalance.calibration.objective import DEFAULT_MACRO_WEIGHT, DEFAULT_METRIC, DEFAULT_RECALL_FLOOR
 from ner_imbalance.calibration.search import (
     CALIBRATION_MODES,
-    DEFAULT_METRIC,
     NO_CALIBRATION,
     search_bias,
     tags_from_logits,
@@ -87,10 +87,12 @@ def crossfit(
     *,
     seed: int = CROSSFIT_SEED,
     metric: str = DEFAULT_METRIC,
+    recall_floor: float = DEFAULT_RECALL_FLOOR,
+    macro_weight: float = DEFAULT_MACRO_WEIGHT,
     decoding: str = ARGMAX,
 ) -> CrossFitResult:
-    """Choose `b` on each half with `search_bias(mode=mode, metric=metric, decoding=decoding)`, decode the
-    other half with it, pool, score."""
+    """Choose `b` on each half with `search_bias(mode=mode, metric=metric, decoding=decoding)` (and the
+    metric's `recall_floor` / `macro_weight`), decode the other half with it, pool, score."""
     if mode not in CALIBRATION_MODES:
         raise ValueError(f"mode must be one of {', '.join(CALIBRATION_MODES)}, got {mode!r}")
     halves = dev_halves(len(outputs.sentence_lengths), seed)
@@ -104,7 +106,15 @@ def crossfit(
         fit_gold = [gold[row] for row in fit]
         fit_logits = logits[_words_of(outputs, fit)]
         bias = search_bias(
-            fit_logits, fit_gold, outputs.labels, mode=mode, metric=metric, scheme=scheme, decoding=decoding
+            fit_logits,
+            fit_gold,
+            outputs.labels,
+            mode=mode,
+            metric=metric,
+            recall_floor=recall_floor,
+            macro_weight=macro_weight,
+            scheme=scheme,
+            decoding=decoding,
         ).bias
         chosen.append(bias)
         tags = tags_from_logits(
