@@ -46,6 +46,8 @@ from ner_imbalance.data.alignment import choose_word_positions, tokenize_and_ali
 from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.data.readers import TOKEN_COLUMN
 from ner_imbalance.decoding import decode
+from ner_imbalance.errors import UsageError
+from ner_imbalance.inference.ensemble import LogProbabilityEnsemble
 from ner_imbalance.inference.files import text_sentence
 from ner_imbalance.inference.sentences import Sentence, TaggedSentence, entities_of
 
@@ -135,6 +137,24 @@ class Tagger:
         """A tagger for a folder written by `train_ner.py` (see `load_model_folder`); `kwargs` as `Tagger`."""
         model, tokenizer = load_model_folder(model_dir)
         return cls(model, tokenizer, **kwargs)
+
+    @classmethod
+    def from_folders(cls, model_dirs: Sequence[str | os.PathLike], **kwargs: Any) -> Tagger:
+        """A tagger for a seed ensemble of folders: their word log-probabilities are averaged before
+        decoding (`ensemble.LogProbabilityEnsemble`; labels aligned by name). The first folder gives the
+        tokenizer, the decoding and the windows (`kwargs` as `Tagger`); `UsageError` naming both folders
+        for a folder of another label set or tokenizer vocabulary."""
+        if not model_dirs:
+            raise ValueError("Tagger.from_folders needs at least one model folder")
+        tokenizers = [load_tokenizer(model_dir) for model_dir in model_dirs]
+        for model_dir, tokenizer in zip(model_dirs[1:], tokenizers[1:]):
+            if tokenizer.get_vocab() != tokenizers[0].get_vocab():
+                raise UsageError(
+                    f"{model_dir}: its tokenizer's vocabulary is not that of {model_dirs[0]}; "
+                    "an ensemble runs every model on the first folder's windows"
+                )
+        models = [AutoModelForTokenClassification.from_pretrained(model_dir) for model_dir in model_dirs]
+        return cls(LogProbabilityEnsemble(models, model_dirs), tokenizers[0], **kwargs)  # type: ignore[arg-type]
 
     def word_probabilities(self, token_lists: Sequence[Sequence[str]], *, progress: bool = False) -> np.ndarray:
         """`[num_words, num_labels]` label probabilities of every word (sentences concatenated, input
