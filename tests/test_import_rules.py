@@ -217,9 +217,10 @@ def test_leaf_modules_import_nothing_of_ours_but_their_rule():
 def test_every_part_may_import_tags_but_constants_may_not(tmp_path):
     copy = tmp_path / "ner_imbalance"
     shutil.copytree(PACKAGE, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    before = violations(copy)
     with (copy / "losses" / "focal.py").open("a", encoding="utf-8") as handle:
         handle.write("\nfrom ner_imbalance.tags import split_tag\n")
-    assert violations(copy) == []
+    assert violations(copy) == before
     with (copy / "constants.py").open("a", encoding="utf-8") as handle:
         handle.write("\nfrom ner_imbalance.tags import split_tag\n")
     assert any(problem.startswith("import cycle:") for problem in violations(copy))

@@ -10,7 +10,6 @@ from ner_imbalance.evaluation.bootstrap import bootstrap_f1
 from ner_imbalance.evaluation.prediction_files import read_gold_and_pred, read_predictions, write_predictions
 from ner_imbalance.evaluation.scores import (
     MODES,
-    SCHEMES,
     Span,
     evaluate_tags,
     flatten_metrics,
@@ -20,7 +19,6 @@ from ner_imbalance.evaluation.scores import (
 
 __all__ = [
     "MODES",
-    "SCHEMES",
     "Span",
     "bootstrap_f1",
     "evaluate_tags",

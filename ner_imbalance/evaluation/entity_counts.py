@@ -18,6 +18,7 @@ import numpy as np
 from seqeval.metrics.sequence_labeling import end_of_chunk, start_of_chunk
 
 from ner_imbalance.constants import OUTSIDE
+from ner_imbalance.tags import conlleval_split
 
 
 class ChunkTables:
@@ -31,7 +32,7 @@ class ChunkTables:
     """
 
     def __init__(self, label_list: Sequence[str]) -> None:
-        states = [_tag_and_type(label) for label in label_list] + [(OUTSIDE, "_"), (OUTSIDE, "")]
+        states = [conlleval_split(label) for label in label_list] + [conlleval_split(OUTSIDE), (OUTSIDE, "")]
         self.separator, self.start = len(label_list), len(label_list) + 1
         self.starts = np.array([[start_of_chunk(p, t, pt, tt) for t, tt in states] for p, pt in states])
         self.ends = np.array([[end_of_chunk(p, t, pt, tt) for t, tt in states] for p, pt in states])
@@ -114,11 +115,6 @@ class EntityCounter:
         types = tables.state_type[end_states]
         keys = (begins * self.size + end_positions) * len(tables.types) + types
         return keys, types, end_positions
-
-
-def _tag_and_type(label: str) -> tuple[str, str]:
-    """The (tag, type) seqeval's `get_entities` reads from a label (prefix form)."""
-    return label[0], label[1:].split("-", maxsplit=1)[-1] or "_"
 
 
 def micro_scores(counts: np.ndarray) -> tuple[float, float, float]:

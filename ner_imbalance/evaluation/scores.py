@@ -13,14 +13,16 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from seqeval import scheme as seqeval_scheme
 from seqeval.metrics.sequence_labeling import get_entities
-from seqeval.scheme import IOB2, IOBES, Entities
 
-from ner_imbalance.constants import TYPE_METRICS
+from ner_imbalance.constants import IOB2, IOBES, TYPE_METRICS
 from ner_imbalance.evaluation.entity_counts import precision_recall_f1
+from ner_imbalance.tags import canonical_scheme
 
 MODES = ("conlleval", "strict")
-SCHEMES = {"IOB2": IOB2, "IOBES": IOBES, "BIOES": IOBES}
+_SEQEVAL_SCHEMES = {IOB2: seqeval_scheme.IOB2, IOBES: seqeval_scheme.IOBES}
+"""seqeval's class of each canonical scheme (`tags.canonical_scheme`), for strict mode."""
 
 
 class Span(NamedTuple):
@@ -42,12 +44,12 @@ def evaluate_tags(
     support (gold entities), predicted, correct}} and the counts `gold_entities`,
     `pred_entities`, `correct_entities`, `tokens`, `correct_tokens`. Scores are fractions in
     [0, 1]; a ratio with a zero denominator is 0, as in conlleval. `scheme` ("IOB2", "IOBES" or
-    its alias "BIOES") matters in strict mode only: conlleval's chunking reads both.
+    its alias "BIOES", any case: `tags.canonical_scheme`) matters in strict mode only: conlleval's
+    chunking reads both.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    if scheme.upper() not in SCHEMES:
-        raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
+    canonical_scheme(scheme)
     gold, pred = _checked_sequences(gold, pred)
     gold_entities = _entities(gold, mode, scheme)
     pred_entities = _entities(pred, mode, scheme)
@@ -82,7 +84,8 @@ def sentence_entities(
     """The entities of every sentence, in word order, found as `evaluate_tags` finds them in `mode`."""
     if mode == "conlleval":
         return [[Span(kind, start, end + 1) for kind, start, end in get_entities(list(tags))] for tags in sequences]
-    entities = Entities([list(tags) for tags in sequences], SCHEMES[scheme.upper()]).entities
+    token_class = _SEQEVAL_SCHEMES[canonical_scheme(scheme)]
+    entities = seqeval_scheme.Entities([list(tags) for tags in sequences], token_class).entities
     return [sorted(Span(entity.tag, entity.start, entity.end) for entity in sentence) for sentence in entities]
 
 
