@@ -156,4 +156,6 @@ class NerTrainingArguments(DecisionArguments, TrainingArguments):
                 "also pass --load_best_model_at_end false"
             )
         super().__post_init__()
+        if self.device.type == "cpu":  # pinned memory speeds host-to-accelerator copies only; on a CPU it warns
+            self.dataloader_pin_memory = False
         self.check_decision_flags()

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import datasets
+import numpy as np
 from transformers import PreTrainedTokenizerBase
 
 from ner_imbalance.data.alignment import tokenize_and_align
@@ -140,5 +141,7 @@ def tokenize_corpus(
             stride=stride,
             label_all_tokens=label_all_tokens,
         )
-        windows[split] = tokenized if split == TRAIN_SPLIT else tokenized.sort("length")
+        if split != TRAIN_SPLIT:  # a stable sort, as Dataset.sort, whose pyarrow options warn (FutureWarning)
+            tokenized = tokenized.select(np.argsort(np.asarray(tokenized["length"]), kind="stable"))
+        windows[split] = tokenized
     return windows

@@ -143,7 +143,6 @@ def evaluate_split(
     for name, value in (uncalibrated_metrics or {}).items():
         metrics[f"{prefix}_uncalibrated_{name.removeprefix(prefix + '_')}"] = value
     metrics[f"{prefix}_decoding"] = decoding
-    trainer.log_metrics(prefix, metrics)
     trainer.save_metrics(prefix, metrics)
     if trainer.is_world_process_zero():
         words = corpus.words[split]

@@ -47,6 +47,7 @@ from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
 from ner_imbalance.losses import build_loss, loss_class
+from ner_imbalance.training.console import run_summary
 from ner_imbalance.training.corpus import PreparedCorpus, windows_of
 from ner_imbalance.training.lock import check_output_lock, release_output_lock, take_output_lock
 from ner_imbalance.training.metrics import argmax_logits
@@ -318,7 +319,8 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
     evaluate on validation and test.
 
     With `--overwrite_output_dir` the old run's files are deleted first; `callbacks` are added to
-    the Trainer's own. Returns `{"train"|"eval"|"test": metrics}`.
+    the Trainer's own. Ends by printing the run's summary on stdout (`console.run_summary`: dev and
+    test F1, per-type scores, decoding, calibration, model folder). Returns `{"train"|"eval"|"test": metrics}`.
     """
     training_args = prepared.training_args
     if training_args.world_size > 1:
@@ -367,6 +369,11 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
         _write_loss_config(output_dir, prepared.loss_args, trainer.loss_fn)
         write_model_card(output_dir, prepared, results=results, calibration=calibration)
     release_output_lock(output_dir)
+    if trainer.is_world_process_zero():
+        summary = run_summary(
+            results, corpus.label_list, decoding=decoding, calibration=calibration, output_dir=output_dir
+        )
+        print(summary, flush=True)
     return results
 
 
