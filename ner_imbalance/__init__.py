@@ -8,7 +8,7 @@ The package, by job (each subpackage's `__init__` exports its public names):
 - `calibration/`  a decision bias chosen on dev, folded into the classifier
 - `evaluation/`   tags -> entities -> scores, exactly as conlleval; bootstrap; error analysis
 - `training/`     one run: `prepare_run` / `execute_run`, `ImbalanceTrainer`, tuning
-- `inference/`    a trained folder -> tags for new text (`Tagger`)
+- `inference/`    a trained folder -> tags for new text (`Tagger`, `ner_pipeline`)
 - `config/`       the command-line dataclasses and their checks
 - `study/`        the loss study, an application on top of the library
 
@@ -33,6 +33,7 @@ _EXPORTS = {
     "run_experiment": "ner_imbalance.training",
     "parse_arguments": "ner_imbalance.config",
     "Tagger": "ner_imbalance.inference",
+    "ner_pipeline": "ner_imbalance.inference",
     "evaluate_tags": "ner_imbalance.evaluation",
     "search_bias": "ner_imbalance.calibration",
     "decode": "ner_imbalance.decoding",

@@ -54,6 +54,9 @@ DECODING_CONFIG_KEY = "ner_decoding"
 """The key of a trained model's `config.json` that records its decoding (what evaluation used, and prediction uses)."""
 TAG_SCHEME_CONFIG_KEY = "ner_tag_scheme"
 """The key of a trained model's `config.json` that records the tag scheme of its labels ("IOB2" or "IOBES")."""
+PIPELINE_TASK = "ner-imbalance"
+"""The `transformers.pipeline` task of `inference.pipeline.NerPipeline` (registered when `ner_imbalance.inference`
+is imported): a model folder's own windows and decoding, entities as the token-classification pipeline gives them."""
 
 REPEAT_FACTOR = "repeat_factor"
 WEIGHTED = "weighted"

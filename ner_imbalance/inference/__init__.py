@@ -3,8 +3,10 @@
 `tagger` (`Tagger`: windows, the word choice of evaluation, batched forward passes), `files`
 (raw text, CoNLL and JSON inputs read lazily; `tag_chunks` for streaming; CoNLL, JSON Lines and
 HTML outputs), `sentences` (what tagging takes and gives), `html` (the pages of tagged text and
-of an evaluation's errors) and `onnx_backend` (export to ONNX, fp32 or int8, and a `Tagger` that
-runs the graph on ONNX Runtime). Nothing here knows the Trainer, a loss or the argument classes.
+of an evaluation's errors), `onnx_backend` (export to ONNX, fp32 or int8, and a `Tagger` that
+runs the graph on ONNX Runtime) and `pipeline` (`ner_pipeline`: the `Tagger`'s entities from a
+`transformers.pipeline`; importing this package registers its task "ner-imbalance"). Nothing here
+knows the Trainer, a loss or the argument classes.
 """
 
 from ner_imbalance.inference.files import (
@@ -24,8 +26,17 @@ from ner_imbalance.inference.files import (
 )
 from ner_imbalance.inference.html import HTML_PAGE_END, error_report_html, html_page_start, write_html
 from ner_imbalance.inference.onnx_backend import ONNX_VARIANTS, export_onnx, onnx_tagger
+from ner_imbalance.inference.pipeline import NerPipeline, ner_pipeline
 from ner_imbalance.inference.sentences import Entity, Sentence, TaggedSentence, entities_of
-from ner_imbalance.inference.tagger import DTYPES, Tagger, load_model_folder, load_tokenizer
+from ner_imbalance.inference.tagger import (
+    DTYPES,
+    Tagger,
+    TaggingWindows,
+    WordDecoder,
+    load_model_folder,
+    load_tokenizer,
+    tagging_windows,
+)
 
 __all__ = [
     "CHUNK_SENTENCES",
@@ -36,9 +47,12 @@ __all__ = [
     "OUTPUT_FORMATS",
     "WRITERS",
     "Entity",
+    "NerPipeline",
     "Sentence",
     "TaggedSentence",
     "Tagger",
+    "TaggingWindows",
+    "WordDecoder",
     "check_writable_tokens",
     "entities_of",
     "error_report_html",
@@ -48,11 +62,13 @@ __all__ = [
     "iter_sentences",
     "load_model_folder",
     "load_tokenizer",
+    "ner_pipeline",
     "onnx_tagger",
     "output_format_of",
     "read_sentences",
     "split_words",
     "tag_chunks",
+    "tagging_windows",
     "write_conll",
     "write_html",
     "write_jsonl",
