@@ -66,3 +66,9 @@ NO_SAMPLING = "none"
 """`--sentence_sampling none`: every training window once per epoch, in the Trainer's own order."""
 REPEAT_THRESHOLD = 0.1
 """Default threshold t of `--repeat_threshold`: entity types in fewer than 10 % of the sentences are repeated."""
+
+MENTION_REPLACEMENT = "mention_replacement"
+AUGMENTATIONS = (MENTION_REPLACEMENT,)
+"""Training-data augmentations (`--augment`; `data.augmentation`): mention replacement (Dai and Adel, COLING 2020)."""
+NO_AUGMENTATION = "none"
+"""`--augment none`: the training sentences as they are."""

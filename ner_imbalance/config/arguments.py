@@ -22,6 +22,7 @@ from ner_imbalance.config.loss_arguments import LossArguments, is_number, loss_a
 from ner_imbalance.config.run_arguments import DataArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.config.training_flags import RENAMED_FLAGS, check_count, check_training_arguments
 from ner_imbalance.constants import (
+    NO_AUGMENTATION,
     NO_SAMPLING,
     REPEAT_THRESHOLD,
 )
@@ -144,8 +145,11 @@ def validate_arguments(
         )
     if not 0.0 < data_args.repeat_threshold <= 1.0:
         raise ValueError(f"--repeat_threshold must be in (0, 1], got {data_args.repeat_threshold}")
-    if data_args.sentence_sampling == NO_SAMPLING and data_args.repeat_threshold != REPEAT_THRESHOLD:
-        raise ValueError("--repeat_threshold applies to --sentence_sampling repeat_factor or weighted only")
+    uses_threshold = data_args.sentence_sampling != NO_SAMPLING or data_args.augment != NO_AUGMENTATION
+    if not uses_threshold and data_args.repeat_threshold != REPEAT_THRESHOLD:
+        raise ValueError(
+            "--repeat_threshold applies to --sentence_sampling repeat_factor or weighted, or to --augment, only"
+        )
     if not 0.0 < data_args.entity_keep_ratio <= 1.0:
         raise ValueError(f"--entity_keep_ratio must be in (0, 1], got {data_args.entity_keep_ratio}")
     for flag in ("max_train_samples", "max_eval_samples"):

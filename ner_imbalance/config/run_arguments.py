@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from transformers import TrainingArguments
 
 from ner_imbalance.config.decision_flags import DecisionArguments
-from ner_imbalance.constants import MAX_SEQ_LENGTH, NO_SAMPLING, REPEAT_THRESHOLD, SAMPLING_MODES, STRIDE, TAG_SCHEMES
+from ner_imbalance.constants import (
+    AUGMENTATIONS,
+    MAX_SEQ_LENGTH,
+    NO_AUGMENTATION,
+    NO_SAMPLING,
+    REPEAT_THRESHOLD,
+    SAMPLING_MODES,
+    STRIDE,
+    TAG_SCHEMES,
+)
 from ner_imbalance.errors import UsageError
 
 OUTPUT_ROOT = "outputs"
@@ -78,7 +87,22 @@ class DataArguments:
     )
     repeat_threshold: float = field(
         default=REPEAT_THRESHOLD,
-        metadata={"help": "--sentence_sampling: the threshold t in (0, 1]; types in fewer sentences are repeated."},
+        metadata={
+            "help": "--sentence_sampling and --augment: the threshold t in (0, 1]; types in fewer sentences are "
+            "repeated (and replaced more often)."
+        },
+    )
+    augment: str = field(
+        default=NO_AUGMENTATION,
+        metadata={
+            "help": "Augment the training sentences afresh each epoch: mention_replacement (each mention of type c "
+            "replaced with probability min(1, p * sqrt(t / f_c)) by another training mention of type c; p is "
+            "--augment_rate, t --repeat_threshold, f_c the share of sentences holding type c).",
+            "choices": [NO_AUGMENTATION, *AUGMENTATIONS],
+        },
+    )
+    augment_rate: float | None = field(
+        default=None, metadata={"help": "--augment: the rate p in [0, 1] (required with --augment)."}
     )
     entity_keep_ratio: float = field(
         default=1.0,
@@ -89,6 +113,22 @@ class DataArguments:
         default=None, metadata={"help": "Use only the first N validation and test sentences."}
     )
     demo_seed: int = field(default=42, metadata={"help": "Seed of the 80/10/10 split of the packaged demo corpus."})
+
+    def __post_init__(self) -> None:
+        if self.augment not in (NO_AUGMENTATION, *AUGMENTATIONS):
+            raise UsageError(
+                f"--augment must be one of {', '.join((NO_AUGMENTATION, *AUGMENTATIONS))}; got {self.augment!r}"
+            )
+        if self.augment == NO_AUGMENTATION:
+            if self.augment_rate is not None:
+                raise UsageError(f"--augment_rate applies to --augment {' or '.join(AUGMENTATIONS)} only")
+            return
+        if self.augment_rate is None:
+            raise UsageError(f"--augment {self.augment} needs --augment_rate, a rate in [0, 1]")
+        if isinstance(self.augment_rate, bool) or not (
+            isinstance(self.augment_rate, (int, float)) and 0.0 <= self.augment_rate <= 1.0
+        ):
+            raise UsageError(f"--augment_rate must be in [0, 1]; got {self.augment_rate!r}")
 
     @property
     def uses_files(self) -> bool:

@@ -35,6 +35,29 @@ from ner_imbalance.constants import REPEAT_FACTOR, SAMPLING_MODES
 from ner_imbalance.tags import entity_types
 
 
+class WindowLayout(NamedTuple):
+    """Which windows belong to which sentence: the windows of the k-th sentence that has windows
+    (`sentences[k]`) are `window_order[first_window[k] : first_window[k] + window_counts[k]]`;
+    `lengths` are the windows' sub-tokens (None where not given)."""
+
+    window_order: np.ndarray
+    sentences: np.ndarray
+    first_window: np.ndarray
+    window_counts: np.ndarray
+    lengths: np.ndarray | None
+
+    @classmethod
+    def of(cls, example_index: Sequence[int] | np.ndarray, lengths: Sequence[int] | np.ndarray | None) -> WindowLayout:
+        """The layout of windows whose sentences are `example_index`."""
+        sentence_of_window = np.asarray(example_index, dtype=np.int64)
+        window_order = np.argsort(sentence_of_window, kind="stable")
+        sentences, first_window, window_counts = np.unique(
+            sentence_of_window[window_order], return_index=True, return_counts=True
+        )
+        window_lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
+        return cls(window_order, sentences, first_window, window_counts, window_lengths)
+
+
 class TypeRepeatFactor(NamedTuple):
     """What `repeat_factors` finds for one entity type: in how many training sentences it occurs,
     their share :math:`f_c` of all sentences, and its repeat factor :math:`r_c`."""
@@ -220,14 +243,8 @@ class SentenceRepeatSampler(Sampler[int]):
         self.num_replicas = num_replicas
         self.rank = rank
         self.epoch = 0
-        self.lengths = None if lengths is None else np.asarray(lengths, dtype=np.int64)
-
-        # Windows sorted by sentence; the windows of the k-th sentence with windows are
-        # window_order[first_window[k] : first_window[k] + window_counts[k]].
-        self.window_order = np.argsort(sentence_of_window, kind="stable")
-        self.sentences, self.first_window, self.window_counts = np.unique(
-            sentence_of_window[self.window_order], return_index=True, return_counts=True
-        )
+        self.layout = WindowLayout.of(sentence_of_window, lengths)
+        self.lengths, self.sentences = self.layout.lengths, self.layout.sentences
         sentence_factor = factors[self.sentences]
         if mode == REPEAT_FACTOR:
             self.whole_draws = np.floor(sentence_factor).astype(np.int64)
@@ -242,8 +259,13 @@ class SentenceRepeatSampler(Sampler[int]):
         self.num_sentence_draws = round(float(expected.sum()))
         self.expected_draws = np.zeros(len(factors))
         self.expected_draws[self.sentences] = expected
-        self.num_windows = max(1, round(float((expected * self.window_counts).sum())))
+        self.num_windows = max(1, round(float((expected * self.layout.window_counts).sum())))
         self.total_size = math.ceil(self.num_windows / num_replicas) * num_replicas
+
+    def window_layout(self, epoch: int) -> WindowLayout:
+        """The windows of every sentence in `epoch`: the same every epoch (a subclass whose windows
+        change with the epoch, `augmentation.AugmentedSentenceSampler`, overrides it)."""
+        return self.layout
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the sentences of `epoch` at the next iteration (the Trainer calls it before each epoch)."""
@@ -268,16 +290,17 @@ class SentenceRepeatSampler(Sampler[int]):
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """The window indices of `epoch` for all processes, in order (`total_size` of them)."""
+        layout = self.window_layout(epoch)
         generator = torch.Generator().manual_seed(self.seed + epoch)
         drawn = np.repeat(np.arange(len(self.sentences)), self._sentence_draws(generator))
         drawn = drawn[torch.randperm(len(drawn), generator=generator).numpy()]
-        windows_per_draw = self.window_counts[drawn]
+        windows_per_draw = layout.window_counts[drawn]
         first_of_draw = np.cumsum(windows_per_draw) - windows_per_draw
         offset_in_sentence = np.arange(windows_per_draw.sum()) - np.repeat(first_of_draw, windows_per_draw)
-        windows = self.window_order[np.repeat(self.first_window[drawn], windows_per_draw) + offset_in_sentence]
+        windows = layout.window_order[np.repeat(layout.first_window[drawn], windows_per_draw) + offset_in_sentence]
         windows = np.resize(windows, self.total_size)
         if self.group_by_length:
-            order = get_length_grouped_indices(self.lengths[windows].tolist(), self.batch_size, generator=generator)
+            order = get_length_grouped_indices(layout.lengths[windows].tolist(), self.batch_size, generator=generator)
         else:
             order = torch.randperm(len(windows), generator=generator).tolist()
         return windows[order]

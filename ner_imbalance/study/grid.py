@@ -17,9 +17,10 @@ Config keys:
   in the record), so that fewer entities no longer also means fewer updates. At keep ratio 1
   this is the plain budget, and the run shares its record with the same run without the option.
 - `losses`: a list of entries `{loss: NAME, <hyperparameter>: value or list, class_weights: ...,
-  sentence_sampling: ..., repeat_threshold: ...}`, each expanded as the product of its lists (the
-  two sampling keys are `DataArguments` fields: a remedy at the data level is a cell of its own,
-  paired with the loss it trains); or `{loss: NAME, from_sweep: best}`, the setting
+  sentence_sampling: ..., repeat_threshold: ..., augment: ..., augment_rate: ...}`, each expanded as
+  the product of its lists (the sampling keys `SAMPLING_KEYS` and augmentation keys `AUGMENT_KEYS`
+  are `DataArguments` fields: a remedy at the data level is a cell of its own, paired with the loss
+  it trains; a run keeps them together as its `sampling`); or `{loss: NAME, from_sweep: best}`, the setting
   of that loss with the best mean dev `sweep_metric` (default `f1`) in the finished runs of the
   config named by the top-level key `sweep`.
 - `calibration` (default none): the post-hoc decision-bias calibration modes (`outside`,
@@ -28,7 +29,8 @@ Config keys:
 
 Sentence sampling changes the length of an epoch (`data/sampling.py`), so a sampling run trains
 for the optimizer steps of the same run without it: those of the full training set under the
-budget, as `equal_steps` (below keep 1 a sampling run needs `equal_steps`).
+budget, as `equal_steps` (below keep 1 a sampling run needs `equal_steps`). Augmentation alone
+keeps the epoch's length (`data/augmentation.py`) and its budget.
 
 Run identity: a run is its settings, not its experiment. The run id is readable and ends with a
 hash of every setting that can change the result (dataset files and options, budget, model, keep
@@ -53,7 +55,7 @@ from typing import Any
 
 import yaml
 
-from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES, NO_SAMPLING
+from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES, NO_AUGMENTATION, NO_SAMPLING
 
 SECTION_KINDS = ("sweep", "comparison", "imbalance", "convergence", "loss_shares")
 CONFIG_KEYS = frozenset(
@@ -89,8 +91,9 @@ STUDY_TRAINING_SETTINGS: dict[str, Any] = {
     "decoding": ARGMAX,
 }
 RESERVED_TRAINING_KEYS = frozenset(STUDY_TRAINING_SETTINGS) | {"output_dir", "seed"}
-# The `DataArguments` fields a `losses` entry may set: sentence sampling is a remedy of its own.
+# The `DataArguments` fields a `losses` entry may set: sentence sampling and augmentation are remedies of their own.
 SAMPLING_KEYS = ("sentence_sampling", "repeat_threshold")
+AUGMENT_KEYS = ("augment", "augment_rate")
 
 
 class StudyConfigError(ValueError):
@@ -116,13 +119,18 @@ class RunSpec:
     class_weights: str
     seed: int
     equal_steps: bool = False
-    sampling: dict[str, Any] = field(default_factory=dict)  # SAMPLING_KEYS set by the config; {} for none
+    sampling: dict[str, Any] = field(default_factory=dict)  # SAMPLING_KEYS, AUGMENT_KEYS set by the config
+
+    @property
+    def samples_sentences(self) -> bool:
+        """Whether the run re-samples its training sentences (`sentence_sampling`)."""
+        return "sentence_sampling" in self.sampling
 
     @property
     def steps_from_full_set(self) -> bool:
         """Whether this run's `max_steps` is derived from the full training set: `equal_steps` below keep 1,
         or sentence sampling (its epochs have another length, so the budget is fixed in steps)."""
-        return (self.equal_steps and self.entity_keep_ratio < 1.0) or bool(self.sampling)
+        return (self.equal_steps and self.entity_keep_ratio < 1.0) or self.samples_sentences
 
     @property
     def label(self) -> str:
@@ -179,16 +187,18 @@ def loss_label(
     separator: str = " ",
     sampling: Mapping[str, Any] | None = None,
 ) -> str:
-    """`focal gamma=2`, `ce weights=sqrt_inverse_frequency`, `ce sampling=repeat_factor t=0.3`: a setting
-    in one line."""
+    """`focal gamma=2`, `ce weights=sqrt_inverse_frequency`, `ce sampling=repeat_factor t=0.3`,
+    `ce augment=mention_replacement p=0.3 t=0.3`: a setting in one line."""
     parts = [loss] + [f"{name}={format_value(value)}" for name, value in sorted(hyperparameters.items())]
     if class_weights != "none":
         parts.append(f"weights={class_weights}")
-    if sampling:
-        threshold = sampling.get("repeat_threshold")
+    sampling = sampling or {}
+    if "sentence_sampling" in sampling:
         parts.append(f"sampling={sampling['sentence_sampling']}")
-        if threshold is not None:
-            parts.append(f"t={format_value(threshold)}")
+    if "augment" in sampling:
+        parts += [f"augment={sampling['augment']}", f"p={format_value(sampling['augment_rate'])}"]
+    if "repeat_threshold" in sampling:
+        parts.append(f"t={format_value(sampling['repeat_threshold'])}")
     return separator.join(parts)
 
 
@@ -266,7 +276,7 @@ def expand_study(config: Mapping[str, Any], records: Mapping[str, dict] | None =
             equal_steps=bool(config.get("equal_steps", False)),
             sampling=sampling,
         )
-        if sampling and ratio < 1.0 and not spec.equal_steps:
+        if spec.samples_sentences and ratio < 1.0 and not spec.equal_steps:
             raise StudyConfigError(f"{name}: sentence sampling below keep 1 needs `equal_steps: true` (see the grid)")
         specs.setdefault(spec.run_id, spec)
     return list(specs.values())
@@ -282,8 +292,10 @@ def _dataset_settings(dataset: str, entry: Mapping[str, Any], shared_training: M
         raise StudyConfigError(f"dataset {dataset}: {', '.join(reserved)} are set by the study, not by configs")
     if "entity_keep_ratio" in data:
         raise StudyConfigError(f"dataset {dataset}: give keep ratios in `entity_keep_ratios`, not per dataset")
-    if set(SAMPLING_KEYS) & set(data):
-        raise StudyConfigError(f"dataset {dataset}: give sentence sampling in a `losses` entry, not per dataset")
+    if set(SAMPLING_KEYS + AUGMENT_KEYS) & set(data):
+        raise StudyConfigError(
+            f"dataset {dataset}: give sentence sampling and augmentation in a `losses` entry, not per dataset"
+        )
     return data, training
 
 
@@ -311,13 +323,22 @@ def _expand_loss_entry(entry: Mapping[str, Any]) -> Iterable[LossSetting]:
 
 
 def split_sampling(chosen: dict[str, Any]) -> dict[str, Any]:
-    """Move the `SAMPLING_KEYS` out of `chosen` (the rest are loss hyperparameters); {} for no sampling."""
-    sampling = {key: chosen.pop(key) for key in SAMPLING_KEYS if key in chosen}
-    if sampling.get("sentence_sampling", NO_SAMPLING) != NO_SAMPLING:
-        return sampling
-    if "repeat_threshold" in sampling:
-        raise StudyConfigError("`repeat_threshold` needs a `sentence_sampling` in the same `losses` entry")
-    return {}
+    """Move the `SAMPLING_KEYS` and `AUGMENT_KEYS` out of `chosen` (the rest are loss hyperparameters):
+    the run's data-level remedies, without the keys that say none; {} for none."""
+    sampling = {key: chosen.pop(key) for key in SAMPLING_KEYS + AUGMENT_KEYS if key in chosen}
+    if sampling.get("sentence_sampling") == NO_SAMPLING:
+        del sampling["sentence_sampling"]
+    if sampling.get("augment") == NO_AUGMENTATION:
+        del sampling["augment"]
+    if "augment_rate" in sampling and "augment" not in sampling:
+        raise StudyConfigError("`augment_rate` needs an `augment` in the same `losses` entry")
+    if "augment" in sampling and "augment_rate" not in sampling:
+        raise StudyConfigError("`augment` needs an `augment_rate` in the same `losses` entry")
+    if "repeat_threshold" in sampling and not {"sentence_sampling", "augment"} & set(sampling):
+        raise StudyConfigError(
+            "`repeat_threshold` needs a `sentence_sampling` or an `augment` in the same `losses` entry"
+        )
+    return sampling
 
 
 def _setting_from_sweep(

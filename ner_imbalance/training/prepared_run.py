@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.data.augmentation import MentionReplacement
 from ner_imbalance.data.corpus import WordCorpus
 from ner_imbalance.data.sampling import TypeRepeatFactor
 
@@ -23,7 +24,9 @@ class PreparedRun:
     loss, the checkpoint to resume from, the decoding (`--decoding`), the calibration: the
     keyword arguments of `calibration.search_bias`, or None when the run does not calibrate, and
     the sentence re-sampling (`--sentence_sampling`): each training sentence's repeat factor and
-    what `data.sampling.repeat_factors` found per entity type, or None without re-sampling.
+    what `data.sampling.repeat_factors` found per entity type, or None without re-sampling; and
+    the training-data augmentation (`--augment`): the `data.augmentation.MentionReplacement` that
+    draws each epoch's sentences, or None without augmentation.
     """
 
     model_args: ModelArguments
@@ -38,3 +41,4 @@ class PreparedRun:
     calibration: dict[str, Any] | None
     sentence_factors: np.ndarray | None = None
     type_repeat_factors: dict[str, TypeRepeatFactor] | None = None
+    mention_replacement: MentionReplacement | None = None

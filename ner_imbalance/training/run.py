@@ -36,11 +36,13 @@ from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelAr
 from ner_imbalance.config.decision_flags import check_calibration_split
 from ner_imbalance.constants import (
     DECODING_CONFIG_KEY,
+    NO_AUGMENTATION,
     NO_CLASS_WEIGHTS,
     NO_SAMPLING,
     OUTSIDE,
     TAG_SCHEME_CONFIG_KEY,
 )
+from ner_imbalance.data.augmentation import MentionReplacement
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
 from ner_imbalance.data.sampling import repeat_factors
 from ner_imbalance.data.stats import compute_class_weights, label_prior
@@ -61,7 +63,7 @@ from ner_imbalance.training.output_folder import (
 )
 from ner_imbalance.training.predictions import calibrate_model, evaluate_split, predict_uncalibrated
 from ner_imbalance.training.prepared_run import PreparedRun
-from ner_imbalance.training.sampler import sampling_metrics, train_sampler
+from ner_imbalance.training.sampler import augmented_epochs, sampling_metrics, train_sampler
 from ner_imbalance.training.start_model import load_start_model
 from ner_imbalance.training.trainer import ImbalanceTrainer
 from ner_imbalance.utils.atomic import write_json_atomic
@@ -134,6 +136,15 @@ def prepare_run(
         sentence_factors, type_repeat_factors = repeat_factors(
             word_corpus.splits["train"]["tags"], data_args.repeat_threshold
         )
+    mention_replacement = None
+    if data_args.augment != NO_AUGMENTATION:
+        mention_replacement = MentionReplacement(
+            word_corpus.splits["train"],
+            scheme=word_corpus.scheme,
+            threshold=data_args.repeat_threshold,
+            rate=data_args.augment_rate,
+            seed=training_args.seed,
+        )
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -156,6 +167,7 @@ def prepare_run(
         calibration=calibration,
         sentence_factors=sentence_factors,
         type_repeat_factors=type_repeat_factors,
+        mention_replacement=mention_replacement,
     )
 
 
@@ -249,13 +261,14 @@ def build_trainer(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
     validation_metrics = corpus.metrics("validation", prepared.decoding)
-    sampler = train_sampler(prepared, corpus.windows["train"])
+    epochs = augmented_epochs(prepared, tokenizer, corpus.windows["train"])
+    sampler = train_sampler(prepared, corpus.windows["train"], epochs)
     trainer = trainer_class(
         **model,
         args=training_args,
         loss_fn=prepared.loss_fn,
         train_sampler=sampler,
-        train_dataset=corpus.windows["train"],
+        train_dataset=corpus.windows["train"] if epochs is None else epochs,
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,
         processing_class=tokenizer,
