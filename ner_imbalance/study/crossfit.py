@@ -29,11 +29,11 @@ from ner_imbalance.calibration.search import (
     tags_from_logits,
 )
 from ner_imbalance.constants import ARGMAX
-from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.evaluation.bootstrap import sentence_counts
 from ner_imbalance.study.records import DevOutputs, require_dev_outputs
 from ner_imbalance.study.summary import Section
+from ner_imbalance.tags import detect_scheme
 
 CROSSFIT_SEED = 0
 """Seed of the permutation that splits dev sentences into the two calibration halves."""

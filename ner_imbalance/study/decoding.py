@@ -21,7 +21,6 @@ import numpy as np
 
 from ner_imbalance.calibration.search import tags_from_logits
 from ner_imbalance.constants import ARGMAX, DECODING_METHODS, VITERBI
-from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.evaluation.bootstrap import (
     macro_f1,
@@ -33,6 +32,7 @@ from ner_imbalance.study.convergence import format_interval, format_points, reco
 from ner_imbalance.study.crossfit import crossfit
 from ner_imbalance.study.records import dev_outputs_path, require_dev_outputs
 from ner_imbalance.study.summary import Section, SettingSummary, entity_types, format_stat, mean_std, ordered_rows
+from ner_imbalance.tags import detect_scheme
 
 VITERBI_OUTSIDE = "viterbi_outside"
 """Viterbi decoding with the `O` bias cross-fitted under Viterbi."""

@@ -24,8 +24,8 @@ from torch.utils.data import Sampler
 from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from ner_imbalance.constants import GOLD_PROBABILITY_PREFIX, LOSS_SHARE_PREFIX, OUTSIDE
+from ner_imbalance.tags import is_tag, split_tag
 from ner_imbalance.training.checkpoints import CompleteCheckpointMarker
-from ner_imbalance.training.console import CONSOLE_CALLBACKS
 from ner_imbalance.training.output_folder import resolve_checkpoint
 from ner_imbalance.training.preemption import PreemptionCallback
 from ner_imbalance.utils.atomic import apply_umask_mode, write_json_atomic
@@ -79,10 +79,6 @@ class ImbalanceTrainer(Trainer):
         self._preemption = PreemptionCallback()
         self.add_callback(self._preemption)
         self.add_callback(_NonFiniteLossGuard(self))
-        # The console shows a short line per log; the logs keep every key (`console`).
-        for printer, console in CONSOLE_CALLBACKS.items():
-            if self.pop_callback(printer) is not None:
-                self.add_callback(console)
         # The metrics this trainer saved, combined into all_results.json (never an older run's file).
         self._saved_metrics: dict[str, float] = {}
 
@@ -149,7 +145,8 @@ class ImbalanceTrainer(Trainer):
 
     def loss_shares(self) -> dict[str, float]:
         """Since the last log: the share of the training loss from tokens whose gold tag is `O` and from
-        each entity type (`loss_share/<group>`), and the mean gold probability of each (`p_gold/<group>`).
+        each entity type (`loss_share/<group>`), and the mean gold probability of each (`p_gold/<group>`). A label
+        that is not a tag (`tags.is_tag`: a model without NER labels) is a group of its own.
 
         Read back from the device here, once per logging step (`losses._statistics.ClassLossShares`);
         `{}` for a loss that does not track them.
@@ -159,7 +156,8 @@ class ImbalanceTrainer(Trainer):
         loss, gold_probability, tokens = self._class_shares.pop().cpu().numpy().astype(float)
         groups: dict[str, list[int]] = {}
         for index, label in sorted(self.model.config.id2label.items()):
-            groups.setdefault(label if label == OUTSIDE else label[2:], []).append(int(index))
+            group = (split_tag(label)[1] or OUTSIDE) if is_tag(label) else label
+            groups.setdefault(group, []).append(int(index))
         total = loss.sum()
         logs = {}
         for group, labels in groups.items():
