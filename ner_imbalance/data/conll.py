@@ -1,23 +1,29 @@
 """Text files and their CoNLL-style column format: the layer below every reader and evaluator.
 
-`read_text` decodes a file (UTF-8, BOM and CRLF handled) and `DataFormatError` names the file
-and line of any problem. A column file has one token per line with whitespace- or TAB-separated
-columns (token first, tags after) and a blank line between sentences: `read_column_sentences`
-gives its sentences with their line numbers, `check_columns` checks the tag columns a caller
-needs, `column_values` picks one column. `readers.read_conll` builds a training corpus on top of
-these; `evaluation` reads prediction files and `predict` reads tokens-only input with them.
+`numbered_lines` reads a file (or standard input, `-`) lazily, one decoded line at a time (UTF-8,
+BOM and CRLF handled), and `read_text` is the whole file; `DataFormatError` names the file and
+line of any problem. A column file has one token per line with whitespace- or TAB-separated
+columns (token first, tags after) and a blank line between sentences: `iter_column_sentences`
+streams its sentences with their line numbers (`read_column_sentences`: all of them),
+`check_columns` checks the tag columns a caller needs, `column_values` picks one column.
+`readers.read_conll` builds a training corpus on top of these; `evaluation` reads prediction files
+and `inference` streams tokens-only input with them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ner_imbalance.tags import is_tag
 
 DOCSTART = "-DOCSTART-"
+
+STANDARD_STREAM = "-"
+"""The path that means standard input (to read) or standard output (to write)."""
 
 
 class DataFormatError(ValueError):
@@ -42,28 +48,35 @@ class ColumnSentence:
     lines: list[int]
 
 
-def read_text(path: str | os.PathLike) -> str:
-    """The file's text: UTF-8 (a leading BOM dropped), CRLF line ends turned into LF.
+def numbered_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, line without its end) of a UTF-8 file, or of standard input for `-`, read lazily.
 
-    Raises `FileNotFoundError` for a missing file and `DataFormatError` for bytes that are not
-    UTF-8 (naming the line) or a file with nothing but whitespace.
+    Split on LF only (a CRLF end loses its CR), a leading BOM dropped. Raises `FileNotFoundError`
+    for a missing file and `DataFormatError` for bytes that are not UTF-8 (naming the line) or, once
+    read, a file with nothing but whitespace.
     """
-    path = Path(path)
-    if not path.is_file():
+    stdin = str(path) == STANDARD_STREAM
+    if not stdin and not Path(path).is_file():
         raise FileNotFoundError(f"{path}: no such file")
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise DataFormatError(
-            path,
-            f"not UTF-8 (byte 0x{raw[error.start]:02x} at offset {error.start}); re-encode the file as UTF-8",
-            line,
-        ) from None
-    if not text.strip():
+    has_text = False
+    with open(sys.stdin.fileno(), "rb", closefd=False) if stdin else open(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise DataFormatError(
+                    path, f"not UTF-8 (byte 0x{raw[error.start]:02x}); re-encode the file as UTF-8", number
+                ) from None
+            line = line.removesuffix("\n").removesuffix("\r")
+            has_text = has_text or bool(line.strip())
+            yield number, line
+    if not has_text:
         raise DataFormatError(path, "the file is empty")
-    return text.replace("\r\n", "\n")
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The whole file (`numbered_lines`, with its checks) as one text with LF line ends."""
+    return "\n".join(line for _, line in numbered_lines(path))
 
 
 def split_columns(line: str) -> list[str]:
@@ -73,20 +86,22 @@ def split_columns(line: str) -> list[str]:
     return line.split()
 
 
-def read_column_sentences(path: str | os.PathLike) -> list[ColumnSentence]:
-    """Sentences of a CoNLL-style file.
+def iter_column_sentences(path: str | os.PathLike) -> Iterator[ColumnSentence]:
+    """The sentences of a CoNLL-style file (or `-`, standard input), read lazily.
 
     Any whitespace-only line (empty, or a lone TAB as in WNUT 2017 train) ends a sentence;
-    `-DOCSTART-` lines are skipped and end the sentence before them.
+    `-DOCSTART-` lines are skipped and end the sentence before them. Raises `DataFormatError` for a
+    line with an empty token column and, once read, for a file without a sentence.
     """
-    sentences: list[ColumnSentence] = []
     rows: list[list[str]] = []
     lines: list[int] = []
-    for number, line in enumerate(read_text(path).split("\n"), start=1):
+    found = False
+    for number, line in numbered_lines(path):
         stripped = line.strip()
         if not stripped or stripped.startswith(DOCSTART):
             if rows:
-                sentences.append(ColumnSentence(rows, lines))
+                found = True
+                yield ColumnSentence(rows, lines)
                 rows, lines = [], []
             continue
         columns = split_columns(line)
@@ -95,10 +110,14 @@ def read_column_sentences(path: str | os.PathLike) -> list[ColumnSentence]:
         rows.append(columns)
         lines.append(number)
     if rows:
-        sentences.append(ColumnSentence(rows, lines))
-    if not sentences:
+        yield ColumnSentence(rows, lines)
+    elif not found:
         raise DataFormatError(path, "no sentences (only blank or -DOCSTART- lines)")
-    return sentences
+
+
+def read_column_sentences(path: str | os.PathLike) -> list[ColumnSentence]:
+    """All sentences of a CoNLL-style file (`iter_column_sentences`)."""
+    return list(iter_column_sentences(path))
 
 
 def check_tag(tag: str, path: str | os.PathLike, line: int | None) -> None:

@@ -11,19 +11,20 @@ from __future__ import annotations
 import importlib.resources
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import datasets
 import numpy as np
 
 from ner_imbalance.data.conll import (
+    STANDARD_STREAM,
     DataFormatError,
     check_columns,
     check_tag,
     column_values,
+    numbered_lines,
     read_column_sentences,
-    read_text,
 )
 
 TOKEN_COLUMN = "tokens"
@@ -64,18 +65,9 @@ def read_json(
     Tags are strings, or integers when `label_names` (id -> tag, e.g. a ClassLabel's names) is
     given. With `require_tags=False` records without tags are accepted (then no `tags` column).
     """
-    records = _json_records(path)
-    if not records:
-        raise DataFormatError(path, "no records")
     tokens, tags = [], []
-    for number, (record, line) in enumerate(records, start=1):
-        # JSON Lines errors name the line; a .json list's errors name the record (1-based).
-        where = "" if line is not None else f"record {number}: "
-        if not isinstance(record, Mapping) or TOKEN_COLUMN not in record:
-            raise DataFormatError(path, f"{where}record without '{TOKEN_COLUMN}'", line)
-        words = record[TOKEN_COLUMN]
-        if not isinstance(words, list) or not all(isinstance(word, str) and word for word in words):
-            raise DataFormatError(path, f"{where}'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
+    for record, line, where in iter_json_records(path):
+        words = record_tokens(record, path, line, where)
         tokens.append(words)
         if not read_tags:
             continue
@@ -88,6 +80,8 @@ def read_json(
             tags.append(_json_tags(record[tag_key], len(words), label_names, path, line))
         except DataFormatError as error:
             raise DataFormatError(path, where + error.message, line) from None
+    if not tokens:
+        raise DataFormatError(path, "no records")
     if tags and len(tags) != len(tokens):
         raise DataFormatError(path, "some records have tags and others do not")
     data = {TOKEN_COLUMN: tokens, TAG_COLUMN: tags} if tags else {TOKEN_COLUMN: tokens}
@@ -197,21 +191,44 @@ def _dataset(data: dict[str, list]) -> datasets.Dataset:
     return datasets.Dataset.from_dict(data, features=features)
 
 
-def _json_records(path: str | os.PathLike) -> list[tuple[object, int | None]]:
-    """(record, line number) pairs; line numbers only for JSON Lines."""
-    text = read_text(path)
-    if Path(path).suffix.lower() == ".jsonl":
-        records = []
-        for number, line in enumerate(text.split("\n"), start=1):
+def iter_json_records(
+    path: str | os.PathLike, *, json_lines: bool | None = None, keep_blank_lines: bool = False
+) -> Iterator[tuple[object | None, int | None, str]]:
+    """(record, line number, where) of a JSON Lines file, read lazily, or of a JSON document.
+
+    `json_lines` says which (default: JSON Lines for a `.jsonl` file and for standard input `-`).
+    JSON Lines: one record per line, errors name the line; its blank
+    lines are skipped, or yield `(None, line, "")` with `keep_blank_lines` (so that outputs line up
+    with input lines). `.json`: a list of records or `{"data": [records]}`, parsed whole (JSON has no
+    record boundaries); errors name the record (`where`, 1-based: "record 3: ").
+    """
+    lines = numbered_lines(path)
+    if json_lines is None:
+        json_lines = str(path) == STANDARD_STREAM or Path(path).suffix.lower() == ".jsonl"
+    if json_lines:
+        for number, line in lines:
             if line.strip():
-                records.append((_parse_json(line, path, number), number))
-        return records
-    document = _parse_json(text, path, None)
+                yield _parse_json(line, path, number), number, ""
+            elif keep_blank_lines:
+                yield None, number, ""
+        return
+    document = _parse_json("\n".join(line for _, line in lines), path, None)
     if isinstance(document, Mapping) and "data" in document:
         document = document["data"]
     if not isinstance(document, list):
         raise DataFormatError(path, 'expected a list of records or {"data": [records]}')
-    return [(record, None) for record in document]
+    for number, record in enumerate(document, start=1):
+        yield record, None, f"record {number}: "
+
+
+def record_tokens(record: object, path: str | os.PathLike, line: int | None, where: str = "") -> list[str]:
+    """The `tokens` of a JSON record: a list of non-empty strings, else `DataFormatError` naming `where`/`line`."""
+    if not isinstance(record, Mapping) or TOKEN_COLUMN not in record:
+        raise DataFormatError(path, f"{where}record without '{TOKEN_COLUMN}'", line)
+    words = record[TOKEN_COLUMN]
+    if not isinstance(words, list) or not all(isinstance(word, str) and word for word in words):
+        raise DataFormatError(path, f"{where}'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
+    return list(words)
 
 
 def _parse_json(text: str, path: str | os.PathLike, line: int | None) -> object:

@@ -6,7 +6,8 @@ first (tag columns may be there and are ignored); JSON / JSON Lines records give
 their other fields (an `id`, ...) are written back beside the tags. Outputs are `token<TAB>tag`
 columns, one JSON record per sentence, or an HTML page (`html`).
 
-`iter_sentences` reads a file lazily (all but a `.json` list, which is parsed whole) and keeps
+`iter_sentences` reads a file, or standard input for `-` (`STANDARD_STREAM`), lazily (all but a `.json`
+list, which is parsed whole) and keeps
 the blank lines of raw text and JSON Lines as empty sentences, so output records line up with
 input lines; `tag_chunks` tags such a stream `CHUNK_SENTENCES` sentences at a time, so memory does
 not grow with the file. `read_sentences` is the whole file as a list, sentences with words only.
@@ -18,14 +19,14 @@ import dataclasses
 import itertools
 import json
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
 from transformers import PreTrainedTokenizerBase
 
-from ner_imbalance.data.conll import DOCSTART, DataFormatError, split_columns
-from ner_imbalance.data.readers import TOKEN_COLUMN
+from ner_imbalance.data.conll import STANDARD_STREAM, DataFormatError, iter_column_sentences, numbered_lines
+from ner_imbalance.data.readers import iter_json_records, record_tokens
 from ner_imbalance.inference.html import write_html
 from ner_imbalance.inference.sentences import Sentence, SentenceTagger, TaggedSentence
 
@@ -72,6 +73,8 @@ def input_format_of(path: str | os.PathLike, input_format: str | None = None) ->
         if input_format not in INPUT_FORMATS:
             raise ValueError(f"input format must be one of {', '.join(INPUT_FORMATS)}, got {input_format!r}")
         return input_format
+    if str(path) == STANDARD_STREAM:
+        return "text"
     suffix = Path(path).suffix.lower()
     if suffix not in EXTENSION_FORMATS:
         raise ValueError(
@@ -130,12 +133,14 @@ def iter_sentences(
     input_format = input_format_of(path, input_format)
     if input_format == "text" and tokenizer is None:
         raise ValueError("raw text input needs the model's tokenizer to split it into words")
-    if not Path(path).is_file():
+    if str(path) != STANDARD_STREAM and not Path(path).is_file():  # before the first sentence is asked for
         raise FileNotFoundError(f"{path}: no such file")
     if input_format == "text":
         sentences = _text_sentences(path, tokenizer)
+    elif input_format == "conll":
+        sentences = _conll_sentences(path)
     else:
-        sentences = {"conll": _conll_sentences, "jsonl": _jsonl_sentences, "json": _json_sentences}[input_format](path)
+        sentences = _json_sentences(path, json_lines=input_format == "jsonl")
     return _with_words(sentences, path)
 
 
@@ -149,85 +154,26 @@ def _with_words(sentences: Iterator[Sentence], path: str | os.PathLike) -> Itera
         raise DataFormatError(path, "no words to tag")
 
 
-def _numbered_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """(line number, line without its end) of a UTF-8 file, read lazily; split on LF only (CRLF
-    handled, a leading BOM dropped); `DataFormatError` for a file with nothing but whitespace."""
-    has_text = False
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as error:
-                raise DataFormatError(
-                    path, f"not UTF-8 (byte 0x{raw[error.start]:02x}); re-encode the file as UTF-8", number
-                ) from None
-            line = line.removesuffix("\n").removesuffix("\r")
-            has_text = has_text or bool(line.strip())
-            yield number, line
-    if not has_text:
-        raise DataFormatError(path, "the file is empty")
-
-
 def _text_sentences(path: str | os.PathLike, tokenizer: PreTrainedTokenizerBase) -> Iterator[Sentence]:
-    for _, line in _numbered_lines(path):
+    for _, line in numbered_lines(path):
         yield text_sentence(line, tokenizer)
 
 
 def _conll_sentences(path: str | os.PathLike) -> Iterator[Sentence]:
-    """Sentences of a CoNLL-style file as `data.conll.read_column_sentences` finds them, read lazily."""
-    tokens: list[str] = []
-    found = False
-    for number, line in _numbered_lines(path):
-        stripped = line.strip()
-        if not stripped or stripped.startswith(DOCSTART):
-            if tokens:
-                found = True
-                yield Sentence(tokens)
-                tokens = []
+    for sentence in iter_column_sentences(path):
+        yield Sentence([columns[0] for columns in sentence.rows])
+
+
+def _json_sentences(path: str | os.PathLike, json_lines: bool) -> Iterator[Sentence]:
+    """JSON (Lines) records as sentences: their words, and their other fields (but those an output record
+    writes) to pass through; a blank JSON Lines line is an empty sentence."""
+    for record, line, where in iter_json_records(path, json_lines=json_lines, keep_blank_lines=True):
+        if record is None:
+            yield Sentence([])
             continue
-        columns = split_columns(line)
-        if not columns[0]:
-            raise DataFormatError(path, f"empty token column in {line!r}", number)
-        tokens.append(columns[0])
-    if tokens:
-        yield Sentence(tokens)
-    elif not found:
-        raise DataFormatError(path, "no sentences (only blank or -DOCSTART- lines)")
-
-
-def _jsonl_sentences(path: str | os.PathLike) -> Iterator[Sentence]:
-    for number, line in _numbered_lines(path):
-        yield _record_sentence(_parse_json(line, path, number), path, number, "") if line.strip() else Sentence([])
-
-
-def _json_sentences(path: str | os.PathLike) -> Iterator[Sentence]:
-    """A `.json` list of records (or `{"data": [records]}`): parsed whole, JSON has no record boundaries."""
-    text = "\n".join(line for _, line in _numbered_lines(path))
-    document = _parse_json(text, path, None)
-    if isinstance(document, Mapping) and "data" in document:
-        document = document["data"]
-    if not isinstance(document, list):
-        raise DataFormatError(path, 'expected a list of records or {"data": [records]}')
-    for number, record in enumerate(document, start=1):
-        yield _record_sentence(record, path, None, f"record {number}: ")
-
-
-def _parse_json(text: str, path: str | os.PathLike, line: int | None) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise DataFormatError(path, f"invalid JSON: {error.msg}", line if line is not None else error.lineno) from None
-
-
-def _record_sentence(record: object, path: str | os.PathLike, line: int | None, where: str) -> Sentence:
-    """A JSON record's words, and its other fields (but those an output record writes) to pass through."""
-    if not isinstance(record, Mapping) or TOKEN_COLUMN not in record:
-        raise DataFormatError(path, f"{where}record without '{TOKEN_COLUMN}'", line)
-    words = record[TOKEN_COLUMN]
-    if not isinstance(words, list) or not all(isinstance(word, str) and word for word in words):
-        raise DataFormatError(path, f"{where}'{TOKEN_COLUMN}' must be a list of non-empty strings", line)
-    fields = {key: value for key, value in record.items() if key not in RECORD_KEYS}
-    return Sentence(list(words), fields=fields or None)
+        words = record_tokens(record, path, line, where)
+        fields = {key: value for key, value in record.items() if key not in RECORD_KEYS}
+        yield Sentence(words, fields=fields or None)
 
 
 def tag_chunks(
