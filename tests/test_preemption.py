@@ -53,7 +53,14 @@ def start(model_dir: Path, output_dir: Path, *extra: str) -> subprocess.Popen:
         text=True,
         env={**environment, "OMP_NUM_THREADS": "1"},
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        # A suite started in the background by a non-interactive shell passes SIGINT on as ignored, and Python
+        # then keeps ignoring it: the child starts with the default, as from a terminal, however pytest started.
+        preexec_fn=_default_sigint,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for(path: Path, process: subprocess.Popen, timeout: float = 120) -> None:
@@ -140,17 +147,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_130(tmp_path, tiny_model_dir):
 @pytest.mark.parametrize(
     ("signal_number", "status", "line"),
     [
-        (signal.SIGINT, 130, "train_ner.py: interrupted (Ctrl-C): stopped without a new checkpoint"),
-        (signal.SIGTERM, 143, "train_ner.py: SIGTERM: stopped without a new checkpoint"),
+        (signal.SIGINT, 130, "ner-train: interrupted (Ctrl-C): stopped without a new checkpoint"),
+        (signal.SIGTERM, 143, "ner-train: SIGTERM: stopped without a new checkpoint"),
     ],
 )
 def test_a_signal_before_training_is_one_line_without_traceback(tmp_path, tiny_model_dir, signal_number, status, line):
     process = start(tiny_model_dir, tmp_path / "run")
-    assert process.stdout.readline().startswith("train_ner.py: output folder"), "prepared: the model loads next"
+    assert process.stdout.readline().startswith("ner-train: output folder"), "prepared: the model loads next"
     process.send_signal(signal_number)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == status and "Traceback" not in stderr, stderr[-3000:]
-    assert [text for text in stderr.splitlines() if text.startswith("train_ner.py: ")] == [line]
+    assert [text for text in stderr.splitlines() if text.startswith("ner-train: ")] == [line]
     assert not (tmp_path / "run" / LOCK_FILE).exists(), "the lock is released"
 
 
