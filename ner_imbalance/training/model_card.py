@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 from ner_imbalance.calibration import CalibrationResult
-from ner_imbalance.constants import OUTSIDE, VITERBI
+from ner_imbalance.constants import OUTSIDE, PIPELINE_TASK, VITERBI
 from ner_imbalance.training.prepared_run import PreparedRun
 from ner_imbalance.utils.atomic import write_text_atomic
 
@@ -71,20 +71,17 @@ def write_model_card(
 
 
 def usage_note(decoding: str) -> str:
-    """How to get this model's tags: the `Tagger` (with the decoding it was evaluated with) or the pipeline."""
-    tagger = (
-        "Tag a file with `python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`, or in "
-        "Python with `Tagger.from_folder(<this folder>).tag(sentences)` (`from ner_imbalance import Tagger`): both "
-        f"decode with `{decoding}`, as the evaluation above did."
+    """How to get this model's tags: `predict_ner.py`, `ner_pipeline` (a `transformers` pipeline) and the
+    `Tagger`, all with the decoding it was evaluated with; and what the plain token-classification pipeline gives."""
+    ours = (
+        "Tag a file with `python scripts/predict_ner.py --model <this folder> --input FILE --output FILE`. In Python, "
+        "`ner_imbalance.ner_pipeline(<this folder>)` is a `transformers` pipeline that returns the entities of texts "
+        "(`entity_group`, `score`, `word`, `start`, `end`); after `import ner_imbalance.inference`, "
+        f'`transformers.pipeline("{PIPELINE_TASK}", model=<this folder>)` builds the same. '
+        "`Tagger.from_folder(<this folder>)` (`from ner_imbalance import Tagger`) tags lists of words (`.tag`) or "
+        f"texts (`.tag_text`). All decode with `{decoding}` on the windows of the evaluation above."
     )
+    plain = '`transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="first")`'
     if decoding != VITERBI:
-        return tagger + (
-            ' `transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="first")` '
-            'gives the same tags (the model was trained on the first sub-token of each word, so "first" gives whole '
-            "words)."
-        )
-    return tagger + (
-        ' `transformers.pipeline("token-classification", model=<this folder>, aggregation_strategy="first")` '
-        "loads it too, but decodes each word on its own (argmax): it cannot apply the Viterbi constraints, so its "
-        "tags can differ from the scores above where argmax gives an invalid sequence."
-    )
+        return f'{ours} {plain} loads it too (trained on the first sub-token of each word, "first" gives whole words).'
+    return f"{ours} {plain} loads it too, but decodes each word by argmax: its tags can differ from those above."

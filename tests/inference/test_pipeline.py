@@ -22,6 +22,7 @@ import ner_imbalance
 from ner_imbalance.calibration import fold_bias_into_classifier
 from ner_imbalance.constants import DECODING_CONFIG_KEY, PIPELINE_TASK, VITERBI
 from ner_imbalance.inference import NerPipeline, Tagger, split_words, tagging_windows
+from ner_imbalance.training.model_card import usage_note
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 WINDOWS = {"max_seq_length": 8, "stride": 2}
@@ -136,3 +137,11 @@ def test_bad_inputs_and_options_are_refused(model_dir, tmp_path):
         ner_imbalance.ner_pipeline(model_dir, device="cpu", decoding="beam")
     with pytest.raises(FileNotFoundError, match="no such model folder"):
         ner_imbalance.ner_pipeline(tmp_path / "nowhere")
+
+
+@pytest.mark.parametrize("decoding", ["argmax", VITERBI])
+def test_the_model_card_shows_both_entry_points(decoding):
+    note = usage_note(decoding)
+    assert "ner_imbalance.ner_pipeline(<this folder>)" in note
+    assert f'transformers.pipeline("{PIPELINE_TASK}", model=<this folder>)' in note
+    assert f"decode with `{decoding}`" in note
