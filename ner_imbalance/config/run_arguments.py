@@ -9,6 +9,8 @@ dataclass is generated from the loss registry (`loss_arguments`).
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
 
 from transformers import TrainingArguments
@@ -26,6 +28,8 @@ from ner_imbalance.constants import (
 )
 from ner_imbalance.errors import UsageError
 
+DATA_FILE_FLAGS = ("train_file", "validation_file", "test_file")
+"""The flags that name a corpus file (relative names are read from `--data_dir` when it is given)."""
 OUTPUT_ROOT = "outputs"
 """Parent of the default output folders, `outputs/<loss>-<timestamp>` (one per run)."""
 
@@ -52,6 +56,17 @@ class DataArguments:
     )
     validation_file: str | None = field(default=None, metadata={"help": "Development file, same formats."})
     test_file: str | None = field(default=None, metadata={"help": "Test file, same formats."})
+    data_dir: str | None = field(
+        default=None,
+        metadata={
+            "help": "The folder that relative --train_file, --validation_file and --test_file names are read "
+            "from: a corpus config names its files, this flag says where they are on this machine."
+        },
+    )
+    corpus_source: str | None = field(
+        default=None,
+        metadata={"help": "Where the corpus is published; an error about a data file that is not there names it."},
+    )
     dataset_name: str | None = field(
         default=None, metadata={"help": "A Hugging Face dataset (hub name or local folder) instead of files."}
     )
@@ -132,7 +147,27 @@ class DataArguments:
 
     @property
     def uses_files(self) -> bool:
-        return any((self.train_file, self.validation_file, self.test_file))
+        return any(getattr(self, flag) for flag in DATA_FILE_FLAGS)
+
+    def in_data_dir(self) -> DataArguments:
+        """These arguments with each relative data file name read from `--data_dir` (the same without it).
+
+        Applied once, by `parse_arguments`: the file names of a config stay as written, the folder is per machine.
+        """
+        if self.data_dir is None:
+            return self
+        names = {flag: getattr(self, flag) for flag in DATA_FILE_FLAGS if getattr(self, flag)}
+        return dataclasses.replace(self, **{flag: os.path.join(self.data_dir, name) for flag, name in names.items()})
+
+    def missing_file_message(self, flag: str) -> str:
+        """One line for the data file of `--flag` that is not there: the file, where the corpus is published
+        (`--corpus_source`) and, for a file read from `--data_dir`, the flag that says where it is."""
+        message = f"--{flag}: file not found: {getattr(self, flag)}"
+        if self.corpus_source:
+            message += f"; the corpus is published at {self.corpus_source}"
+        if self.data_dir is not None:
+            message += f"; pass the folder that holds its files with --data_dir FOLDER (now {self.data_dir})"
+        return message
 
 
 @dataclass
