@@ -19,16 +19,15 @@ from transformers import HfArgumentParser
 
 from ner_imbalance.config.decision_flags import check_calibration_split
 from ner_imbalance.config.loss_arguments import LossArguments, is_number, loss_arguments_class
-from ner_imbalance.config.run_arguments import DataArguments, ModelArguments, NerTrainingArguments
+from ner_imbalance.config.run_arguments import DATA_FILE_FLAGS, DataArguments, ModelArguments, NerTrainingArguments
 from ner_imbalance.config.training_flags import RENAMED_FLAGS, check_count, check_training_arguments
 from ner_imbalance.constants import (
     NO_AUGMENTATION,
     NO_SAMPLING,
     REPEAT_THRESHOLD,
 )
-from ner_imbalance.errors import OneLineArgumentParser, UsageError
+from ner_imbalance.errors import UsageError
 from ner_imbalance.losses import LOSS_REGISTRY, loss_class
-from ner_imbalance.utils.command_line import add_version_flag
 
 TRACEBACK_FLAG = "--traceback"
 """Show the full traceback of an error in a run's preparation (for bug reports) instead of one line."""
@@ -44,8 +43,11 @@ def argument_classes() -> tuple[type, ...]:
     return tuple(loss_arguments_class() if cls is LossArguments else cls for cls in ARGUMENT_CLASSES)
 
 
-class _RunArgumentParser(HfArgumentParser, OneLineArgumentParser):
-    """`HfArgumentParser` with `OneLineArgumentParser`'s errors: a `UsageError` instead of usage text and an exit."""
+class _OneLineErrorParser(HfArgumentParser):
+    """`HfArgumentParser` whose errors are a `UsageError` (one line) instead of usage text and an exit."""
+
+    def error(self, message: str):
+        raise UsageError(message)
 
 
 def _yaml_defaults(config_path: Path) -> dict[str, Any]:
@@ -63,12 +65,11 @@ def _yaml_defaults(config_path: Path) -> dict[str, Any]:
 
 
 def argument_parser() -> HfArgumentParser:
-    """The parser of `ner-train`: every argument dataclass plus `--config`, `--traceback` and `--version`.
+    """The parser of `train_ner.py`: every argument dataclass plus `--config` and `--traceback`.
 
     Its errors raise a one-line `UsageError` instead of printing the usage text and exiting.
     """
-    parser = _RunArgumentParser(argument_classes())
-    add_version_flag(parser)
+    parser = _OneLineErrorParser(argument_classes())
     parser.add_argument("--config", type=Path, default=None, help="A YAML file of arguments; flags override it.")
     parser.add_argument(
         TRACEBACK_FLAG,
@@ -101,6 +102,7 @@ def parse_arguments(
         hints = [f"{flag}: {RENAMED_FLAGS[flag]}" for flag in unknown if flag in RENAMED_FLAGS]
         raise UsageError(f"unrecognized arguments: {' '.join(unknown)}" + (f" ({'; '.join(hints)})" if hints else ""))
     model_args, data_args, loss_args, training_args = arguments
+    data_args = data_args.in_data_dir()
     validate_arguments(model_args, data_args, loss_args, training_args)
     return model_args, data_args, loss_args, training_args
 
@@ -127,10 +129,10 @@ def validate_arguments(
         check_calibration_split(training_args, has_validation=data_args.validation_file is not None)
     if data_args.uses_files and data_args.dataset_name:
         raise ValueError("--dataset_name conflicts with --train_file/--validation_file/--test_file: give one source")
-    for flag in ("train_file", "validation_file", "test_file"):
+    for flag in DATA_FILE_FLAGS:
         path = getattr(data_args, flag)
         if path is not None and not Path(path).is_file():
-            raise FileNotFoundError(f"--{flag}: file not found: {path}")
+            raise FileNotFoundError(data_args.missing_file_message(flag))
     model_path = model_args.model_name_or_path
     if model_path and (model_path.startswith((".", "/", "~")) or Path(model_path).exists()):
         if not Path(model_path).expanduser().is_dir():
