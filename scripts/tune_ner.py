@@ -1,66 +1,12 @@
-"""Search the learning rate and the loss's hyperparameters for the best dev entity F1 (optuna).
+"""Search the learning rate and the loss's hyperparameters (optuna): `ner-tune` from the repository.
 
-    python scripts/tune_ner.py --loss focal --n_trials 20 --train_file train.conll \\
-        --validation_file dev.conll --output_dir outputs/tune_focal
+    python scripts/tune_ner.py --loss focal --n_trials 20 --output_dir outputs/tune_focal
 
-Every `train_ner.py` flag works (they fix what is not searched). The study is kept in
-OUTPUT_DIR/optuna.db: the same command again resumes it up to --n_trials. At the end the trials
-are printed and written to OUTPUT_DIR/trials.csv and trials.md. Needs
-`pip install 'ner_imbalance[tune]'`.
-
-A bad flag, or an OUTPUT_DIR holding a study of other data, model or loss (`study.json`), is one
-line on stderr and exit status 2. SIGTERM or Ctrl-C during a trial stops it after the current step
-(exit 143 or 130; a second Ctrl-C at once), without a traceback: the same command again resumes
-the study, and optuna retries the trial that was running.
+The command is `ner_imbalance.cli.tune` (`ner-tune --help` lists its flags and says more); this file
+keeps the `python scripts/tune_ner.py` and `accelerate launch scripts/tune_ner.py` spellings working.
 """
 
-from __future__ import annotations
-
-import logging
-import sys
-
-import transformers
-from transformers import HfArgumentParser
-
-from ner_imbalance.config.arguments import parse_arguments
-from ner_imbalance.training.tuning import TuningArguments, format_trials, run_search
-from ner_imbalance.utils.command_line import exit_with
-from ner_imbalance.utils.extras import MissingExtraError
-
-INTERRUPTED_STATUS = 130
-
-
-def main(argv: list[str] | None = None) -> int:
-    try:
-        return _tune(list(sys.argv[1:] if argv is None else argv))
-    except KeyboardInterrupt:
-        print("tune_ner.py: interrupted (Ctrl-C): run the same command again to resume the study", file=sys.stderr)
-        return INTERRUPTED_STATUS
-
-
-def _tune(argv: list[str]) -> int:
-    try:
-        tuning_args, rest = HfArgumentParser(TuningArguments, allow_abbrev=False).parse_args_into_dataclasses(
-            args=argv, return_remaining_strings=True, look_for_args_file=False
-        )
-        model_args, data_args, loss_args, training_args = parse_arguments(rest)
-    except (ValueError, FileNotFoundError) as error:
-        print(f"tune_ner.py: error: {error}", file=sys.stderr)
-        return 2
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    transformers.utils.logging.set_verbosity_warning()
-    try:
-        result = run_search(model_args, data_args, loss_args, training_args, tuning_args)
-    except (ValueError, MissingExtraError) as error:
-        print(f"tune_ner.py: error: {error}", file=sys.stderr)
-        return 2
-    print(format_trials(result.trials))
-    flags = " ".join(f"--{name} {value}" for name, value in result.best_params.items())
-    print(f"\nbest: trial {result.best_trial}, dev F1 {100 * result.best_value:.2f}; retrain with")
-    print(f"  python scripts/train_ner.py --loss {loss_args.loss} {flags} <the same data and model flags>")
-    print(f"study: {result.study_path}")
-    return 0
-
+from ner_imbalance.cli.tune import run
 
 if __name__ == "__main__":
-    exit_with(main)
+    run()

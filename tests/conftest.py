@@ -5,14 +5,10 @@ Nothing here reads `../shared` or the network, so the suite passes on a fresh cl
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-
-from tiny_models import FIXTURES, make_tiny_bert, make_tiny_tokenizer, save_tiny_encoder  # noqa: E402
+from tiny_models import FIXTURES, make_tiny_bert, make_tiny_tokenizer, save_tiny_encoder
 
 
 @pytest.fixture(scope="session")

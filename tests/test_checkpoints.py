@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import save_file
+from test_cli_errors import one_error_line, snapshot  # noqa: E402
 from tiny_models import random_token_dataset, tiny_corpus_flags, tiny_training_arguments
 from transformers import DataCollatorForTokenClassification
 
+from ner_imbalance.cli import train
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.errors import UsageError
 from ner_imbalance.losses import build_loss
@@ -25,12 +26,6 @@ from ner_imbalance.training.checkpoints import (
 from ner_imbalance.training.output_folder import resolve_checkpoint
 from ner_imbalance.training.run import prepare_run
 from ner_imbalance.training.trainer import ImbalanceTrainer
-
-REPO = Path(__file__).parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import train_ner  # noqa: E402
-from test_cli_errors import one_error_line, snapshot  # noqa: E402
 
 
 def fake_checkpoint(folder: Path, *, complete: bool = True) -> Path:
@@ -119,7 +114,7 @@ def test_train_ner_refuses_a_damaged_checkpoint_in_one_line_naming_the_file(tmp_
     (checkpoint / "optimizer.pt").write_bytes(b"cut short")
     before = snapshot(run)
     argv = tiny_corpus_flags(tiny_model_dir, run, "--resume_from_checkpoint", str(checkpoint), "--use_cpu", "true")
-    assert train_ner.main(argv) == 2
+    assert train.main(argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert str(checkpoint / "optimizer.pt") in line and "damaged" in line
     assert snapshot(run) == before

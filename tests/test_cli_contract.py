@@ -1,4 +1,4 @@
-"""Issue 28: evaluate_ner.py, data_stats.py and tune_ner.py keep train_ner.py's contract.
+"""Issue 28: ner-evaluate, ner-data-stats and ner-tune keep ner-train's contract.
 
 Bad input is exit status 2 and exactly one stderr line, without traceback, and leaves the input's
 bytes as they were; output cut short by `| head` ends quietly; written files get the permissions
@@ -18,14 +18,11 @@ from pathlib import Path
 import pytest
 from tiny_models import TINY_CORPUS, tiny_corpus_flags
 
+from ner_imbalance.cli import data_stats, evaluate, tune
 from ner_imbalance.utils.atomic import write_json_atomic
 
 REPO = Path(__file__).parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
 
-import data_stats  # noqa: E402
-import evaluate_ner  # noqa: E402
-import tune_ner  # noqa: E402
 
 GOLD_IOB2 = "John B-PER\nSmith I-PER\nvisited O\nParis B-LOC\n\n"
 PRED_IOBES = "John B-PER\nSmith E-PER\nvisited O\nParis S-LOC\n\n"
@@ -66,21 +63,21 @@ def iob2_gold_iobes_pred(tmp_path) -> tuple[Path, Path]:
     return gold, pred
 
 
-# evaluate_ner.py
+# ner-evaluate
 
 
 @pytest.mark.parametrize("strict", [False, True])
 def test_evaluate_refuses_gold_and_predictions_in_different_schemes_naming_both(iob2_gold_iobes_pred, capsys, strict):
     gold, pred = iob2_gold_iobes_pred
     argv = ["--gold", str(gold), "--pred", str(pred), *(["--strict"] if strict else [])]
-    line = refused(evaluate_ner.main, argv, capsys, "evaluate_ner.py", gold, pred)
+    line = refused(evaluate.main, argv, capsys, "ner-evaluate", gold, pred)
     assert f"gold {gold} in IOB2" in line and f"predictions {pred} in IOBES" in line
 
 
 def test_evaluate_refuses_a_one_file_prediction_whose_columns_differ_in_scheme(tmp_path, capsys):
     both = tmp_path / "both.conll"
     both.write_text("John B-PER B-PER\nSmith I-PER E-PER\n\n", encoding="utf-8")
-    line = refused(evaluate_ner.main, ["--pred", str(both)], capsys, "evaluate_ner.py", both)
+    line = refused(evaluate.main, ["--pred", str(both)], capsys, "ner-evaluate", both)
     assert f"the gold column of {both} in IOB2" in line and "its predicted column in IOBES" in line
 
 
@@ -88,7 +85,7 @@ def test_evaluate_scores_the_same_scheme_on_both_sides(tmp_path, capsys):
     gold, pred = tmp_path / "gold.conll", tmp_path / "pred.conll"
     gold.write_text(PRED_IOBES, encoding="utf-8")
     pred.write_text(PRED_IOBES.replace("S-LOC", "O"), encoding="utf-8")
-    assert evaluate_ner.main(["--gold", str(gold), "--pred", str(pred), "--json"]) == 0
+    assert evaluate.main(["--gold", str(gold), "--pred", str(pred), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["recall"] == 0.5
 
 
@@ -97,7 +94,7 @@ def test_evaluate_warns_once_about_a_predicted_type_gold_never_uses(tmp_path, ca
     gold.write_text(GOLD_IOB2, encoding="utf-8")
     pred.write_text(GOLD_IOB2.replace("B-LOC", "B-CITY"), encoding="utf-8")
     with caplog.at_level("WARNING"):
-        assert evaluate_ner.main(["--gold", str(gold), "--pred", str(pred), "--json"]) == 0
+        assert evaluate.main(["--gold", str(gold), "--pred", str(pred), "--json"]) == 0
     (warning,) = caplog.records
     assert warning.getMessage() == "predicted types that gold never uses: CITY (1x); scored as false positives"
     assert json.loads(capsys.readouterr().out)["precision"] == 0.5
@@ -109,22 +106,22 @@ def test_evaluate_never_writes_over_its_input(tmp_path, capsys, flag):
     pred.write_text("John B-PER B-PER\n\n", encoding="utf-8")
     link = tmp_path / ("link.png" if flag == "--confusion" else "link.html")
     link.symlink_to(pred)
-    line = refused(evaluate_ner.main, ["--pred", str(pred), flag, str(link)], capsys, "evaluate_ner.py", pred)
+    line = refused(evaluate.main, ["--pred", str(pred), flag, str(link)], capsys, "ner-evaluate", pred)
     assert f"{flag} {link} is one of the input files" in line
 
 
 def test_evaluate_refuses_a_folder_as_output_and_an_unknown_flag_in_one_line(tmp_path, capsys):
     pred = tmp_path / "pred.conll"
     pred.write_text("John B-PER B-PER\n\n", encoding="utf-8")
-    line = refused(evaluate_ner.main, ["--pred", str(pred), "--html", str(tmp_path)], capsys, "evaluate_ner.py", pred)
+    line = refused(evaluate.main, ["--pred", str(pred), "--html", str(tmp_path)], capsys, "ner-evaluate", pred)
     assert f"--html {tmp_path} is a folder" in line
-    line = refused(evaluate_ner.main, ["--pred", str(pred), "--bogus"], capsys, "evaluate_ner.py", pred)
+    line = refused(evaluate.main, ["--pred", str(pred), "--bogus"], capsys, "ner-evaluate", pred)
     assert "unrecognized arguments: --bogus" in line
 
 
-@pytest.mark.parametrize("script", ["evaluate_ner.py", "data_stats.py"])
-def test_output_cut_short_by_head_ends_quietly(tmp_path, script):
-    if script == "evaluate_ner.py":  # over 64 KiB of examples: more than the pipe holds
+@pytest.mark.parametrize("command", ["evaluate", "data_stats"])
+def test_output_cut_short_by_head_ends_quietly(tmp_path, command):
+    if command == "evaluate":  # over 64 KiB of examples: more than the pipe holds
         gold, pred = tmp_path / "gold.conll", tmp_path / "pred.conll"
         gold.write_text(GOLD_IOB2 * 3000, encoding="utf-8")
         pred.write_text(GOLD_IOB2.replace("B-LOC", "B-PER") * 3000, encoding="utf-8")
@@ -134,7 +131,7 @@ def test_output_cut_short_by_head_ends_quietly(tmp_path, script):
         for path in argv:
             Path(path).write_text(GOLD_IOB2, encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, str(REPO / "scripts" / script), *argv],
+        [sys.executable, "-m", f"ner_imbalance.cli.{command}", *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=environment(),
@@ -146,20 +143,20 @@ def test_output_cut_short_by_head_ends_quietly(tmp_path, script):
     assert stderr == "" and process.returncode == 141  # 128 + SIGPIPE, as a shell reports `cat` cut short
 
 
-# data_stats.py
+# ner-data-stats
 
 
 def test_data_stats_refuses_a_folder_and_a_bad_file_in_one_line(tmp_path, capsys):
-    line = refused(data_stats.main, [str(tmp_path)], capsys, "data_stats.py")
+    line = refused(data_stats.main, [str(tmp_path)], capsys, "ner-data-stats")
     assert f"{tmp_path} is a folder" in line
     latin1 = tmp_path / "latin1.conll"
     latin1.write_bytes(b"M\xfcnchen B-LOC\n")
-    line = refused(data_stats.main, [str(latin1)], capsys, "data_stats.py", latin1)
+    line = refused(data_stats.main, [str(latin1)], capsys, "ner-data-stats", latin1)
     assert f"{latin1}, line 1: not UTF-8" in line
-    assert "FILE" in refused(data_stats.main, [], capsys, "data_stats.py")
+    assert "FILE" in refused(data_stats.main, [], capsys, "ner-data-stats")
 
 
-# tune_ner.py
+# ner-tune
 
 
 def search_flags(model_dir: Path, output_dir: Path, *extra: str) -> list[str]:
@@ -186,7 +183,7 @@ def test_tune_refuses_a_folder_holding_a_study_of_other_data_or_loss(tmp_path, t
     (tmp_path / STUDY_FILE).write_bytes(b"SQLite format 3\x00 the other study")
     argv = ["--n_trials", "1", *search_flags(tiny_model_dir, tmp_path, "--loss", "focal", "--max_seq_length", "128")]
     argv += changed
-    line = refused(tune_ner.main, argv, capsys, "tune_ner.py", tmp_path / STUDY_FILE, tmp_path / FINGERPRINT_FILE)
+    line = refused(tune.main, argv, capsys, "ner-tune", tmp_path / STUDY_FILE, tmp_path / FINGERPRINT_FILE)
     assert f"--output_dir {tmp_path} holds a study of other data, model or loss" in line and named in line
 
 

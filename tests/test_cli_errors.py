@@ -1,8 +1,8 @@
 """Issue 14: a run never destroys or mixes earlier results, and every bad input is one line before any work.
 
-Most cases call `train_ner.main` in this process (the same code path, without re-importing torch for
+Most cases call `train.main` in this process (the same code path, without re-importing torch for
 each); the ones that prove the real script's exit status, output and traceback switch run
-`scripts/train_ner.py` as a subprocess. Every failing case targets a folder holding an earlier
+`python -m ner_imbalance.cli.train` as a subprocess. Every failing case targets a folder holding an earlier
 run's files with `--overwrite_output_dir`, and checks that those files are untouched.
 """
 
@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from tiny_models import TINY_MAX_POSITIONS
 
-REPO = Path(__file__).parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
+from ner_imbalance.cli import train
 
-import train_ner  # noqa: E402
+REPO = Path(__file__).parents[1]
+
 
 CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
 LABELS_IN_ORDER = "O,B-LOC,I-LOC,B-ORG,I-ORG,B-PER,I-PER"
@@ -92,14 +92,14 @@ def one_error_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert "Traceback" not in stderr
     assert len(lines) == 1, stderr
-    assert lines[0].startswith("train_ner.py: error: ")
+    assert lines[0].startswith("ner-train: error: ")
     return lines[0]
 
 
 def fails_in_one_line(capsys, argv: list[str], earlier: Path) -> str:
-    """Run `train_ner.main(argv)`: exit status 2, one error line on stderr, the earlier run's files untouched."""
+    """Run `train.main(argv)`: exit status 2, one error line on stderr, the earlier run's files untouched."""
     before = snapshot(earlier)
-    assert train_ner.main(argv) == 2
+    assert train.main(argv) == 2
     line = one_error_line(capsys.readouterr().err)
     assert snapshot(earlier) == before
     return line
@@ -112,7 +112,7 @@ def script_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 @dataclass
 class ScriptRun:
-    """One `scripts/train_ner.py` subprocess of this module and the earlier run it must leave intact."""
+    """One `ner-train` subprocess of this module and the earlier run it must leave intact."""
 
     earlier: Path
     before: dict[str, str]
@@ -137,7 +137,7 @@ def script_runs(tmp_path_factory, tiny_model_dir) -> dict[str, ScriptRun]:
     for name, (flags, env) in cases.items():
         earlier = make_earlier_run(root / name)
         process = subprocess.Popen(
-            [sys.executable, str(REPO / "scripts" / "train_ner.py"), *run_flags(tiny_model_dir, earlier, *flags)],
+            [sys.executable, "-m", "ner_imbalance.cli.train", *run_flags(tiny_model_dir, earlier, *flags)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
@@ -188,7 +188,7 @@ def test_default_output_folder_is_new_per_run_and_named_after_the_loss(tmp_path,
 def trained_run(tmp_path_factory, tiny_model_dir) -> Path:
     """A complete tiny run with validation: checkpoints 1 and 2, eval results and predictions."""
     folder = tmp_path_factory.mktemp("trained") / "run"
-    assert train_ner.main(run_flags(tiny_model_dir, folder)) == 0
+    assert train.main(run_flags(tiny_model_dir, folder)) == 0
     return folder
 
 
@@ -210,7 +210,7 @@ def test_overwrite_removes_stale_files_and_all_results_holds_only_this_run(
         validation=False,
     )
     argv[argv.index("--max_steps") + 1] = "1"
-    assert train_ner.main(argv) == 0
+    assert train.main(argv) == 0
     assert f"output folder {folder}" in capsys.readouterr().out
     assert not (folder / "eval_results.json").exists() and not (folder / "predictions_validation.conll").exists()
     assert not (folder / "checkpoint-2").exists(), "the earlier run's checkpoints are gone, not mixed with these"
@@ -279,7 +279,7 @@ def test_traceback_is_shown_on_request(script_runs, earlier_run, tiny_model_dir)
     assert run.returncode != 0 and "Traceback" in run.stderr and "UsageError" in run.stderr
     argv = run_flags(tiny_model_dir, earlier_run, "--overwrite_output_dir", "true", "--max_train_samples", "0")
     with pytest.raises(ValueError, match="--max_train_samples"):
-        train_ner.main([*argv, "--traceback"])
+        train.main([*argv, "--traceback"])
 
 
 # 5. Per-class vectors: checked against the label list before the model loads, labels listed in order.
@@ -343,7 +343,7 @@ def test_resume_true_continues_from_the_last_checkpoint(value, trained_run, tiny
         prepared = prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint)
         assert prepared.resume_from_checkpoint == str(folder / "checkpoint-2")
         return
-    assert train_ner.main(argv) == 0
+    assert train.main(argv) == 0
     state = json.loads((folder / "trainer_state.json").read_text())
     assert state["global_step"] == 3, "steps 1-2 came from the checkpoint, step 3 was trained"
     assert (folder / "checkpoint-3").is_dir()
@@ -370,7 +370,7 @@ def test_iob1_warning_names_the_real_flags(caplog):
 def test_evaluation_only_run_does_not_claim_to_have_trained(tmp_path, tiny_model_dir):
     folder = tmp_path / "eval_only"
     argv = run_flags(tiny_model_dir, folder, "--do_train", "false", "--eval_strategy", "no")
-    assert train_ner.main([*argv, "--load_best_model_at_end", "false"]) == 0
+    assert train.main([*argv, "--load_best_model_at_end", "false"]) == 0
     card = (folder / "README.md").read_text()
     assert "no training" in card and "trained nothing" in card
     assert "trained with" not in card and "Training data" not in card

@@ -13,21 +13,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from tiny_models import predict_flags
 
+from ner_imbalance.cli import evaluate, predict
 from ner_imbalance.evaluation.error_analysis import OUTCOMES, analyse_errors
 from ner_imbalance.inference import HTML_PAGE_END, Sentence, TaggedSentence, entities_of, html_page_start, write_html
 from ner_imbalance.inference.html import error_report_html
-
-SCRIPTS = Path(__file__).parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-import evaluate_ner  # noqa: E402
-import predict_ner  # noqa: E402
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
@@ -114,8 +108,8 @@ def test_predict_ner_writes_the_page_from_the_extension(tmp_path, model_dir):
     source = tmp_path / "in.txt"
     source.write_text("john visited paris and london today\n\nmary likes the city\n" * 3, encoding="utf-8")
     flags = predict_flags(model_dir, source)
-    assert predict_ner.main([*flags, "--output", str(tmp_path / "tags.jsonl")]) == 0
-    assert predict_ner.main([*flags, "--output", str(tmp_path / "tags.html")]) == 0
+    assert predict.main([*flags, "--output", str(tmp_path / "tags.jsonl")]) == 0
+    assert predict.main([*flags, "--output", str(tmp_path / "tags.html")]) == 0
     records = (tmp_path / "tags.jsonl").read_text(encoding="utf-8").splitlines()
     entities = sum(len(json.loads(record)["entities"]) for record in records)
     text = (tmp_path / "tags.html").read_text(encoding="utf-8")
@@ -207,7 +201,7 @@ def test_evaluate_ner_writes_the_report(tmp_path, capsys):
         + "\n",
         encoding="utf-8",
     )
-    assert evaluate_ner.main(["--pred", str(predictions), "--errors", "--html", str(tmp_path / "report.html")]) == 0
+    assert evaluate.main(["--pred", str(predictions), "--errors", "--html", str(tmp_path / "report.html")]) == 0
     printed = capsys.readouterr().out
     text = (tmp_path / "report.html").read_text(encoding="utf-8")
     for row in _cells("outcomes", text)[1:]:

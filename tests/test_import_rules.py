@@ -46,6 +46,20 @@ ALLOWED = {
         "utils",
     },
     "study": {"calibration", "config", "constants", "data", "evaluation", "training", "utils"},
+    # The installed commands: they parse flags and call the library; nothing imports them.
+    "cli": {
+        "calibration",
+        "config",
+        "constants",
+        "data",
+        "decoding",
+        "errors",
+        "evaluation",
+        "inference",
+        "losses",
+        "training",
+        "utils",
+    },
 }
 
 
@@ -172,6 +186,8 @@ def test_losses_know_no_data_trainer_or_transformers():
         ("evaluation/scores.py", "from ner_imbalance.calibration import search", "evaluation/) imports"),
         ("constants.py", "from ner_imbalance.errors import UsageError", "constants/) imports ner_imbalance.errors"),
         ("tags.py", "from ner_imbalance.data import labels", "tags/) imports ner_imbalance.data"),
+        ("training/run.py", "    from ner_imbalance.cli import train", "training/) imports ner_imbalance.cli"),
+        ("cli/train.py", "from ner_imbalance.study import runner", "cli/) imports ner_imbalance.study"),
     ],
 )
 def test_a_planted_violation_is_found(tmp_path, planted_in, line, expected):

@@ -11,19 +11,15 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_cli_errors import one_error_line, snapshot  # noqa: E402
 from test_preemption import SAVE_STEPS, start, wait_for
 from tiny_models import tiny_corpus_flags
 
+from ner_imbalance.cli import train
 from ner_imbalance.errors import UsageError
 from ner_imbalance.training.checkpoints import COMPLETE_MARKER
 from ner_imbalance.training.lock import LOCK_FILE, check_output_lock, release_output_lock, take_output_lock
 from ner_imbalance.training.output_folder import check_output_dir, clear_output_dir
-
-REPO = Path(__file__).parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import train_ner  # noqa: E402
-from test_cli_errors import one_error_line, snapshot  # noqa: E402
 
 
 def write_lock(folder: Path, host: str, pid: int) -> Path:
@@ -75,7 +71,7 @@ def test_a_lock_of_another_host_is_one_line_naming_it_and_how_to_remove_it(tmp_p
     (run / "eval_results.json").write_text('{"eval_f1": 0.5}')
     before = snapshot(run)
     flags = ("--overwrite_output_dir", "true") if overwrite else ()
-    assert train_ner.main(tiny_corpus_flags(tiny_model_dir, run, "--use_cpu", "true", *flags)) == 2
+    assert train.main(tiny_corpus_flags(tiny_model_dir, run, "--use_cpu", "true", *flags)) == 2
     line = one_error_line(capsys.readouterr().err)
     assert "locked by process 4242 on host gpu-node-17" in line and f"delete {lock}" in line
     assert snapshot(run) == before
@@ -103,7 +99,7 @@ def test_a_second_run_into_a_live_runs_folder_is_refused_before_anything_is_dele
     try:
         wait_for(tmp_path / "run" / f"checkpoint-{SAVE_STEPS}" / COMPLETE_MARKER, first)
         flags = ("--overwrite_output_dir", "true") if overwrite else ()
-        assert train_ner.main(tiny_corpus_flags(tiny_model_dir, tmp_path / "run", "--use_cpu", "true", *flags)) == 2
+        assert train.main(tiny_corpus_flags(tiny_model_dir, tmp_path / "run", "--use_cpu", "true", *flags)) == 2
         line = one_error_line(capsys.readouterr().err)
         assert f"in use by a run still going (process {first.pid} on this host" in line
         assert (tmp_path / "run" / f"checkpoint-{SAVE_STEPS}").is_dir(), "nothing of the live run was deleted"

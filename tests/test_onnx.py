@@ -15,14 +15,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ner_imbalance.cli import export_onnx as export_command
+from ner_imbalance.cli import predict
 from ner_imbalance.inference import Tagger, export_onnx, onnx_tagger
 from ner_imbalance.utils.extras import MissingExtraError
-
-SCRIPTS = Path(__file__).parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
-
-import export_onnx as export_script  # noqa: E402
-import predict_ner  # noqa: E402
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 WINDOWS = dict(max_seq_length=8, stride=2, batch_size=3)
@@ -47,7 +43,7 @@ def model_dir(tmp_path_factory) -> Path:
     folder = save_tiny_tagger(tmp_path_factory.mktemp("onnx_model"), LABELS, seed=7)
     previous = os.umask(0o022)
     try:
-        assert export_script.main(["--model", str(folder), "--int8"]) == 0
+        assert export_command.main(["--model", str(folder), "--int8"]) == 0
     finally:
         os.umask(previous)
     return folder
@@ -88,10 +84,10 @@ def test_predict_ner_backend_onnx_writes_the_torch_output(tmp_path, model_dir):
     source.write_text("John visited Paris and London today\n\nMary likes the city\n", encoding="utf-8")
     flags = ["--model", str(model_dir), "--input", str(source), "--no_progress", "--max_seq_length", "8"]
     flags += ["--stride", "2"]
-    assert predict_ner.main([*flags, "--output", str(tmp_path / "torch.jsonl")]) == 0
-    assert predict_ner.main([*flags, "--output", str(tmp_path / "onnx.jsonl"), "--backend", "onnx",
+    assert predict.main([*flags, "--output", str(tmp_path / "torch.jsonl")]) == 0
+    assert predict.main([*flags, "--output", str(tmp_path / "onnx.jsonl"), "--backend", "onnx",
                              "--onnx_variant", "fp32"]) == 0  # fmt: skip
-    assert predict_ner.main([*flags, "--output", str(tmp_path / "int8.jsonl"), "--backend", "onnx"]) == 0
+    assert predict.main([*flags, "--output", str(tmp_path / "int8.jsonl"), "--backend", "onnx"]) == 0
     torch_lines = (tmp_path / "torch.jsonl").read_text(encoding="utf-8").splitlines()
     onnx_lines = (tmp_path / "onnx.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(torch_lines) == len(onnx_lines) == 3
@@ -112,7 +108,7 @@ def test_onnx_backend_refuses_gpu_and_bf16_in_one_line(tmp_path, model_dir, caps
     source.write_text("John ran\n", encoding="utf-8")
     capsys.readouterr()
     command = ["--model", str(model_dir), "--input", str(source), "--output", str(tmp_path / "out.conll")]
-    assert predict_ner.main([*command, "--backend", "onnx", "--no_progress", *flags]) == 2
+    assert predict.main([*command, "--backend", "onnx", "--no_progress", *flags]) == 2
     error = capsys.readouterr().err.strip()
     assert message in error and len(error.splitlines()) == 1
     assert not (tmp_path / "out.conll").exists()
@@ -132,5 +128,5 @@ def test_missing_graph_says_how_to_export(tmp_path, model_dir):
     for path in model_dir.iterdir():
         if path.suffix != ".onnx":
             (folder / path.name).write_bytes(path.read_bytes())
-    with pytest.raises(FileNotFoundError, match=r"export_onnx.py --model .* --int8"):
+    with pytest.raises(FileNotFoundError, match=r"ner-export-onnx --model .* --int8"):
         onnx_tagger(folder, variant="int8")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,11 @@ from tiny_models import TINY_CORPUS, tiny_corpus_flags
 from transformers import AutoModelForTokenClassification, AutoTokenizer, pipeline
 
 from ner_imbalance.calibration import load_word_logits, tags_from_logits
+from ner_imbalance.cli import predict, train
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.evaluation import evaluate_tags, read_gold_and_pred, read_predictions
 from ner_imbalance.training import run as pipeline_module
 from ner_imbalance.training.run import build_trainer
-
-REPO = Path(__file__).parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import predict_ner  # noqa: E402
-import train_ner  # noqa: E402
 
 CORPUS = TINY_CORPUS
 
@@ -31,7 +25,7 @@ CORPUS = TINY_CORPUS
 @pytest.fixture(scope="module")
 def trained_output(tmp_path_factory, tiny_model_dir) -> Path:
     output_dir = tmp_path_factory.mktemp("run")
-    exit_code = train_ner.main(
+    exit_code = train.main(
         [
             *tiny_corpus_flags(tiny_model_dir, output_dir),
             "--test_file",
@@ -144,7 +138,7 @@ def test_predict_ner_reproduces_the_runs_word_level_predictions(trained_output, 
     output = tmp_path / "dev_predicted.conll"
     flags = ["--max_seq_length", "16", "--stride", "4", "--device", "cpu", "--no_progress"]
     args = ["--model", str(trained_output), "--input", str(CORPUS / "dev.conll"), "--output", str(output)]
-    assert predict_ner.main([*args, *flags]) == 0
+    assert predict.main([*args, *flags]) == 0
     tokens, _, written = read_predictions(trained_output / "predictions_validation.conll")
     predicted_tokens, _, predicted = read_gold_and_pred(CORPUS / "dev.conll", output)
     assert predicted_tokens == tokens and predicted == written
@@ -197,7 +191,7 @@ def calibrated_run_flags(model_dir: Path, output_dir: Path, *extra: str) -> list
 def calibrated_output(tmp_path_factory, tiny_model_dir) -> Path:
     output_dir = tmp_path_factory.mktemp("calibrated")
     flags = calibrated_run_flags(tiny_model_dir, output_dir, "--calibrate", "per_type", "--calibration_margin", "0")
-    assert train_ner.main(flags) == 0
+    assert train.main(flags) == 0
     return output_dir
 
 
@@ -237,7 +231,7 @@ def test_word_logits_are_the_saved_models_before_calibration(calibrated_output):
 
 def test_reevaluating_the_saved_calibrated_model_reproduces_its_scores(calibrated_output, tmp_path):
     flags = calibrated_run_flags(calibrated_output, tmp_path, "--do_train", "false")
-    assert train_ner.main(flags) == 0
+    assert train.main(flags) == 0
     again = json.loads((tmp_path / "eval_results.json").read_text())
     calibrated = json.loads((calibrated_output / "eval_results.json").read_text())
     assert again["eval_f1"] == calibrated["eval_f1"]
@@ -253,7 +247,7 @@ def test_reevaluating_the_saved_calibrated_model_reproduces_its_scores(calibrate
 def test_calibration_without_a_validation_split_fails_before_training(tmp_path, tiny_model_dir, capsys, monkeypatch):
     flags = calibrated_run_flags(tiny_model_dir, tmp_path, "--calibrate", "outside")
     del flags[flags.index("--validation_file") : flags.index("--validation_file") + 2]
-    assert train_ner.main(flags) == 2
+    assert train.main(flags) == 2
     assert "--calibrate outside needs a validation split" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
     model_args, data_args, loss_args, training_args = parse_arguments(
@@ -273,12 +267,12 @@ def test_predict_and_evaluate_scripts_reproduce_the_runs_eval_f1_under_each_deco
     """An evaluation-only run of the saved model under `decoding`, then predict_ner.py with the same
     decoding and evaluate_ner.py on its output: the same dev F1."""
     flags = calibrated_run_flags(trained_output, tmp_path / "evaluated", "--do_train", "false", "--decoding", decoding)
-    assert train_ner.main(flags) == 0
+    assert train.main(flags) == 0
     eval_results = json.loads((tmp_path / "evaluated" / "eval_results.json").read_text())
     assert eval_results["eval_decoding"] == decoding
     output = tmp_path / "dev_predicted.conll"
     args = ["--model", str(trained_output), "--input", str(CORPUS / "dev.conll"), "--output", str(output)]
     flags = ["--max_seq_length", "16", "--stride", "4", "--device", "cpu", "--no_progress", "--decoding", decoding]
-    assert predict_ner.main([*args, *flags]) == 0
+    assert predict.main([*args, *flags]) == 0
     _tokens, gold, predicted = read_gold_and_pred(CORPUS / "dev.conll", output)
     assert evaluate_tags(gold, predicted)["f1"] == pytest.approx(eval_results["eval_f1"])

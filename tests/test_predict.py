@@ -8,21 +8,17 @@ from __future__ import annotations
 
 import io
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from tiny_models import predict_flags
 
+from ner_imbalance.cli import predict
 from ner_imbalance.data.alignment import tokenize_and_align
 from ner_imbalance.data.conll import DataFormatError
 from ner_imbalance.inference import Sentence, Tagger, input_format_of, read_sentences, split_words, write_conll
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
-
-import predict_ner  # noqa: E402
-from tiny_models import predict_flags
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 WORDS = ["john", "visited", "paris", "and", "london", "today", "with", "mary", "xyz", "abcd", "the", "city"]
@@ -139,7 +135,7 @@ def test_script_writes_conll_and_jsonl_and_stdout(tmp_path, model_dir, capsys):
     source = tmp_path / "input.txt"
     source.write_text("John visited Paris .\nMary likes London today\n", encoding="utf-8")
     flags = predict_flags(model_dir, source)
-    assert predict_ner.main([*flags, "--output", str(tmp_path / "out.jsonl")]) == 0
+    assert predict.main([*flags, "--output", str(tmp_path / "out.jsonl")]) == 0
     records = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert [record["tokens"] for record in records] == [
         ["John", "visited", "Paris", "."],
@@ -147,13 +143,13 @@ def test_script_writes_conll_and_jsonl_and_stdout(tmp_path, model_dir, capsys):
     ]
     assert records[0]["text"] == "John visited Paris ."
     assert all(len(record["tags"]) == len(record["tokens"]) for record in records)
-    assert predict_ner.main([*flags, "--output", str(tmp_path / "out.conll")]) == 0
+    assert predict.main([*flags, "--output", str(tmp_path / "out.conll")]) == 0
     blocks = (tmp_path / "out.conll").read_text(encoding="utf-8").split("\n\n")
     assert [[line.split("\t") for line in block.splitlines()] for block in blocks[:2]] == [
         [[token, tag] for token, tag in zip(record["tokens"], record["tags"])] for record in records
     ]
     capsys.readouterr()
-    assert predict_ner.main([*flags, "--output", "-"]) == 0
+    assert predict.main([*flags, "--output", "-"]) == 0
     assert capsys.readouterr().out == (tmp_path / "out.conll").read_text(encoding="utf-8")
 
 
@@ -186,7 +182,7 @@ def test_script_errors_are_one_line(tmp_path, model_dir, capsys, problem, messag
         make_tiny_bert(2, 200).save_pretrained(tmp_path / "plain")
         model = str(tmp_path / "plain")
     capsys.readouterr()
-    exit_code = predict_ner.main(["--model", model, "--input", str(source), "--output", str(tmp_path / "out.conll")])
+    exit_code = predict.main(["--model", model, "--input", str(source), "--output", str(tmp_path / "out.conll")])
     error = capsys.readouterr().err.strip()
     assert exit_code == 2
     assert message in error and len(error.splitlines()) == 1

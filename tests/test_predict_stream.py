@@ -1,4 +1,4 @@
-"""predict_ner.py streams its input and keeps the one-line-error contract: chunks, blank lines, passed-through
+"""ner-predict streams its input and keeps the one-line-error contract: chunks, blank lines, passed-through
 fields, atomic output with umask permissions, interruption, and every refused case of issue 28.
 
 A tiny random BERT stands in for a trained model (`tiny_models`), so nothing here needs ../shared.
@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from tiny_models import predict_flags
 
+from ner_imbalance.cli import predict
 from ner_imbalance.inference import Sentence, Tagger, iter_sentences, tag_chunks
+from ner_imbalance.inference.signals import Terminated, stop_between_chunks
 
-SCRIPTS = Path(__file__).parents[1] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+PREDICT = ["-m", "ner_imbalance.cli.predict"]
+"""`ner-predict` in a process of its own."""
 
-import predict_ner  # noqa: E402
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
@@ -36,7 +37,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 
 def _run(model: Path | str, source: Path, output: Path | str, *extra: str) -> int:
-    return predict_ner.main([*predict_flags(model, source), "--output", str(output), *extra])
+    return predict.main([*predict_flags(model, source), "--output", str(output), *extra])
 
 
 def test_chunks_do_not_change_the_output(tmp_path, model_dir):
@@ -46,10 +47,27 @@ def test_chunks_do_not_change_the_output(tmp_path, model_dir):
     assert _run(model_dir, source, tmp_path / "one.jsonl", "--chunk_size", "1") == 0
     assert _run(model_dir, source, tmp_path / "three.jsonl", "--chunk_size", "3") == 0
     assert _run(model_dir, source, tmp_path / "all.jsonl", "--chunk_size", "1000") == 0
-    whole = (tmp_path / "all.jsonl").read_text(encoding="utf-8")
-    assert (tmp_path / "one.jsonl").read_text(encoding="utf-8") == whole
-    assert (tmp_path / "three.jsonl").read_text(encoding="utf-8") == whole
-    assert len(whole.splitlines()) == len(lines)
+    whole = _records(tmp_path / "all.jsonl")
+    assert len(whole) == len(lines)
+    for chunked in (_records(tmp_path / "one.jsonl"), _records(tmp_path / "three.jsonl")):
+        assert [_without_probabilities(record) for record in chunked] == [
+            _without_probabilities(record) for record in whole
+        ], "tags and entities do not depend on the chunks"
+        # float32 sums depend on a batch's composition and padding: the probabilities agree to float noise
+        assert _probabilities(chunked) == pytest.approx(_probabilities(whole), abs=1e-6)
+
+
+def _records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _without_probabilities(record: dict) -> dict:
+    entities = [{key: value for key, value in entity.items() if key != "probability"} for entity in record["entities"]]
+    return {**record, "entities": entities}
+
+
+def _probabilities(records: list[dict]) -> list[float]:
+    return [entity["probability"] for record in records for entity in record["entities"]]
 
 
 def test_tag_chunks_reads_one_chunk_ahead_at_most(model_dir):
@@ -127,7 +145,7 @@ def _model_without(model_dir: Path, folder: Path, *missing: str) -> Path:
         ("no_weights", "no model weights"),
         ("no_tokenizer", "no tokenizer files"),
         ("too_long_windows", "--max_seq_length 1024 exceeds the 128 positions"),
-        ("no_onnx_graph", "export it first: python scripts/export_onnx.py"),
+        ("no_onnx_graph", "export it first: ner-export-onnx"),
         ("bad_line_later", "line 3: empty token column"),
     ],
 )
@@ -155,7 +173,7 @@ def test_refused_cases_are_one_line_exit_2_and_leave_the_input_alone(tmp_path, m
     capsys.readouterr()
     assert _run(model, source, output, *extra) == 2
     error = capsys.readouterr().err.strip()
-    assert message in error and len(error.splitlines()) == 1 and error.startswith("predict_ner.py: error: ")
+    assert message in error and len(error.splitlines()) == 1 and error.startswith("ner-predict: error: ")
     assert source.read_bytes() == before
     assert not (tmp_path / "out.conll").exists()
 
@@ -164,7 +182,7 @@ def test_the_contract_holds_in_a_real_process(tmp_path, model_dir):
     folder = _model_without(model_dir, tmp_path / "no_weights", "model.safetensors")
     source = tmp_path / "in.txt"
     source.write_text("John ran\n", encoding="utf-8")
-    command = [sys.executable, str(SCRIPTS / "predict_ner.py"), "--model", str(folder), "--input", str(source)]
+    command = [sys.executable, *PREDICT, "--model", str(folder), "--input", str(source)]
     result = subprocess.run([*command, "--output", str(source)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert "Traceback" not in result.stderr and source.read_text(encoding="utf-8") == "John ran\n"
@@ -174,7 +192,7 @@ def test_stdout_cut_short_by_head_ends_quietly(tmp_path, model_dir):
     source = tmp_path / "big.txt"
     source.write_text("john visited paris and london today\n" * 20000, encoding="utf-8")  # far over a pipe's 64 KiB
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "predict_ner.py"), *predict_flags(model_dir, source), "--output", "-"],
+        [sys.executable, *PREDICT, *predict_flags(model_dir, source), "--output", "-"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -185,38 +203,41 @@ def test_stdout_cut_short_by_head_ends_quietly(tmp_path, model_dir):
     assert stderr == "" and process.returncode == 141  # 128 + SIGPIPE, as a shell reports `cat` cut short
 
 
+def _written_temporary(folder: Path, prefix: str) -> bool:
+    """Whether `folder` holds a non-empty temporary output whose name starts with `prefix` (`atomic_open`'s)."""
+    return any(path.stat().st_size > 0 for path in folder.glob(f"{prefix}*.tmp"))
+
+
 def test_sigterm_leaves_no_partial_output_and_says_how_far(tmp_path, model_dir):
     source = tmp_path / "big.txt"
     source.write_text("john visited paris and london today\n" * 200000, encoding="utf-8")  # far more than the wait
     output = tmp_path / "tags.jsonl"
     output.write_text("an earlier result\n", encoding="utf-8")
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPTS / "predict_ner.py"), *predict_flags(model_dir, source), "--output", str(output)]
-        + ["--chunk_size", "50"],
+        [sys.executable, *PREDICT, *predict_flags(model_dir, source), "--output", str(output)] + ["--chunk_size", "50"],
         stderr=subprocess.PIPE,
         text=True,
     )
-    temporary = tmp_path / f".tags.jsonl.{process.pid}.tmp"
     deadline = time.monotonic() + 240
-    while not (temporary.exists() and temporary.stat().st_size > 0) and time.monotonic() < deadline:
+    while not _written_temporary(tmp_path, ".tags.jsonl.") and time.monotonic() < deadline:
         assert process.poll() is None, "the run ended before it could be signalled: give it more input"
         time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 143, stderr
     (line,) = stderr.strip().splitlines()
-    assert line.startswith("predict_ner.py: terminated (SIGTERM) after ") and "sentences" in line
+    assert line.startswith("ner-predict: terminated (SIGTERM) after ") and "sentences" in line
     assert f"not written ({output} left as it was)" in line
     assert output.read_text(encoding="utf-8") == "an earlier result\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["big.txt", "tags.jsonl"]
 
 
 @pytest.mark.parametrize(
-    ("signal_number", "raised"), [(signal.SIGTERM, predict_ner.Terminated), (signal.SIGINT, KeyboardInterrupt)]
+    ("signal_number", "raised"), [(signal.SIGTERM, Terminated), (signal.SIGINT, KeyboardInterrupt)]
 )
 def test_a_signal_is_recorded_and_raised_only_at_the_check(signal_number, raised):
     before = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
-    with predict_ner.stop_between_chunks() as stop_if_signalled:
+    with stop_between_chunks() as stop_if_signalled:
         stop_if_signalled()  # nothing received yet
         os.kill(os.getpid(), signal_number)  # delivered here, in the main thread, without raising
         with pytest.raises(raised):
@@ -225,6 +246,6 @@ def test_a_signal_is_recorded_and_raised_only_at_the_check(signal_number, raised
 
 
 def test_a_second_ctrl_c_stops_at_once():
-    with predict_ner.stop_between_chunks(), pytest.raises(KeyboardInterrupt):
+    with stop_between_chunks(), pytest.raises(KeyboardInterrupt):
         os.kill(os.getpid(), signal.SIGINT)
         os.kill(os.getpid(), signal.SIGINT)

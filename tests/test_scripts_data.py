@@ -90,7 +90,7 @@ def test_evaluate_missing_extra_is_one_error_line(fixtures_dir, monkeypatch, cap
     )
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [
-        "evaluate_ner.py: error: the SemEval-2013 schemes (--errors) needs nervaluate, which is not installed: "
+        "ner-evaluate: error: the SemEval-2013 schemes (--errors) needs nervaluate, which is not installed: "
         "pip install 'ner_imbalance[errors]'"
     ]
 

@@ -10,15 +10,11 @@ import optuna
 import pytest
 from tiny_models import save_tiny_encoder, tiny_corpus_flags
 
+from ner_imbalance.cli import tune
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.losses import SearchSpace
 from ner_imbalance.training.tuning import TuningArguments, format_trials, run_search, study_name, suggest
 from ner_imbalance.utils.extras import MissingExtraError
-
-REPO = Path(__file__).parents[1]
-sys.path.insert(0, str(REPO / "scripts"))
-
-import tune_ner  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +47,7 @@ def search_flags(model_dir: Path, output_dir: Path, loss: str = "focal") -> list
 
 def test_two_trials_then_resume_adds_to_the_same_study(tiny_encoder_dir, tmp_path, capsys):
     flags = search_flags(tiny_encoder_dir, tmp_path)
-    assert tune_ner.main(["--n_trials", "2", *flags]) == 0
+    assert tune.main(["--n_trials", "2", *flags]) == 0
     out = capsys.readouterr().out
     assert "\n| trial | state | dev_f1 | evaluations | seconds | gamma | learning_rate |\n" in out
     assert "retrain with" in out and "--learning_rate" in out and "--gamma" in out
@@ -66,7 +62,7 @@ def test_two_trials_then_resume_adds_to_the_same_study(tiny_encoder_dir, tmp_pat
     assert not list(tmp_path.glob("run-*/checkpoint-*"))  # trials keep no checkpoints
 
     # The same command with a larger total resumes: one more trial in the same study.
-    assert tune_ner.main(["--n_trials", "3", *flags]) == 0
+    assert tune.main(["--n_trials", "3", *flags]) == 0
     capsys.readouterr()
     study = optuna.load_study(study_name=study_name("focal"), storage=storage)
     assert len(study.get_trials()) == 3 and study.get_trials()[:2] == trials
@@ -116,16 +112,16 @@ def test_suggest_types():
 
 def test_bad_arguments_and_missing_optuna(tiny_encoder_dir, tmp_path, monkeypatch, capsys):
     flags = search_flags(tiny_encoder_dir, tmp_path)
-    assert tune_ner.main(["--n_trials", "0", *flags]) == 2
+    assert tune.main(["--n_trials", "0", *flags]) == 2
     assert "--n_trials must be >= 1" in capsys.readouterr().err
-    assert tune_ner.main(["--learning_rate_low", "1e-3", "--learning_rate_high", "1e-4", *flags]) == 2
+    assert tune.main(["--learning_rate_low", "1e-3", "--learning_rate_high", "1e-4", *flags]) == 2
     assert "0 < low < high" in capsys.readouterr().err
-    assert tune_ner.main([*flags, "--eval_strategy", "no", "--load_best_model_at_end", "false"]) == 2
+    assert tune.main([*flags, "--eval_strategy", "no", "--load_best_model_at_end", "false"]) == 2
     assert "--eval_strategy no" in capsys.readouterr().err
     monkeypatch.setitem(sys.modules, "optuna", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'ner_imbalance\[tune\]'"):
         run_search(*parse_arguments(flags), TuningArguments(n_trials=1))
-    assert tune_ner.main(flags) == 2 and "ner_imbalance[tune]" in capsys.readouterr().err
+    assert tune.main(flags) == 2 and "ner_imbalance[tune]" in capsys.readouterr().err
     assert not (tmp_path / "optuna.db").exists()
 
 

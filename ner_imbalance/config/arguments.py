@@ -26,8 +26,9 @@ from ner_imbalance.constants import (
     NO_SAMPLING,
     REPEAT_THRESHOLD,
 )
-from ner_imbalance.errors import UsageError
+from ner_imbalance.errors import OneLineArgumentParser, UsageError
 from ner_imbalance.losses import LOSS_REGISTRY, loss_class
+from ner_imbalance.utils.command_line import add_version_flag
 
 TRACEBACK_FLAG = "--traceback"
 """Show the full traceback of an error in a run's preparation (for bug reports) instead of one line."""
@@ -43,11 +44,8 @@ def argument_classes() -> tuple[type, ...]:
     return tuple(loss_arguments_class() if cls is LossArguments else cls for cls in ARGUMENT_CLASSES)
 
 
-class _OneLineErrorParser(HfArgumentParser):
-    """`HfArgumentParser` whose errors are a `UsageError` (one line) instead of usage text and an exit."""
-
-    def error(self, message: str):
-        raise UsageError(message)
+class _RunArgumentParser(HfArgumentParser, OneLineArgumentParser):
+    """`HfArgumentParser` with `OneLineArgumentParser`'s errors: a `UsageError` instead of usage text and an exit."""
 
 
 def _yaml_defaults(config_path: Path) -> dict[str, Any]:
@@ -65,11 +63,12 @@ def _yaml_defaults(config_path: Path) -> dict[str, Any]:
 
 
 def argument_parser() -> HfArgumentParser:
-    """The parser of `train_ner.py`: every argument dataclass plus `--config` and `--traceback`.
+    """The parser of `ner-train`: every argument dataclass plus `--config`, `--traceback` and `--version`.
 
     Its errors raise a one-line `UsageError` instead of printing the usage text and exiting.
     """
-    parser = _OneLineErrorParser(argument_classes())
+    parser = _RunArgumentParser(argument_classes())
+    add_version_flag(parser)
     parser.add_argument("--config", type=Path, default=None, help="A YAML file of arguments; flags override it.")
     parser.add_argument(
         TRACEBACK_FLAG,

@@ -45,6 +45,15 @@ def onnx_path(model_dir: str | os.PathLike, variant: str = "fp32") -> Path:
     return Path(model_dir) / ONNX_FILES[variant]
 
 
+def exported_graph(model_dir: str | os.PathLike, variant: str = "fp32") -> Path:
+    """`onnx_path(model_dir, variant)`; a `FileNotFoundError` saying how to export it when it is not there."""
+    path = onnx_path(model_dir, variant)
+    if not path.is_file():
+        flag = " --int8" if variant == "int8" else ""
+        raise FileNotFoundError(f"{path}: no such file; export it first: ner-export-onnx --model {model_dir}{flag}")
+    return path
+
+
 def _onnxruntime(feature: str) -> Any:
     return import_extra("onnxruntime", extra=ONNX_EXTRA, feature=feature)
 
@@ -167,13 +176,8 @@ def onnx_tagger(
     model_dir: str | os.PathLike, *, variant: str = "fp32", threads: int | None = None, **kwargs: Any
 ) -> Tagger:
     """A `Tagger` whose forward pass is the folder's exported ONNX graph `variant`; `kwargs` as `Tagger`."""
-    path = onnx_path(model_dir, variant)
     tokenizer = load_tokenizer(model_dir)
-    if not path.is_file():
-        flag = " --int8" if variant == "int8" else ""
-        raise FileNotFoundError(
-            f"{path}: no such file; export it first: python scripts/export_onnx.py --model {model_dir}{flag}"
-        )
+    path = exported_graph(model_dir, variant)
     device = kwargs.pop("device", None) or "cpu"
     model = OnnxTokenClassifier(path, AutoConfig.from_pretrained(model_dir), threads=threads).to(device=device)
     return Tagger(model, tokenizer, device=device, **kwargs)  # type: ignore[arg-type]  # the model interface Tagger uses

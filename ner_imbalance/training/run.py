@@ -42,6 +42,7 @@ from ner_imbalance.constants import (
     TAG_SCHEME_CONFIG_KEY,
 )
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
+from ner_imbalance.data.positions import check_max_seq_length
 from ner_imbalance.data.sampling import repeat_factors
 from ner_imbalance.data.stats import compute_class_weights, label_prior
 from ner_imbalance.errors import UsageError
@@ -169,11 +170,6 @@ def _same_on_every_process(training_args: NerTrainingArguments, compute: Callabl
     return broadcast_object_list(value, from_process=0)[0]
 
 
-# Models whose position ids start after the padding index (RoBERTa's scheme), so that
-# max_position_embeddings - pad_token_id - 1 positions are usable.
-_PADDING_OFFSET_POSITIONS = frozenset({"roberta", "xlm-roberta", "camembert", "longformer", "mpnet", "xmod"})
-
-
 def _check_sequence_length(model_path: str, max_seq_length: int) -> None:
     """Refuse `--max_seq_length` beyond the model's absolute position embeddings, read from its config."""
     try:
@@ -181,16 +177,7 @@ def _check_sequence_length(model_path: str, max_seq_length: int) -> None:
     except (OSError, ValueError) as error:
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"--model_name_or_path {model_path}: cannot read its config.json ({first_line})") from None
-    positions = getattr(config, "max_position_embeddings", None)
-    if positions is None or not getattr(config, "position_biased_input", True):
-        return  # relative positions only: no absolute limit
-    if config.model_type in _PADDING_OFFSET_POSITIONS:
-        positions -= (config.pad_token_id or 0) + 1
-    if max_seq_length > positions:
-        raise UsageError(
-            f"--max_seq_length {max_seq_length} exceeds the {positions} positions of {model_path} "
-            f"(max_position_embeddings in its config.json): give --max_seq_length {positions} or less"
-        )
+    check_max_seq_length(max_seq_length, config.to_dict(), model_path)
 
 
 def metric_names(label_list: list[str]) -> list[str]:

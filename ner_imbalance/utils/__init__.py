@@ -1,3 +1,3 @@
 """Small helpers that import nothing else of the package: atomic file writes (`atomic`), optional
 dependencies with one clear error (`extras`), where a result was measured (`environment`), and a
-command's quiet end when its reader stops reading (`command_line`)."""
+command's `--version` and its quiet end when its reader stops reading (`command_line`)."""

@@ -1,7 +1,10 @@
-"""How a command ends when the reader of its output stops reading (`| head`): quietly, as `cat` does."""
+"""What every command shares: its `--version`, and how it ends when the reader of its output stops reading
+(`| head`): quietly, as `cat` does."""
 
 from __future__ import annotations
 
+import argparse
+import importlib.metadata
 import os
 import signal
 import sys
@@ -10,6 +13,14 @@ from typing import NoReturn
 
 # The status a shell reports for a writer stopped by SIGPIPE: 128 + the signal's number.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
+DISTRIBUTION = "ner_imbalance"
+"""The installed distribution whose version `--version` prints."""
+
+
+def add_version_flag(parser: argparse.ArgumentParser) -> None:
+    """`--version`: print `<prog> <the installed ner_imbalance version>` and exit 0."""
+    version = importlib.metadata.version(DISTRIBUTION)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
 
 
 def exit_with(main: Callable[[], int]) -> NoReturn:

@@ -1,0 +1,71 @@
+"""Export a model folder written by ner-train to ONNX, for `ner-predict --backend onnx`.
+
+    ner-export-onnx --model runs/wnut17_focal            # writes runs/wnut17_focal/model.onnx
+    ner-export-onnx --model runs/wnut17_focal --int8     # and model.int8.onnx
+
+The graph is `torch.onnx.export` of the folder's model (dynamic batch and sequence axes; the
+calibration bias of training is in its classifier bias); `--int8` adds ONNX Runtime's dynamic
+int8 quantisation of it. Each file is checked against the torch model on a few windows (the
+largest difference of the word probabilities is printed) and renamed into place only when
+complete. Needs `pip install 'ner_imbalance[onnx]'`. A bad flag or folder is one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import warnings
+from typing import NoReturn
+
+import datasets
+import numpy as np
+import transformers
+
+from ner_imbalance.cli.common import command_parser, refuse
+from ner_imbalance.errors import UsageError
+from ner_imbalance.inference import Tagger
+from ner_imbalance.inference.onnx_backend import export_onnx, onnx_tagger
+from ner_imbalance.utils.extras import MissingExtraError
+
+PROGRAM = "ner-export-onnx"
+CHECK_SENTENCES = [
+    ["Empire", "State", "Building", "in", "New", "York", "City", "!"],
+    ["@user", "watching", "the", "new", "Star", "Wars", "with", "Anna", "tonight"],
+    ["a"],
+]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Export, check each graph against torch and print the difference; the exit status (2: bad input)."""
+    parser = command_parser(PROGRAM, __doc__, epilog=True)
+    parser.add_argument("--model", required=True, help="A model folder written by ner-train.")
+    parser.add_argument("--int8", action="store_true", help="Also write model.int8.onnx (dynamic int8 quantisation).")
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as error:
+        return refuse(PROGRAM, str(error))
+    transformers.logging.set_verbosity_error()
+    datasets.disable_progress_bars()
+    for name in ("", "torch.onnx"):  # onnxruntime.quantization's advice; the exporter's notes on torchvision
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            paths = export_onnx(args.model, int8=args.int8)
+        reference = Tagger.from_folder(args.model, device="cpu", dtype="float32").word_probabilities(CHECK_SENTENCES)
+        for variant, path in zip(("fp32", "int8"), paths):
+            probabilities = onnx_tagger(args.model, variant=variant).word_probabilities(CHECK_SENTENCES)
+            difference = float(np.abs(probabilities - reference).max())
+            print(f"wrote {path} (largest difference of a word probability from torch: {difference:.2e})")
+    except (FileNotFoundError, ValueError, OSError, MissingExtraError) as error:
+        return refuse(PROGRAM, str(error).splitlines()[0])
+    return 0
+
+
+def run() -> NoReturn:
+    """The `ner-export-onnx` command."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
