@@ -22,16 +22,27 @@ def atomic_open(path: str | os.PathLike, mode: str = "w") -> Iterator[IO[Any]]:
     `path` with `os.replace` when the block ends; if the block raises, `path` is left as it was."""
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode must be 'w' or 'wb', got {mode!r}")
+    with atomic_path(path) as temporary:
+        with open(temporary, mode, **({"encoding": "utf-8", "newline": "\n"} if mode == "w" else {})) as stream:
+            yield stream
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """A temporary file name beside `path` for a writer that takes a file name (`onnx.save`, an
+    exporter): when the block ends the file there is moved onto `path` with `os.replace`, with the mode
+    a plain `open` gives; if the block raises, the temporary file is removed and `path` left as it was."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    handle, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    temporary = Path(name)
     try:
+        yield temporary
         os.chmod(temporary, _mode_of_a_plain_open(path))
-        with os.fdopen(handle, mode, **({"encoding": "utf-8", "newline": "\n"} if mode == "w" else {})) as stream:
-            yield stream
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
 
 
