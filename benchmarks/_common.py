@@ -33,10 +33,12 @@ RunArguments = tuple[ModelArguments, DataArguments, LossArguments, NerTrainingAr
 
 
 def benchmark_parser(description: str, default_json: Path) -> argparse.ArgumentParser:
-    """A parser with the options every benchmark takes: `--data-dir`, `--device`, `--bf16`,
+    """A parser with the options every benchmark takes: `--data_dir`, `--device`, `--bf16`,
     `--threads` and `--json`."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Folder with train.conll, dev.conll.")
+    parser.add_argument(
+        "--data_dir", "--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Folder with train.conll, dev.conll."
+    )
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 mixed precision (the Trainer's --bf16).")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads of torch (default: torch's own).")

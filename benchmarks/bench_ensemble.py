@@ -1,11 +1,11 @@
 """Words per second of a seed ensemble (`Tagger.from_folders`) against one folder (`Tagger.from_folder`).
 
-    python benchmarks/bench_ensemble.py [--members 3] [--max-sentences 300] [--repeats 3] [--threads N]
+    python benchmarks/bench_ensemble.py [--members 3] [--max_sentences 300] [--repeats 3] [--threads N]
 
 The members are the packaged MiniLM encoder with a token-classification head of WNUT-17's 13 tags,
 initialised with seeds 1..N and saved to a temporary folder each (untrained: the forward pass costs
-what a trained model's does). Both taggers tag the first `--max-sentences` sentences of WNUT-17 dev
-(`--data-dir`) on the CPU in float32, one untimed round first, then `--repeats` rounds round-robin;
+what a trained model's does). Both taggers tag the first `--max_sentences` sentences of WNUT-17 dev
+(`--data_dir`) on the CPU in float32, one untimed round first, then `--repeats` rounds round-robin;
 the median is kept. Prints a markdown table; writes JSON (default `benchmarks/results/bench_ensemble.json`).
 """
 
@@ -50,7 +50,9 @@ def save_members(root: Path, count: int) -> list[Path]:
 def main() -> None:
     parser = common.benchmark_parser(__doc__, common.RESULTS_DIR / "bench_ensemble.json")
     parser.add_argument("--members", type=int, default=3, help="Folders in the ensemble.")
-    parser.add_argument("--max-sentences", type=int, default=300, help="Only the first N dev sentences.")
+    parser.add_argument(
+        "--max_sentences", "--max-sentences", type=int, default=300, help="Only the first N dev sentences."
+    )
     parser.add_argument("--repeats", type=int, default=3)
     options = common.parse_options(parser)
     if options.members < 2:

@@ -1,6 +1,6 @@
 """Wall time and padded-token share of one training epoch over WNUT-17 train, for three batchings.
 
-    python benchmarks/bench_epoch.py [--settings fixed128 random grouped] [--max-steps N] [--update]
+    python benchmarks/bench_epoch.py [--settings fixed128 random grouped] [--max_steps N] [--update]
         [--device cpu|cuda] [--bf16] [--threads N] [--json PATH]
 
 Settings (same windows, model, seed, loss (the library default) and learning rate; batches of 16):
@@ -14,7 +14,7 @@ Each setting runs `trainer.train()` built by `ner_imbalance.training.run.build_t
 time covers the whole `train()` call (sampler, collation, steps, the logging every 50 steps).
 The padded share is padded / all tokens of the batches actually fed, counted by a wrapper around
 the collator, which also gives the share the same batches would have padded to a multiple of 8
-(the pipeline's collator on GPU). With `--max-steps N` each setting runs N steps only and the epoch time is
+(the pipeline's collator on GPU). With `--max_steps N` each setting runs N steps only and the epoch time is
 extrapolated as ms/step times the steps of an epoch (reported as such). With `--update` the
 settings not run keep their results from the JSON file, so the settings can be run one at a time.
 Prints a markdown table and writes JSON (default `benchmarks/results/bench_epoch.json`).
@@ -65,7 +65,7 @@ class PaddingCounter:
 
 
 def run_setting(options: argparse.Namespace, setting: str) -> dict[str, Any]:
-    """Train one epoch (or `--max-steps`) with one batching; time, steps and padding."""
+    """Train one epoch (or `--max_steps`) with one batching; time, steps and padding."""
     strategy, _description = SETTINGS[setting]
     overrides: dict[str, Any] = {"num_train_epochs": 1, "train_sampling_strategy": strategy}
     if options.max_steps:
@@ -131,7 +131,9 @@ def report_table(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = common.benchmark_parser(__doc__, common.RESULTS_DIR / "bench_epoch.json")
     parser.add_argument("--settings", nargs="+", choices=list(SETTINGS), default=list(SETTINGS))
-    parser.add_argument("--max-steps", type=int, default=None, help="Steps per setting (default: a full epoch).")
+    parser.add_argument(
+        "--max_steps", "--max-steps", type=int, default=None, help="Steps per setting (default: a full epoch)."
+    )
     parser.add_argument(
         "--update", action="store_true", help="Keep the other settings' results already in --json (runs in parts)."
     )

@@ -1,15 +1,15 @@
-"""Time of evaluation with its metric step: `trainer.evaluate()` on WNUT-17 dev, and `scripts/evaluate_ner.py`.
+"""Time of evaluation with its metric step: `trainer.evaluate()` on WNUT-17 dev, and `ner-evaluate`.
 
-    python benchmarks/bench_evaluation.py [--repeats 3] [--train-steps 0] [--script-tokens 25000]
+    python benchmarks/bench_evaluation.py [--repeats 3] [--train_steps 0] [--script_tokens 25000]
         [--device cpu|cuda] [--bf16] [--threads N] [--json PATH]
 
 1. `trainer.evaluate()` of the trainer `ner_imbalance.training.run.build_trainer` makes (packaged
    MiniLM, WNUT-17 dev sorted by length, `argmax_logits`, the real `WordLevelMetrics`), after
-   `--train-steps` training steps (default 0: an untrained head, whose many spurious entities are
+   `--train_steps` training steps (default 0: an untrained head, whose many spurious entities are
    the worst case for the metric step). Its `compute_metrics` is wrapped to time it; the metric
    step is further split into the merge of window predictions to word tags and `evaluate_tags`.
    One untimed evaluation first, then the median of `--repeats`.
-2. `scripts/evaluate_ner.py --pred FILE` on a `token gold pred` file of `--script-tokens` words
+2. `ner-evaluate --pred FILE` on a `token gold pred` file of `--script_tokens` words
    (WNUT-17 dev then train sentences, 10 % of the predicted tags replaced at random, written with
    `ner_imbalance.evaluation.scores.write_predictions` to a temporary folder): the whole command in a
    fresh interpreter, `main()` in this process, and its parts (reading the file, `evaluate_tags`).
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import io
 import random
 import subprocess
@@ -35,6 +34,7 @@ import _common as common
 from _timing import timed_ms
 from transformers import EvalPrediction
 
+from ner_imbalance.cli import evaluate as evaluate_command
 from ner_imbalance.data.labels import build_label_list
 from ner_imbalance.data.readers import load_corpus
 from ner_imbalance.evaluation import (
@@ -45,7 +45,6 @@ from ner_imbalance.evaluation import (
 from ner_imbalance.training.metrics import WordLevelMetrics
 from ner_imbalance.training.run import build_trainer
 
-EVALUATE_SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "evaluate_ner.py"
 PERTURBED_SHARE = 0.1
 
 
@@ -121,17 +120,14 @@ def perturbed_predictions_file(data_dir: Path, num_tokens: int, folder: Path) ->
 
 
 def script_evaluation(options: argparse.Namespace) -> dict[str, Any]:
-    """`scripts/evaluate_ner.py` on a perturbed predictions file: whole command and its parts."""
-    spec = importlib.util.spec_from_file_location("evaluate_ner", EVALUATE_SCRIPT)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    """`ner-evaluate` on a perturbed predictions file: whole command and its parts."""
     with tempfile.TemporaryDirectory() as folder:
         path, num_tokens = perturbed_predictions_file(options.data_dir, options.script_tokens, Path(folder))
-        command = [sys.executable, str(EVALUATE_SCRIPT), "--pred", str(path)]
+        command = [sys.executable, "-m", "ner_imbalance.cli.evaluate", "--pred", str(path)]
 
         def run_main() -> None:
             with contextlib.redirect_stdout(io.StringIO()):
-                script.main(["--pred", str(path)])
+                evaluate_command.main(["--pred", str(path)])
 
         def run_command() -> None:
             subprocess.run(command, check=True, capture_output=True)
@@ -161,7 +157,7 @@ def report_tables(report: dict[str, Any]) -> str:
     ]
     command = script["command_ms"]
     script_rows = [
-        share_row("python scripts/evaluate_ner.py --pred FILE (fresh interpreter)", command, command),
+        share_row("ner-evaluate --pred FILE (fresh interpreter)", command, command),
         share_row("main() in a warm process", script["main_ms"], command),
         share_row("- read_gold_and_pred", script["read_file_ms"], command),
         share_row("- evaluate_tags", script["evaluate_tags_ms"], command),
@@ -185,8 +181,10 @@ def report_tables(report: dict[str, Any]) -> str:
 def main() -> None:
     parser = common.benchmark_parser(__doc__, common.RESULTS_DIR / "bench_evaluation.json")
     parser.add_argument("--repeats", type=int, default=3, help="Timed repeats (the median is reported).")
-    parser.add_argument("--train-steps", type=int, default=0, help="Training steps before evaluating.")
-    parser.add_argument("--script-tokens", type=int, default=25000, help="Words of the predictions file.")
+    parser.add_argument("--train_steps", "--train-steps", type=int, default=0, help="Training steps before evaluating.")
+    parser.add_argument(
+        "--script_tokens", "--script-tokens", type=int, default=25000, help="Words of the predictions file."
+    )
     options = common.parse_options(parser)
     report = {
         "command": common.command_line(),

@@ -3,7 +3,7 @@
     python benchmarks/bench_predict_memory.py --model RUN_DIR [--words 10000,100000,1000000]
         [--backends torch,onnx-int8] [--json PATH]
 
-Input files of about `--words` words are made by repeating WNUT-17 dev (`--data-dir`, default
+Input files of about `--words` words are made by repeating WNUT-17 dev (`--data_dir`, default
 `../shared/data/wnut17`) sentence by sentence; each is tagged by `scripts/predict_ner.py` in its
 own process (CoNLL in, CoNLL out, default chunk size, no progress bar), one process at a time,
 for each of `--backends` (`torch`, `onnx-fp32`, `onnx-int8`). Measured: the wall time of the

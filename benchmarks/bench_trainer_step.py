@@ -1,7 +1,7 @@
 """Time of one training step, `ImbalanceTrainer` with each loss vs the plain `transformers.Trainer`.
 
     python benchmarks/bench_trainer_step.py [--batches 20] [--repeats 40] [--warmup 4]
-        [--device cpu|cuda] [--bf16] [--torch-compile] [--pad-to-multiple-of N] [--threads N] [--json PATH]
+        [--device cpu|cuda] [--bf16] [--torch_compile] [--pad_to_multiple_of N] [--threads N] [--json PATH]
 
 A step is what `Trainer.train` does per optimizer update: `trainer.training_step` (forward, loss,
 backward), gradient clipping, `optimizer.step()`, `lr_scheduler.step()` and `zero_grad`. Every
@@ -216,11 +216,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=40, help="Timed rounds (the median is reported).")
     parser.add_argument("--warmup", type=int, default=4, help="Untimed rounds first.")
     parser.add_argument(
+        "--torch_compile",
         "--torch-compile",
         action="store_true",
         help="The Trainer's --torch_compile (give --warmup >= --batches, so that every batch shape is compiled first).",
     )
     parser.add_argument(
+        "--pad_to_multiple_of",
         "--pad-to-multiple-of",
         type=int,
         default=None,
