@@ -27,11 +27,11 @@ from ner_imbalance.calibration.objective import (
 )
 from ner_imbalance.calibration.search import NO_CALIBRATION, tags_from_logits
 from ner_imbalance.constants import VITERBI
-from ner_imbalance.data.labels import detect_scheme
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.study.crossfit import crossfit
 from ner_imbalance.study.records import DevOutputs, require_dev_outputs
 from ner_imbalance.study.summary import summarize
+from ner_imbalance.tags import detect_scheme
 
 _FACTOR_OF = {KEEP_RECALL: "recall_floor", BLEND: "macro_weight"}
 
