@@ -1,4 +1,4 @@
-"""`ner_pipeline` and `transformers.pipeline("ner-imbalance")`: `Tagger.tag_text`'s entities, windowed, with offsets.
+"""`ner_pipeline` and `transformers.pipeline("ner-imbalance")`: the entities of `Tagger.tag_text` and `ner-predict`.
 
 The folder is a tiny random BERT whose classifier is scaled and carries a folded calibration bias, with
 Viterbi recorded as its decoding (as `train_ner.py` records it): entities of both types appear, and Viterbi
@@ -7,6 +7,7 @@ changes tags that argmax gives.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ from transformers import AutoModelForTokenClassification
 
 import ner_imbalance
 from ner_imbalance.calibration import fold_bias_into_classifier
+from ner_imbalance.cli import predict
 from ner_imbalance.constants import DECODING_CONFIG_KEY, PIPELINE_TASK, VITERBI
 from ner_imbalance.inference import NerPipeline, Tagger, split_words, tagging_windows
 from ner_imbalance.training.model_card import usage_note
@@ -47,31 +49,28 @@ def model_dir(tmp_path_factory) -> Path:
     return folder
 
 
+def pipeline_form(entity: dict) -> dict:
+    """An entity as `Entity.as_dict` and `ner-predict`'s JSON Lines give it, in the pipeline's form."""
+    return {
+        "entity_group": entity["type"],
+        "score": pytest.approx(entity["probability"], rel=1e-5),
+        "word": entity["text"],
+        "start": entity["char_start"],
+        "end": entity["char_end"],
+    }
+
+
 def tagger_entities(tagger: Tagger, texts: list[str]) -> list[list[dict]]:
-    """`Tagger.tag_text`'s entities in the pipeline's dict form."""
-    return [
-        [
-            {
-                "entity_group": entity.type,
-                "score": pytest.approx(entity.probability, rel=1e-5),
-                "word": entity.text,
-                "start": entity.char_start,
-                "end": entity.char_end,
-            }
-            for entity in sentence.entities
-        ]
-        for sentence in tagger.tag_text(texts)
-    ]
+    """`Tagger.tag_text`'s entities in the pipeline's form."""
+    return [[pipeline_form(entity.as_dict()) for entity in sentence.entities] for sentence in tagger.tag_text(texts)]
 
 
 def test_entities_are_the_taggers_under_the_folders_decoding(model_dir):
     ner = ner_imbalance.ner_pipeline(model_dir, device="cpu", **WINDOWS)
     assert isinstance(ner, NerPipeline) and ner.decoder.method == VITERBI
     expected = tagger_entities(Tagger.from_folder(model_dir, device="cpu", **WINDOWS), TEXTS)
-    assert sum(map(len, expected)) >= 4 and {e["entity_group"] for entities in expected for e in entities} == {
-        "LOC",
-        "PER",
-    }
+    assert sum(map(len, expected)) >= 4
+    assert {entity["entity_group"] for entities in expected for entity in entities} == {"LOC", "PER"}
     assert ner(TEXTS) == expected
     assert ner(TEXTS[0]) == expected[0]
     assert ner(TEXTS, batch_size=3) == expected, "batched windows give the same entities"
@@ -106,6 +105,16 @@ def test_text_beyond_a_window_is_windowed_not_truncated(model_dir, windows):
     end_of_first_window = offsets[np.flatnonzero(found.rows == 0)[-1]][1]
     assert any(entity["start"] > end_of_first_window for entity in entities)
     assert max(entity["end"] for entity in entities) > len(text) - 80, "entities up to the text's end"
+
+
+def test_entities_are_the_predict_commands(model_dir, tmp_path):
+    source, output = tmp_path / "texts.txt", tmp_path / "tagged.jsonl"
+    source.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
+    flags = ["--max_seq_length", "8", "--stride", "2", "--device", "cpu", "--no_progress"]
+    assert predict.main(["--model", str(model_dir), "--input", str(source), "--output", str(output), *flags]) == 0
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    from_command = [[pipeline_form(entity) for entity in record["entities"]] for record in records]
+    assert ner_imbalance.ner_pipeline(model_dir, device="cpu", **WINDOWS)(TEXTS) == from_command
 
 
 def test_transformers_pipeline_builds_it_by_task_name(model_dir):
