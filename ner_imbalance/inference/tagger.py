@@ -10,6 +10,9 @@ Windows are run in length-sorted batches (longest first), in bf16 on CUDA by def
     tagger = Tagger.from_folder("runs/wnut17_focal")
     for sentence in tagger.tag_text(["Empire State Building in New York"]):
         print(sentence.tags, [entity.as_dict() for entity in sentence.entities])
+
+`tagging_windows` (the windows and each word's window) and `WordDecoder` (word probabilities -> tags
+and entities) are shared with `pipeline.NerPipeline`, which runs the same steps inside `transformers.pipeline`.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import datasets
 import numpy as np
@@ -29,6 +33,7 @@ from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
     DataCollatorWithPadding,
+    PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
@@ -79,6 +84,87 @@ def load_model_folder(model_dir: str | os.PathLike) -> tuple[PreTrainedModel, Pr
     return AutoModelForTokenClassification.from_pretrained(model_dir), tokenizer
 
 
+class TaggingWindows(NamedTuple):
+    """The windows of sentences to tag (`tagging_windows`) and, per word, the window it is predicted from."""
+
+    inputs: datasets.Dataset
+    """One row per window: the tokenizer's model inputs (`input_ids`, `attention_mask`, ...)."""
+    lengths: np.ndarray
+    """Sub-tokens per window."""
+    rows: np.ndarray
+    """Per word (sentences concatenated, input order): the row of its window in `inputs`."""
+    positions: np.ndarray
+    """Per word: the position of its first sub-token in that window."""
+
+
+def tagging_windows(
+    token_lists: Sequence[Sequence[str]],
+    tokenizer: PreTrainedTokenizerBase,
+    label2id: dict[str, int],
+    *,
+    max_seq_length: int = MAX_SEQ_LENGTH,
+    stride: int = STRIDE,
+) -> TaggingWindows:
+    """The windows of evaluation for words to tag: `data.alignment.tokenize_and_align` cuts long
+    sentences into windows of `max_seq_length` sub-tokens overlapping by `stride`, and
+    `data.alignment.choose_word_positions` picks each word's window (where it has most context)."""
+    words = datasets.Dataset.from_dict({TOKEN_COLUMN: [list(tokens) for tokens in token_lists]})
+    windows = tokenize_and_align(words, tokenizer, label2id, max_seq_length=max_seq_length, stride=stride)
+    rows, positions = choose_word_positions(windows, [len(tokens) for tokens in token_lists])
+    inputs = windows.select_columns([name for name in tokenizer.model_input_names if name in windows.column_names])
+    return TaggingWindows(inputs, np.asarray(windows["length"]), rows, positions)
+
+
+@dataclass(frozen=True)
+class WordDecoder:
+    """A model's word probabilities -> one tag per word and the entities, decoded as its evaluation decoded them.
+
+    `labels`: the model's tags in id order; `scheme`: their tag scheme ("IOB2" or "IOBES"); `method`:
+    "argmax" (each word's most probable tag) or "viterbi" (per sentence, the valid tag sequence of
+    highest summed log-probability; `ner_imbalance.decoding`). A calibration bias needs nothing
+    here: it is folded into the model's classifier.
+    """
+
+    labels: tuple[str, ...]
+    scheme: str
+    method: str
+
+    @classmethod
+    def from_config(cls, config: PretrainedConfig, method: str | None = None) -> WordDecoder:
+        """The decoder of a model `config`: `method` by default the decoding `train_ner.py` recorded in
+        it (argmax for a model without that record); the recorded scheme, else the labels' own."""
+        id2label = {int(index): label for index, label in config.id2label.items()}
+        labels = tuple(id2label[index] for index in range(len(id2label)))
+        method = method or getattr(config, DECODING_CONFIG_KEY, ARGMAX)
+        if method not in DECODING_METHODS:
+            raise ValueError(f"decoding must be one of {', '.join(DECODING_METHODS)}, got {method!r}")
+        return cls(labels, getattr(config, TAG_SCHEME_CONFIG_KEY, None) or detect_scheme(labels), method)
+
+    def tag(self, sentences: Sequence[Sentence], probabilities: np.ndarray) -> list[TaggedSentence]:
+        """Tag `sentences` from `probabilities` `[num_words, num_labels]` of their words (sentences
+        concatenated, input order): one tag per word, the model's probability of that tag, the entities."""
+        num_words = [len(sentence.tokens) for sentence in sentences]
+        log_probabilities = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny))
+        label_ids = decode(log_probabilities, num_words, list(self.labels), scheme=self.scheme, method=self.method)
+        tag_probabilities = probabilities[np.arange(len(label_ids)), label_ids]
+        tags = np.asarray(self.labels, dtype=object)[label_ids].tolist()
+        bounds = np.concatenate(([0], np.cumsum(num_words)))
+        tagged = []
+        for number, sentence in enumerate(sentences):
+            sentence_tags = tags[bounds[number] : bounds[number + 1]]
+            sentence_probabilities = tag_probabilities[bounds[number] : bounds[number + 1]].tolist()
+            tagged.append(
+                TaggedSentence(
+                    tokens=sentence.tokens,
+                    tags=sentence_tags,
+                    probabilities=sentence_probabilities,
+                    entities=entities_of(sentence, sentence_tags, sentence_probabilities),
+                    text=sentence.text,
+                )
+            )
+        return tagged
+
+
 class Tagger:
     """A token-classification model that tags words: batched, length-grouped, on CPU or GPU.
 
@@ -118,15 +204,10 @@ class Tagger:
             raise ValueError(f"dtype must be auto or one of {', '.join(DTYPES)}, got {dtype!r}")
         self.model = model.to(device=self.device, dtype=DTYPES[dtype]).eval()
         self.tokenizer = tokenizer
-        self.id2label = {int(index): label for index, label in model.config.id2label.items()}
-        self.labels = np.asarray([self.id2label[index] for index in range(len(self.id2label))], dtype=object)
+        self.decoder = WordDecoder.from_config(model.config, decoding)
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
         self.stride = stride
-        self.decoding = decoding or getattr(model.config, DECODING_CONFIG_KEY, ARGMAX)
-        if self.decoding not in DECODING_METHODS:
-            raise ValueError(f"decoding must be one of {', '.join(DECODING_METHODS)}, got {self.decoding!r}")
-        self.scheme = getattr(model.config, TAG_SCHEME_CONFIG_KEY, None) or detect_scheme(self.labels.tolist())
         self.collator = DataCollatorWithPadding(
             tokenizer, pad_to_multiple_of=8 if self.device.type == "cuda" else None, return_tensors="pt"
         )
@@ -155,23 +236,21 @@ class Tagger:
         models = [AutoModelForTokenClassification.from_pretrained(model_dir) for model_dir in model_dirs]
         return cls(LogProbabilityEnsemble(models, model_dirs), tokenizers[0], **kwargs)  # type: ignore[arg-type]
 
+    @property
+    def labels(self) -> np.ndarray:
+        """The model's tags in id order (an object array)."""
+        return np.asarray(self.decoder.labels, dtype=object)
+
     def word_probabilities(self, token_lists: Sequence[Sequence[str]], *, progress: bool = False) -> np.ndarray:
         """`[num_words, num_labels]` label probabilities of every word (sentences concatenated, input
         order): the softmax at the word's first sub-token in the window it is predicted from."""
-        words = datasets.Dataset.from_dict({TOKEN_COLUMN: [list(tokens) for tokens in token_lists]})
-        windows = tokenize_and_align(
-            words,
+        inputs, lengths, rows, positions = tagging_windows(
+            token_lists,
             self.tokenizer,
             self.model.config.label2id,
             max_seq_length=self.max_seq_length,
             stride=self.stride,
         )
-        num_words = [len(tokens) for tokens in token_lists]
-        rows, positions = choose_word_positions(windows, num_words)
-        inputs = windows.select_columns(
-            [name for name in self.tokenizer.model_input_names if name in windows.column_names]
-        )
-        lengths = np.asarray(windows["length"])
         batches = np.array_split(np.argsort(-lengths, kind="stable"), max(1, -(-len(lengths) // self.batch_size)))
         batch_of_row = np.empty(len(lengths), dtype=np.int64)
         slot_in_batch = np.empty(len(lengths), dtype=np.int64)
@@ -180,7 +259,7 @@ class Tagger:
             slot_in_batch[batch] = np.arange(len(batch))
         word_order = np.argsort(batch_of_row[rows], kind="stable")
         words_per_batch = np.split(word_order, np.cumsum(np.bincount(batch_of_row[rows], minlength=len(batches)))[:-1])
-        probabilities = np.zeros((len(rows), len(self.labels)), dtype=np.float32)
+        probabilities = np.zeros((len(rows), len(self.decoder.labels)), dtype=np.float32)
         with torch.inference_mode():
             for batch, batch_words in zip(
                 tqdm(batches, desc="tagging", unit="batch", disable=not progress), words_per_batch
@@ -195,31 +274,23 @@ class Tagger:
     def tag(
         self, sentences: Sequence[Sentence] | Sequence[Sequence[str]], *, progress: bool = False
     ) -> list[TaggedSentence]:
-        """Tag `Sentence`s or plain word lists: one tag per word (by `self.decoding`), the model's
-        probability of that tag, and the entities."""
+        """Tag `Sentence`s or plain word lists (`[["Taylor", "Swift"], ["Paris"]]`): one tag per word (by
+        `self.decoder`), the model's probability of that tag, and the entities.
+
+        Raises a TypeError for a string where a list of words belongs (`tag("a text")`, `tag(["a text"])`),
+        which would be tagged character by character: raw text goes to `tag_text`."""
+        text = sentences if isinstance(sentences, str) else next((s for s in sentences if isinstance(s, str)), None)
+        if text is not None:
+            raise TypeError(
+                f"Tagger.tag takes sentences as lists of words, such as [['Taylor', 'Swift']], not the string "
+                f"{text[:40]!r}: tag raw text with Tagger.tag_text(texts)"
+            )
         sentences = [sentence if isinstance(sentence, Sentence) else Sentence(list(sentence)) for sentence in sentences]
         probabilities = self.word_probabilities([sentence.tokens for sentence in sentences], progress=progress)
-        num_words = [len(sentence.tokens) for sentence in sentences]
-        log_probabilities = np.log(np.maximum(probabilities, np.finfo(np.float32).tiny))
-        label_ids = decode(log_probabilities, num_words, self.labels.tolist(), scheme=self.scheme, method=self.decoding)
-        tag_probabilities = probabilities[np.arange(len(label_ids)), label_ids]
-        tags = self.labels[label_ids].tolist()
-        bounds = np.concatenate(([0], np.cumsum(num_words)))
-        tagged = []
-        for number, sentence in enumerate(sentences):
-            sentence_tags = tags[bounds[number] : bounds[number + 1]]
-            sentence_probabilities = tag_probabilities[bounds[number] : bounds[number + 1]].tolist()
-            tagged.append(
-                TaggedSentence(
-                    tokens=sentence.tokens,
-                    tags=sentence_tags,
-                    probabilities=sentence_probabilities,
-                    entities=entities_of(sentence, sentence_tags, sentence_probabilities),
-                    text=sentence.text,
-                )
-            )
-        return tagged
+        return self.decoder.tag(sentences, probabilities)
 
     def tag_text(self, texts: Sequence[str], *, progress: bool = False) -> list[TaggedSentence]:
         """Tag raw texts, each split into words by the tokenizer's pre-tokenizer (`split_words`)."""
+        if isinstance(texts, str):
+            raise TypeError(f"Tagger.tag_text takes a list of texts, such as [{texts[:40]!r}], not one string")
         return self.tag([text_sentence(text, self.tokenizer) for text in texts], progress=progress)
