@@ -255,7 +255,7 @@ def test_calibration_without_a_validation_split_fails_before_training(tmp_path, 
     )
     data_args.validation_file = None
     training_args = dataclasses.replace(training_args, calibrate="per_type")
-    monkeypatch.setattr(pipeline_module.AutoModelForTokenClassification, "from_pretrained", pytest.fail)
+    monkeypatch.setattr(pipeline_module, "load_start_model", pytest.fail)
     with pytest.raises(ValueError, match="--calibrate per_type needs a validation split"):
         build_trainer(model_args, data_args, loss_args, training_args)
 

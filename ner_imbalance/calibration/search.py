@@ -2,8 +2,9 @@
 
 A model trained on imbalanced tags tends to be too shy of entities (or, untrained, too eager).
 Adding a bias `b` (one value per label) to the logits `x` before the arg-max trades precision
-for recall at decision time, with no retraining. `search_bias` chooses `b` to maximise the
-entity F1 (micro or macro, conlleval numbers) of a validation split, on cached word-level logits
+for recall at decision time, with no retraining. `search_bias` chooses `b` to maximise an
+entity score (`calibration.objective`: micro or macro F1, micro F1 that keeps every type's
+recall, or a blend; conlleval numbers) of a validation split, on cached word-level logits
 (one row per word: the logits at the sub-token the word is predicted from), so no candidate
 needs a forward pass:
 
@@ -51,14 +52,19 @@ from typing import Any
 
 import numpy as np
 
+from ner_imbalance.calibration.objective import (
+    DEFAULT_MACRO_WEIGHT,
+    DEFAULT_METRIC,
+    DEFAULT_RECALL_FLOOR,
+    Objective,
+    check_metric_options,
+)
 from ner_imbalance.calibration.scan import BiasScan, Decoder
 from ner_imbalance.constants import ARGMAX, CALIBRATION_MODES, DECODING_METHODS, OUTSIDE
 from ner_imbalance.evaluation.entity_counts import ChunkTables, EntityCounter, tag_ids
 from ner_imbalance.tags import canonical_scheme
 
 NO_CALIBRATION = "none"
-CALIBRATION_METRICS = ("micro_f1", "macro_f1")
-DEFAULT_METRIC = "micro_f1"
 
 DEFAULT_OUTSIDE_STEP = 0.05
 DEFAULT_OUTSIDE_BOUND = 5.0
@@ -135,6 +141,8 @@ def search_bias(
     *,
     mode: str,
     metric: str = DEFAULT_METRIC,
+    recall_floor: float = DEFAULT_RECALL_FLOOR,
+    macro_weight: float = DEFAULT_MACRO_WEIGHT,
     scheme: str = "IOB2",
     decoding: str = ARGMAX,
     outside_step: float = DEFAULT_OUTSIDE_STEP,
@@ -152,7 +160,10 @@ def search_bias(
         gold_tags: the gold tags, one list per sentence (sentence `i` has `len(gold_tags[i])` words).
         label_list: the label of each logit column; must hold `O`.
         mode: `outside` (one scalar on the `O` logit) or `per_type` (regularised coordinate ascent).
-        metric: `micro_f1` (entity F1 over all entities) or `macro_f1` (mean of the per-type F1).
+        metric: `micro_f1` (entity F1 over all entities), `macro_f1` (mean of the per-type F1),
+            `micro_f1_keep_recall` or `blend` (`calibration.objective`).
+        recall_floor: `micro_f1_keep_recall`: every type keeps at least this share of its uncalibrated recall.
+        macro_weight: `blend`: the weight of macro F1 against micro F1.
         scheme: the tag scheme ("IOB2" or "IOBES") of the labels: Viterbi's transition constraints.
         decoding: `argmax` or `viterbi`, how the biased logits become tags.
         outside_step, outside_bound: the `O` bias grid, `{-outside_bound, ..., outside_bound}`.
@@ -162,12 +173,16 @@ def search_bias(
         outside_widenings: how often the `O` bound may be doubled while the best `O` bias lies on it.
     """
     logits = check_word_logits(word_logits, label_list)
-    _check_options(mode, metric, scheme, decoding, outside_step, outside_bound, grid_step, bound, margin, rounds)
+    _check_options(mode, scheme, decoding, outside_step, outside_bound, grid_step, bound, margin, rounds)
+    check_metric_options(metric, recall_floor, macro_weight)
     lengths = [len(tags) for tags in gold_tags]
     counter = EntityCounter(tag_ids(gold_tags, label_list), lengths, ChunkTables(label_list))
     if counter.num_words != len(logits):
         raise ValueError(f"word_logits has {len(logits)} rows but gold_tags has {counter.num_words} words")
-    search = BiasScan(logits, counter, metric, Decoder(label_list, scheme, decoding))
+    decoder = Decoder(label_list, scheme, decoding)
+    uncalibrated = counter.counts(decoder(logits, counter.lengths))
+    objective = Objective(metric, uncalibrated, recall_floor=recall_floor, macro_weight=macro_weight)
+    search = BiasScan(logits, counter, objective, decoder)
     bias = np.zeros(len(label_list))
     before = search.score(bias)
     outside = list(label_list).index(OUTSIDE)
@@ -178,7 +193,7 @@ def search_bias(
             break
         outside_bound *= 2
     rounds_run = 0
-    settings = {"outside_step": outside_step, "outside_bound": outside_bound}
+    settings = {**objective.settings(), "outside_step": outside_step, "outside_bound": outside_bound}
     at_bound = [OUTSIDE] if abs(bias[outside]) >= outside_bound - outside_step / 2 else []
     if mode == "per_type":
         settings.update(grid_step=grid_step, bound=bound, margin=margin, rounds=rounds)
@@ -263,7 +278,6 @@ def _checked_bias(bias: np.ndarray | Sequence[float], logits: np.ndarray) -> np.
 
 def _check_options(
     mode: str,
-    metric: str,
     scheme: str,
     decoding: str,
     outside_step: float,
@@ -275,8 +289,6 @@ def _check_options(
 ) -> None:
     if mode not in CALIBRATION_MODES:
         raise ValueError(f"mode must be one of {', '.join(CALIBRATION_MODES)}, got {mode!r}")
-    if metric not in CALIBRATION_METRICS:
-        raise ValueError(f"metric must be one of {', '.join(CALIBRATION_METRICS)}, got {metric!r}")
     canonical_scheme(scheme)
     if decoding not in DECODING_METHODS:
         raise ValueError(f"decoding must be one of {', '.join(DECODING_METHODS)}, got {decoding!r}")

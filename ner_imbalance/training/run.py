@@ -36,11 +36,13 @@ from ner_imbalance.config.arguments import DataArguments, LossArguments, ModelAr
 from ner_imbalance.config.decision_flags import check_calibration_split
 from ner_imbalance.constants import (
     DECODING_CONFIG_KEY,
+    NO_AUGMENTATION,
     NO_CLASS_WEIGHTS,
     NO_SAMPLING,
     OUTSIDE,
     TAG_SCHEME_CONFIG_KEY,
 )
+from ner_imbalance.data.augmentation import MentionReplacement
 from ner_imbalance.data.corpus import WordCorpus, load_word_corpus
 from ner_imbalance.data.positions import check_max_seq_length
 from ner_imbalance.data.sampling import repeat_factors
@@ -49,6 +51,7 @@ from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import evaluate_tags, flatten_metrics
 from ner_imbalance.losses import build_loss, loss_class
 from ner_imbalance.tags import entity_types, join_tag
+from ner_imbalance.training.console import run_summary
 from ner_imbalance.training.corpus import PreparedCorpus, windows_of
 from ner_imbalance.training.lock import check_output_lock, release_output_lock, take_output_lock
 from ner_imbalance.training.metrics import argmax_logits
@@ -62,7 +65,7 @@ from ner_imbalance.training.output_folder import (
 )
 from ner_imbalance.training.predictions import calibrate_model, evaluate_split, predict_uncalibrated
 from ner_imbalance.training.prepared_run import PreparedRun
-from ner_imbalance.training.sampler import sampling_metrics, train_sampler
+from ner_imbalance.training.sampler import augmented_epochs, sampling_metrics, train_sampler
 from ner_imbalance.training.start_model import load_start_model
 from ner_imbalance.training.trainer import ImbalanceTrainer
 from ner_imbalance.utils.atomic import write_json_atomic
@@ -135,6 +138,15 @@ def prepare_run(
         sentence_factors, type_repeat_factors = repeat_factors(
             word_corpus.splits["train"]["tags"], data_args.repeat_threshold
         )
+    mention_replacement = None
+    if data_args.augment != NO_AUGMENTATION:
+        mention_replacement = MentionReplacement(
+            word_corpus.splits["train"],
+            scheme=word_corpus.scheme,
+            threshold=data_args.repeat_threshold,
+            rate=data_args.augment_rate,
+            seed=training_args.seed,
+        )
     if "validation" not in word_corpus.splits and training_args.eval_strategy != "no":
         logger.warning("no validation split: evaluation during training and best-model selection are turned off")
         training_args = dataclasses.replace(training_args, eval_strategy="no", load_best_model_at_end=False)
@@ -157,6 +169,7 @@ def prepare_run(
         calibration=calibration,
         sentence_factors=sentence_factors,
         type_repeat_factors=type_repeat_factors,
+        mention_replacement=mention_replacement,
     )
 
 
@@ -235,13 +248,14 @@ def build_trainer(
         tokenizer, pad_to_multiple_of=8 if training_args.device.type == "cuda" else None
     )
     validation_metrics = corpus.metrics("validation", prepared.decoding)
-    sampler = train_sampler(prepared, corpus.windows["train"])
+    epochs = augmented_epochs(prepared, tokenizer, corpus.windows["train"])
+    sampler = train_sampler(prepared, corpus.windows["train"], epochs)
     trainer = trainer_class(
         **model,
         args=training_args,
         loss_fn=prepared.loss_fn,
         train_sampler=sampler,
-        train_dataset=corpus.windows["train"],
+        train_dataset=corpus.windows["train"] if epochs is None else epochs,
         eval_dataset=corpus.windows.get("validation"),
         data_collator=collator,
         processing_class=tokenizer,
@@ -305,7 +319,8 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
     evaluate on validation and test.
 
     With `--overwrite_output_dir` the old run's files are deleted first; `callbacks` are added to
-    the Trainer's own. Returns `{"train"|"eval"|"test": metrics}`.
+    the Trainer's own. Ends by printing the run's summary on stdout (`console.run_summary`: dev and
+    test F1, per-type scores, decoding, calibration, model folder). Returns `{"train"|"eval"|"test": metrics}`.
     """
     training_args = prepared.training_args
     if training_args.world_size > 1:
@@ -354,6 +369,11 @@ def execute_run(prepared: PreparedRun, callbacks: list[TrainerCallback] | None =
         _write_loss_config(output_dir, prepared.loss_args, trainer.loss_fn)
         write_model_card(output_dir, prepared, results=results, calibration=calibration)
     release_output_lock(output_dir)
+    if trainer.is_world_process_zero():
+        summary = run_summary(
+            results, corpus.label_list, decoding=decoding, calibration=calibration, output_dir=output_dir
+        )
+        print(summary, flush=True)
     return results
 
 

@@ -26,6 +26,7 @@ from transformers import Trainer, TrainerCallback, TrainerControl, TrainerState,
 from ner_imbalance.constants import GOLD_PROBABILITY_PREFIX, LOSS_SHARE_PREFIX, OUTSIDE
 from ner_imbalance.tags import is_tag, split_tag
 from ner_imbalance.training.checkpoints import CompleteCheckpointMarker
+from ner_imbalance.training.console import CONSOLE_CALLBACKS
 from ner_imbalance.training.output_folder import resolve_checkpoint
 from ner_imbalance.training.preemption import PreemptionCallback
 from ner_imbalance.utils.atomic import apply_umask_mode, write_json_atomic
@@ -79,6 +80,10 @@ class ImbalanceTrainer(Trainer):
         self._preemption = PreemptionCallback()
         self.add_callback(self._preemption)
         self.add_callback(_NonFiniteLossGuard(self))
+        # The console shows a short line per log; the logs keep every key (`console`).
+        for printer, console in CONSOLE_CALLBACKS.items():
+            if self.pop_callback(printer) is not None:
+                self.add_callback(console)
         # The metrics this trainer saved, combined into all_results.json (never an older run's file).
         self._saved_metrics: dict[str, float] = {}
 
