@@ -52,7 +52,7 @@ class EntityCounter:
 
     Words are laid out sentence after sentence with one `O` between sentences, as seqeval
     flattens nested lists, and chunk starts and ends are looked up in `ChunkTables`. Counts are
-    additive over sentences (no entity crosses a separator), which `_Search.ascend` relies on.
+    additive over sentences (no entity crosses a separator), which `calibration.scan.BiasScan.ascend` relies on.
     """
 
     def __init__(self, gold_ids: np.ndarray, lengths: Sequence[int], tables: ChunkTables) -> None:

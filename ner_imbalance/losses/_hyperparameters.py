@@ -2,7 +2,7 @@
 
 A loss class lists its tunable hyperparameters in `HYPERPARAMETERS`. From that one declaration
 come the constructor's checks (`TokenLoss.check_hyperparameters`), the command-line flags of
-`ner_imbalance.arguments.LossArguments` (name, type, default, help, choices) with their
+`ner_imbalance.config.loss_arguments.LossArguments` (name, type, default, help, choices) with their
 validation, `LossArguments.loss_kwargs()`, and the search space a tuner reads
 (`loss_search_space`). The constructor's keyword default is the declaration's (write
 `gamma: float = GAMMA.default`); `register_loss` checks that they agree.

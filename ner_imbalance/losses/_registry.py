@@ -1,7 +1,7 @@
 """The registry of losses by name: `build_loss`, `register_loss`, and what each loss declares.
 
 A loss is registered under a name with its class; the class's `HYPERPARAMETERS` give its
-command-line flags (`ner_imbalance.arguments` derives `LossArguments` from this registry), its
+command-line flags (`ner_imbalance.config.loss_arguments` derives `LossArguments` from this registry), its
 checks and its search space (`loss_search_space`). Registering a loss is all it takes to use it
 from the command line.
 """

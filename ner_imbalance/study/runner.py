@@ -56,7 +56,7 @@ from ner_imbalance.utils.atomic import write_text_atomic
 logger = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINT_ROOT = Path("results/checkpoints")
-"""What the pipeline writes for the dev split: `logits` [num_words, C], `sentence_lengths`, `labels`."""
+"""What a run (`training.run`) writes for the dev split: `logits` [num_words, C], `sentence_lengths`, `labels`."""
 PREDICTIONS_FILE = "predictions_validation.conll"
 
 RunFn = Callable[..., Mapping[str, Mapping[str, float]]]
@@ -162,7 +162,7 @@ def optimizer_steps_for(num_windows: int, training_args: Any) -> int:
 def store_dev_outputs(output_dir: str | os.PathLike, results_dir: str | os.PathLike, run_id: str) -> str:
     """Keep the run's word-level dev logits, with gold and predicted tags, as `<run_id>.logits.npz`.
 
-    Returns the file name. The pipeline writes the logits whenever it evaluates a validation
+    Returns the file name. A run writes the logits whenever it evaluates a validation
     split, so their absence is an error: the run gets no record.
     """
     from ner_imbalance.evaluation import read_predictions
@@ -246,7 +246,7 @@ def run_study(
     max_runs: int | None = None,
     fail_fast: bool = False,
 ) -> StudySummary:
-    """Run the unfinished specs in this process with `run_fn` (default: `pipeline.run_experiment`).
+    """Run the unfinished specs in this process with `run_fn` (default: `training.run.run_experiment`).
 
     The arguments of every unfinished run are built and checked first, so a typo in a config
     fails before hours of training. Each run trains in `checkpoint_root/<run_id>/`, deleted after
@@ -272,7 +272,7 @@ def run_study(
     def execute(spec: RunSpec) -> dict[str, Any]:
         output_dir = checkpoint_root / spec.run_id
         # The scratch folder of a run without a record is what an interrupted attempt left: the
-        # study owns it, and the pipeline refuses a non-empty output folder, so start it afresh.
+        # study owns it, and a run refuses a non-empty output folder, so start it afresh.
         shutil.rmtree(output_dir, ignore_errors=True)
         arguments = arguments_of[spec.run_id]
         if spec.steps_from_full_set and "max_steps" not in spec.training:

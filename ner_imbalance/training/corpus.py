@@ -3,7 +3,7 @@
 `PreparedCorpus.metrics` gives each split's word-level `compute_metrics`, built once.
 `prepare_corpus` reads the corpus the data arguments name (`data.corpus.load_word_corpus`) and
 tokenizes it into windows (`data.corpus.tokenize_corpus`); `windows_of` does the second step for
-words already read (what `pipeline.build_trainer` does after `pipeline.prepare_run` has read them).
+words already read (what `training.run.build_trainer` does after `training.run.prepare_run` has read them).
 """
 
 from __future__ import annotations

@@ -1,8 +1,20 @@
 """`ImbalanceTrainer`: `transformers.Trainer` with a per-token loss from `ner_imbalance.losses`.
 
 The Trainer does batching, gradient accumulation, distribution (accelerate), mixed precision,
-checkpoints and logging; this subclass only changes how the loss is computed, and keeps the
-loss's own state (GHM-C moving averages) in every checkpoint.
+checkpoints and logging. The loss goes through the Trainer's public `compute_loss_func` hook
+(`loss_from_outputs`); what callbacks do (the non-finite-loss guard, preemption, checkpoint
+markers, the console lines) is in callbacks. Six methods are still overridden, each because no
+hook or callback can do it:
+
+- `log`: the loss shares and the loss's statistics join the training logs. A callback's `on_log`
+  runs after `Trainer.log` has copied the dict into `state.log_history`, so keys it added would
+  reach the console and TensorBoard but not the log history the study's curves read.
+- `_get_train_sampler`, `_get_eval_sampler`: the Trainer has no public sampler hook (sentence
+  re-sampling; evaluation in dataset order under length grouping).
+- `train`: resolves "the last complete checkpoint", restores the loss state and holds the signal
+  handlers around the base loop.
+- `save_model`, `save_metrics`: the loss's own state (GHM-C moving averages) is saved with every
+  checkpoint, and metrics are written atomically without merging an older run's file.
 
 Normalisation (the part that must be exactly right): the Trainer counts the valid label tokens
 of a whole gradient-accumulation window, summed over all processes, and passes that count as
