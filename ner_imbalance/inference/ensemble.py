@@ -5,7 +5,11 @@ the collated batch that returns `.logits`); its `.logits` are the mean over the 
 member's log-softmax, with every member's labels put in the first member's order (aligned by
 name). `Tagger` takes the softmax of those, so a word's probability is the softmax of the mean
 log-probabilities, and it decodes them as the first member would (its config: decoding, tag
-scheme, labels). Each member applies its own calibration bias, folded into its classifier.
+scheme, labels). Each member applies its own calibration bias, folded into its classifier; since
+`log_softmax(z + b) = z + b - logsumexp(z + b)`, the ensemble's word probabilities are the softmax of the
+mean of the members' uncalibrated log-probabilities plus the mean of their biases (by label name).
+
+`Tagger.from_folders` and `ner_pipeline([...])` build it through `tagger.load_ensemble`.
 """
 
 from __future__ import annotations
@@ -51,6 +55,11 @@ class LogProbabilityEnsemble:
         self.orders = [
             label_order(first, id2label(model), folders[0], folder) for model, folder in zip(models, folders)
         ]
+
+    @property
+    def device(self) -> torch.device:
+        """The first member's device (all members are moved together by `to`)."""
+        return self.models[0].device
 
     def to(self, device: str | torch.device | None = None, dtype: torch.dtype | None = None) -> LogProbabilityEnsemble:
         self.models = [model.to(device=device, dtype=dtype) for model in self.models]

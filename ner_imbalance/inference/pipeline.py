@@ -19,26 +19,30 @@ Importing this module registers the task `PIPELINE_TASK` ("ner-imbalance") with 
     # [{'entity_group': 'person', 'score': 0.91, 'word': 'Taylor Swift', 'start': 0, 'end': 12}, ...]
 
 `ner_pipeline(folder)` (also `ner_imbalance.ner_pipeline`) builds the same after the folder's checks.
+
+A list of folders as `model` (`ner_pipeline([A, B, C])`, `transformers.pipeline("ner-imbalance", model=[A, B, C])`)
+is a seed ensemble, loaded by `tagger.load_ensemble` as `Tagger.from_folders` loads it: the members' word
+log-probabilities are averaged before decoding, with the first folder's tokenizer, windows and decoding.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import datasets
 import numpy as np
 import torch
-from transformers import AutoModelForTokenClassification, pipeline
+from transformers import AutoModelForTokenClassification, PreTrainedModel, pipeline
 from transformers.pipelines import PIPELINE_REGISTRY
 from transformers.pipelines.base import ChunkPipeline
 
 from ner_imbalance.constants import MAX_SEQ_LENGTH, PIPELINE_TASK, STRIDE
 from ner_imbalance.inference.files import text_sentence
 from ner_imbalance.inference.sentences import Entity
-from ner_imbalance.inference.tagger import WordDecoder, load_tokenizer, tagging_windows
+from ner_imbalance.inference.tagger import WordDecoder, load_ensemble, load_tokenizer, tagging_windows
 
 WINDOW_KEYS = ("word_index", "word_position", "sentence")
 """What a window carries besides the model inputs: its words (indices in the text's words), the position of
@@ -74,7 +78,9 @@ class NerPipeline(ChunkPipeline):
 
     Call it with a text (-> a list of entity dicts) or a list of texts (-> one list per text).
 
-    Args (besides those of every pipeline: `model`, `tokenizer`, `device`, `batch_size`, ...):
+    Args (besides those of every pipeline: `tokenizer`, `device`, `dtype`, `batch_size`, ...):
+        model: a token-classification model, or a list of model folders: a seed ensemble (`load_ensemble`,
+            in `dtype`), with the first folder's tokenizer unless `tokenizer` is given.
         decoding: "argmax" or "viterbi"; default the decoding recorded in the model's config.
         max_seq_length, stride: the windows of long texts, as `Tagger`'s (`--max_seq_length`, `--stride`).
     """
@@ -83,17 +89,27 @@ class NerPipeline(ChunkPipeline):
     _load_image_processor = False
     _load_video_processor = False
     _load_feature_extractor = False
-    _load_tokenizer = True
+    _load_tokenizer = None
+    """Optional for `transformers.pipeline`: it loads the tokenizer of a folder name, and passes none for a
+    list of folders, whose first folder's tokenizer `__init__` loads."""
 
     def __init__(
         self,
+        model: PreTrainedModel | Sequence[str | os.PathLike],
+        tokenizer: Any = None,
         *args: Any,
         decoding: str | None = None,
         max_seq_length: int = MAX_SEQ_LENGTH,
         stride: int = STRIDE,
         **kwargs: Any,
     ) -> None:
-        super().__init__(*args, **kwargs)
+        if isinstance(model, (list, tuple)):
+            dtype = kwargs.get("dtype")
+            model, first_tokenizer = load_ensemble(model, **({} if dtype is None else {"dtype": dtype}))
+            tokenizer = first_tokenizer if tokenizer is None else tokenizer
+        if tokenizer is None:
+            raise ValueError(f"{type(self).__name__} needs the model folder's tokenizer: use ner_pipeline(folder)")
+        super().__init__(model, tokenizer, *args, **kwargs)
         self.decoder = WordDecoder.from_config(self.model.config, decoding)
         self.max_seq_length = max_seq_length
         self.stride = stride
@@ -147,13 +163,16 @@ class NerPipeline(ChunkPipeline):
         return [entity_record(entity) for entity in tagged.entities]
 
 
-def ner_pipeline(model_dir: str | os.PathLike, **kwargs: Any) -> NerPipeline:
+def ner_pipeline(model_dir: str | os.PathLike | Sequence[str | os.PathLike], **kwargs: Any) -> NerPipeline:
     """`transformers.pipeline(PIPELINE_TASK, model=model_dir, **kwargs)` for a folder written by
-    `train_ner.py`, after its checks (`load_tokenizer`): the entities of `Tagger.tag_text`.
+    `train_ner.py`, after its checks (`load_tokenizer`): the entities of `Tagger.tag_text`. A list of
+    folders is a seed ensemble: the entities of `Tagger.from_folders(model_dir).tag_text`.
 
     `kwargs`: any pipeline's (`device`, `dtype`, `batch_size`, ...) and `NerPipeline`'s (`decoding`,
     `max_seq_length`, `stride`)."""
-    return pipeline(PIPELINE_TASK, model=str(model_dir), tokenizer=load_tokenizer(model_dir), **kwargs)
+    if isinstance(model_dir, (str, os.PathLike)):
+        return pipeline(PIPELINE_TASK, model=str(model_dir), tokenizer=load_tokenizer(model_dir), **kwargs)
+    return pipeline(PIPELINE_TASK, model=list(model_dir), **kwargs)
 
 
 PIPELINE_REGISTRY.register_pipeline(

@@ -84,6 +84,26 @@ def load_model_folder(model_dir: str | os.PathLike) -> tuple[PreTrainedModel, Pr
     return AutoModelForTokenClassification.from_pretrained(model_dir), tokenizer
 
 
+def load_ensemble(
+    model_dirs: Sequence[str | os.PathLike], **model_kwargs: Any
+) -> tuple[LogProbabilityEnsemble, PreTrainedTokenizerBase]:
+    """The models of `model_dirs` (folders written by `train_ner.py`, each checked by `load_tokenizer`) as one
+    `LogProbabilityEnsemble`, and the first folder's tokenizer; `model_kwargs` go to `from_pretrained`.
+
+    `UsageError` naming both folders for a folder of another label set or tokenizer vocabulary."""
+    if not model_dirs:
+        raise ValueError("an ensemble needs at least one model folder")
+    tokenizers = [load_tokenizer(model_dir) for model_dir in model_dirs]
+    for model_dir, tokenizer in zip(model_dirs[1:], tokenizers[1:]):
+        if tokenizer.get_vocab() != tokenizers[0].get_vocab():
+            raise UsageError(
+                f"{model_dir}: its tokenizer's vocabulary is not that of {model_dirs[0]}; "
+                "an ensemble runs every model on the first folder's windows"
+            )
+    models = [AutoModelForTokenClassification.from_pretrained(model_dir, **model_kwargs) for model_dir in model_dirs]
+    return LogProbabilityEnsemble(models, model_dirs), tokenizers[0]
+
+
 class TaggingWindows(NamedTuple):
     """The windows of sentences to tag (`tagging_windows`) and, per word, the window it is predicted from."""
 
@@ -220,21 +240,14 @@ class Tagger:
 
     @classmethod
     def from_folders(cls, model_dirs: Sequence[str | os.PathLike], **kwargs: Any) -> Tagger:
-        """A tagger for a seed ensemble of folders: their word log-probabilities are averaged before
-        decoding (`ensemble.LogProbabilityEnsemble`; labels aligned by name). The first folder gives the
-        tokenizer, the decoding and the windows (`kwargs` as `Tagger`); `UsageError` naming both folders
-        for a folder of another label set or tokenizer vocabulary."""
-        if not model_dirs:
-            raise ValueError("Tagger.from_folders needs at least one model folder")
-        tokenizers = [load_tokenizer(model_dir) for model_dir in model_dirs]
-        for model_dir, tokenizer in zip(model_dirs[1:], tokenizers[1:]):
-            if tokenizer.get_vocab() != tokenizers[0].get_vocab():
-                raise UsageError(
-                    f"{model_dir}: its tokenizer's vocabulary is not that of {model_dirs[0]}; "
-                    "an ensemble runs every model on the first folder's windows"
-                )
-        models = [AutoModelForTokenClassification.from_pretrained(model_dir) for model_dir in model_dirs]
-        return cls(LogProbabilityEnsemble(models, model_dirs), tokenizers[0], **kwargs)  # type: ignore[arg-type]
+        """A tagger for a seed ensemble of folders (`load_ensemble`): their word log-probabilities are averaged
+        before decoding (`ensemble.LogProbabilityEnsemble`; labels aligned by name), so a word's probability is
+        the softmax of the mean log-probabilities. The first folder gives the tokenizer, the decoding and the
+        windows (`kwargs` as `Tagger`). Each member keeps its own calibration bias (folded into its
+        classifier): the ensemble applies the mean of the members' biases to the mean of their uncalibrated
+        log-probabilities. `UsageError` naming both folders for a folder of another label set or vocabulary."""
+        ensemble, tokenizer = load_ensemble(model_dirs)
+        return cls(ensemble, tokenizer, **kwargs)  # type: ignore[arg-type]
 
     @property
     def labels(self) -> np.ndarray:
