@@ -20,8 +20,8 @@ from tiny_models import predict_flags
 
 from ner_imbalance.cli import evaluate, predict
 from ner_imbalance.evaluation.error_analysis import OUTCOMES, analyse_errors
+from ner_imbalance.evaluation.html_report import error_report_html
 from ner_imbalance.inference import HTML_PAGE_END, Sentence, TaggedSentence, entities_of, html_page_start, write_html
-from ner_imbalance.inference.html import error_report_html
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")

@@ -30,6 +30,7 @@ from ner_imbalance.errors import UsageError
 from ner_imbalance.evaluation import format_report
 from ner_imbalance.evaluation.error_analysis import format_error_report, format_examples, plot_confusion
 from ner_imbalance.evaluation.file_evaluation import evaluate_files
+from ner_imbalance.evaluation.html_report import error_report_html
 from ner_imbalance.utils.atomic import write_text_atomic
 from ner_imbalance.utils.command_line import exit_with
 from ner_imbalance.utils.extras import MissingExtraError
@@ -113,8 +114,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.confusion:
             plot_confusion(evaluation.analysis, args.confusion)
         if args.html:
-            from ner_imbalance.inference.html import error_report_html  # imports torch: only when asked
-
             write_text_atomic(args.html, error_report_html(evaluation.analysis, f"Errors of {args.pred}"))
     except (FileNotFoundError, ValueError, MissingExtraError) as error:
         return refuse(PROGRAM, str(error))

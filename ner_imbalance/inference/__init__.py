@@ -24,7 +24,7 @@ from ner_imbalance.inference.files import (
     write_conll,
     write_jsonl,
 )
-from ner_imbalance.inference.html import HTML_PAGE_END, error_report_html, html_page_start, write_html
+from ner_imbalance.inference.html import HTML_PAGE_END, html_page_start, write_html
 from ner_imbalance.inference.onnx_backend import ONNX_VARIANTS, export_onnx, onnx_tagger
 from ner_imbalance.inference.pipeline import NerPipeline, ner_pipeline
 from ner_imbalance.inference.sentences import Entity, Sentence, TaggedSentence, entities_of
@@ -55,7 +55,6 @@ __all__ = [
     "WordDecoder",
     "check_writable_tokens",
     "entities_of",
-    "error_report_html",
     "export_onnx",
     "html_page_start",
     "input_format_of",
