@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from tiny_models import TINY_CORPUS as CORPUS
 
 from ner_imbalance.config.arguments import DataArguments
 from ner_imbalance.data.corpus import load_word_corpus, select_samples, tokenize_corpus
-
-CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
 
 
 def test_word_corpus_needs_no_tokenizer_and_names_each_split_source():
