@@ -6,6 +6,7 @@
     ner-predict --model runs/wnut17_focal --input tweets.txt --output tagged.html
     ner-predict --model runs/wnut17_focal --input big.conll --output big.tags.conll \\
         --backend onnx     # int8; after: ner-export-onnx --model runs/wnut17_focal --int8
+    ner-predict --model runs/seed1 runs/seed2 runs/seed3 --input tweets.txt --output tagged.jsonl  # an ensemble
 
 Inputs: raw text (.txt: one sentence or document per line, split by the model tokenizer's own
 pre-tokenizer), CoNLL (.conll/.tsv/.bio/.iob: token first, tag columns ignored), JSON/JSONL
@@ -24,6 +25,11 @@ name beside it and renamed when every sentence is tagged: an interrupted run (Ct
 SIGTERM: exit 143) stops after the chunk it is tagging, leaves no partial file and says how far it
 got. A bad flag, model folder or input is one line on stderr and exit 2. Output to stdout cut short
 by its reader (`| head`) ends quietly (exit 141).
+
+Several --model folders are a seed ensemble (`Tagger.from_folders`): their word log-probabilities are
+averaged before decoding, with the first folder's tokenizer, windows and decoding (each folder keeps its
+own calibration bias, so the ensemble applies their mean); each folder gets the checks of one. The ONNX
+backend takes one folder: --backend onnx with several is refused before any work.
 """
 
 from __future__ import annotations
@@ -49,7 +55,14 @@ PROGRAM = "ner-predict"
 def parse_args(argv: list[str] | None) -> FileTagging:
     """The run the flags ask for; a one-line `UsageError` for a bad flag."""
     parser = command_parser(PROGRAM, __doc__, epilog=True)
-    parser.add_argument("--model", required=True, help="A model folder written by ner-train (its --output_dir).")
+    parser.add_argument(
+        "--model",
+        dest="models",
+        nargs="+",
+        metavar="FOLDER",
+        required=True,
+        help="A model folder written by ner-train (its --output_dir); several: a seed ensemble (torch backend).",
+    )
     parser.add_argument("--input", required=True, help="The file to tag; '-' for standard input.")
     parser.add_argument("--output", required=True, help="Where to write the tags; '-' for stdout.")
     parser.add_argument(
@@ -92,7 +105,7 @@ def parse_args(argv: list[str] | None) -> FileTagging:
     for flag in ("batch_size", "chunk_size", "max_seq_length"):
         if getattr(args, flag) < 1:
             parser.error(f"--{flag} must be at least 1, got {getattr(args, flag)}")
-    return FileTagging(**vars(args))
+    return FileTagging(**{**vars(args), "models": tuple(args.models)})
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """Tag a whole input file (or standard input) into an output file (or stdout), chunk by chunk.
 
-`tag_file` checks everything it can before any work (the output path, the model folder, the
+`tag_file` checks everything it can before any work (the output path, each model folder and its
 tokenizer, the first chunk of input), then reads, tags and writes `chunk_size` sentences at a time,
 so memory does not grow with the input. The output is written through `utils.atomic.atomic_open`
 and renamed onto its name only when every sentence is tagged; an HTML output is framed by its page's
@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ner_imbalance.constants import MAX_SEQ_LENGTH, STRIDE
 from ner_imbalance.data.conll import STANDARD_STREAM
+from ner_imbalance.errors import UsageError
 from ner_imbalance.inference.files import (
     CHUNK_SENTENCES,
     WRITERS,
@@ -46,10 +47,11 @@ from ner_imbalance.utils.atomic import atomic_open
 
 @dataclasses.dataclass(frozen=True)
 class FileTagging:
-    """What `tag_file` does: the model folder, the input and output (`-`: standard input, stdout), their
-    formats (None: from the extension), the backend and the `Tagger`'s settings, the chunk size."""
+    """What `tag_file` does: the model folders (several: a seed ensemble, `Tagger.from_folders`), the input and
+    output (`-`: standard input, stdout), their formats (None: from the extension), the backend and the
+    `Tagger`'s settings, the chunk size."""
 
-    model: str
+    models: tuple[str, ...]
     input: str
     output: str
     input_format: str | None = None
@@ -64,6 +66,13 @@ class FileTagging:
     decoding: str | None = None
     chunk_size: int = CHUNK_SENTENCES
     no_progress: bool = False
+
+    def __post_init__(self) -> None:
+        if self.backend == ONNX_BACKEND and len(self.models) > 1:
+            raise UsageError(
+                f"--backend onnx takes one --model folder, got {len(self.models)}: the ONNX backend has no "
+                "ensemble; tag a seed ensemble with --backend torch"
+            )
 
 
 @dataclasses.dataclass
@@ -109,7 +118,7 @@ def output_stream(output: str) -> Iterator[IO[str]]:
 
 
 def build_tagger(job: FileTagging) -> Tagger:
-    """The `Tagger` of `job`'s folder on its backend, with its settings."""
+    """The `Tagger` of `job`'s folder on its backend, or of its folders' ensemble, with its settings."""
     settings = dict(
         device=job.device,
         dtype=job.dtype,
@@ -119,8 +128,10 @@ def build_tagger(job: FileTagging) -> Tagger:
         decoding=job.decoding,
     )
     if job.backend == ONNX_BACKEND:
-        return onnx_tagger(job.model, variant=job.onnx_variant, **settings)
-    return Tagger.from_folder(job.model, **settings)
+        return onnx_tagger(job.models[0], variant=job.onnx_variant, **settings)
+    if len(job.models) > 1:
+        return Tagger.from_folders(job.models, **settings)
+    return Tagger.from_folder(job.models[0], **settings)
 
 
 def tag_file(job: FileTagging, progress: TaggingProgress, stop_if_signalled: Callable[[], None]) -> None:
@@ -128,14 +139,16 @@ def tag_file(job: FileTagging, progress: TaggingProgress, stop_if_signalled: Cal
     `stop_if_signalled` between chunks (it raises to stop the run; the output is then left as it was).
 
     Bad input raises `FileNotFoundError`, `ValueError` (`DataFormatError` among them) or `MissingExtraError`
-    naming the flag or file: before any work for the paths, the model folder and the first chunk's lines.
+    naming the flag or file: before any work for the paths, each model folder and the first chunk's lines.
     """
     output_format = output_format_of(job.output, job.output_format)
     check_output_path(job.output, job.input)
-    check_model_folder(job.model, backend=job.backend, onnx_variant=job.onnx_variant, max_seq_length=job.max_seq_length)
-    tokenizer = load_tokenizer(job.model)
-    check_tokenizer_files(job.model)
-    sentences = iter_sentences(job.input, job.input_format, tokenizer)
+    tokenizers = []
+    for model in job.models:
+        check_model_folder(model, backend=job.backend, onnx_variant=job.onnx_variant, max_seq_length=job.max_seq_length)
+        tokenizers.append(load_tokenizer(model))
+        check_tokenizer_files(model)
+    sentences = iter_sentences(job.input, job.input_format, tokenizers[0])
     first_chunk = list(itertools.islice(sentences, job.chunk_size))  # errors of the first lines: before any work
     tagger = build_tagger(job)
     datasets.disable_progress_bars()
