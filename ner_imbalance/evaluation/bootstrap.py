@@ -19,6 +19,7 @@ seeds, the same sentences), resampling the same sentences for both sides.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -144,9 +145,7 @@ def paired_bootstrap(
     if len(sizes) != 1:
         raise ValueError(f"the runs scored different numbers of dev sentences: {sorted(sizes)}")
     _check_confidence(confidence)
-    num_sentences = sizes.pop()
-    samples = np.random.default_rng(seed).integers(0, num_sentences, size=(resamples, num_sentences))
-    times_drawn = _times_drawn(samples, num_sentences)
+    times_drawn = _paired_times_drawn(sizes.pop(), resamples, seed)
     differences = np.zeros(resamples)
     for setting_counts, reference_counts in zip(setting, reference):
         differences += score(_resampled(times_drawn, setting_counts)) - score(_resampled(times_drawn, reference_counts))
@@ -162,9 +161,27 @@ def _times_drawn(samples: np.ndarray, num_sentences: int) -> np.ndarray:
     )
 
 
+@functools.lru_cache(maxsize=4)
+def _paired_times_drawn(num_sentences: int, resamples: int, seed: int) -> np.ndarray:
+    """`_times_drawn` of `resamples` draws of `num_sentences` sentence indices from `default_rng(seed)`, as float64.
+
+    Every `paired_bootstrap` of the same dev set, resamples and seed draws the same numbers, so they
+    are drawn and counted once (read-only, shared by the calls).
+    """
+    samples = np.random.default_rng(seed).integers(0, num_sentences, size=(resamples, num_sentences))
+    times_drawn = _times_drawn(samples, num_sentences).astype(np.float64)
+    times_drawn.setflags(write=False)
+    return times_drawn
+
+
 def _resampled(times_drawn: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """`[resamples, ...]`: the summed counts of each resample (`times_drawn` `[resamples, num_sentences]`)."""
-    return np.tensordot(times_drawn, counts, axes=(1, 0))
+    """`[resamples, ...]`: the summed counts of each resample (`times_drawn` `[resamples, num_sentences]`).
+
+    A float64 product (BLAS) where `times_drawn` is float: the sums are integers far below 2**53, so
+    exact, and every score of them equals the score of the integer sums.
+    """
+    flat = counts.reshape(len(counts), -1).astype(times_drawn.dtype, copy=False)
+    return (times_drawn @ flat).reshape(len(times_drawn), *counts.shape[1:])
 
 
 def _check_confidence(confidence: float) -> None:
