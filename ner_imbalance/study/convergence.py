@@ -13,20 +13,22 @@ paired by run and the same paired bootstrap.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+import numpy as np
 
 from ner_imbalance.calibration.search import NO_CALIBRATION
 from ner_imbalance.evaluation.bootstrap import paired_bootstrap
 from ner_imbalance.study.crossfit import RunCalibration
 from ner_imbalance.study.curves import first_reaching
-from ner_imbalance.study.paired import run_counts
-from ner_imbalance.study.records import require_dev_outputs
 from ner_imbalance.study.summary import SettingSummary, Stat, format_stat, mean_std, ordered_rows
 
 CONTAINS_ZERO = "0∈"
 Records = Mapping[str, dict[str, Any]]
+StoredCounts = Callable[[str, str], np.ndarray]
+"""(run id, what they are needed for) -> the per-sentence counts of the run's stored dev predictions
+(`dev_runs.DevRuns.counts`)."""
 
 
 def records_by_seed(records: Records, setting_id: str) -> dict[int, dict[str, Any]]:
@@ -34,7 +36,7 @@ def records_by_seed(records: Records, setting_id: str) -> dict[int, dict[str, An
 
 
 def paired_difference(
-    setting: SettingSummary, reference: SettingSummary, records: Records, results_dir: str | os.PathLike
+    setting: SettingSummary, reference: SettingSummary, records: Records, stored_counts: StoredCounts
 ) -> dict[str, Any]:
     """Δ micro F1 to CE over the seeds both have: mean ± std, and the paired bootstrap interval.
 
@@ -45,11 +47,7 @@ def paired_difference(
     if not seeds:
         return {"seeds": [], "delta": None, "interval": None}
     delta = mean_std(ours[seed]["metrics"]["f1"] - theirs[seed]["metrics"]["f1"] for seed in seeds)
-    counts = [
-        run_counts(require_dev_outputs(results_dir, run[seed]["run_id"], "the paired bootstrap"))
-        for run in (ours, theirs)
-        for seed in seeds
-    ]
+    counts = [stored_counts(run[seed]["run_id"], "the paired bootstrap") for run in (ours, theirs) for seed in seeds]
     return {"seeds": seeds, "delta": delta, "interval": paired_bootstrap(counts[: len(seeds)], counts[len(seeds) :])}
 
 
@@ -69,16 +67,16 @@ def format_interval(interval: tuple[float, float] | None) -> str:
 
 
 def paired_differences(
-    summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike
+    summaries: Sequence[SettingSummary], records: Records, stored_counts: StoredCounts
 ) -> dict[str, dict[str, Any]] | None:
     """Setting id -> `paired_difference` to CE for every non-reference setting; None without a CE row.
 
-    Computed once per cell: each difference reads and counts the dev outputs of both settings' runs.
+    Computed once per cell, from the counts `stored_counts` keeps of each run.
     """
     rows = ordered_rows(summaries)
     if not rows or not rows[0].is_reference:
         return None
-    return {summary.setting_id: paired_difference(summary, rows[0], records, results_dir) for summary in rows[1:]}
+    return {summary.setting_id: paired_difference(summary, rows[0], records, stored_counts) for summary in rows[1:]}
 
 
 def paired_table(summaries: Sequence[SettingSummary], differences: Mapping[str, dict[str, Any]] | None) -> list[str]:
@@ -157,10 +155,10 @@ def facts(
 
 
 def convergence_markdown(
-    dataset: str, summaries: Sequence[SettingSummary], records: Records, results_dir: str | os.PathLike
+    dataset: str, summaries: Sequence[SettingSummary], records: Records, stored_counts: StoredCounts
 ) -> list[str]:
     """The paired table, the time-to-reach table and the facts of one dataset of a convergence section."""
-    differences = paired_differences(summaries, records, results_dir)
+    differences = paired_differences(summaries, records, stored_counts)
     return [
         "",
         "Paired difference to CE (same seed), with the paired bootstrap 95 % interval over dev sentences "

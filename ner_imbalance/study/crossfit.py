@@ -8,14 +8,13 @@ A, and the two predicted halves, put back in dev order, are scored together as o
 (`evaluate_tags`: entity micro P/R/F1, macro F1, per-type recall). No sentence is predicted
 with a bias chosen on it.
 
-The report computes this when it is built, with no cache: `search_bias` on cached logits takes
-well under a second per run and mode on a dev set of WNUT-17's size.
+The report computes this when it is built, once per run (`dev_runs.DevRuns`): `search_bias` on
+the stored logits takes well under a second per run and mode on a dev set of WNUT-17's size.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,8 +30,7 @@ from ner_imbalance.calibration.search import (
 from ner_imbalance.constants import ARGMAX
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.evaluation.bootstrap import sentence_counts
-from ner_imbalance.study.records import DevOutputs, require_dev_outputs
-from ner_imbalance.study.summary import Section
+from ner_imbalance.study.records import DevOutputs
 from ner_imbalance.tags import detect_scheme
 
 CROSSFIT_SEED = 0
@@ -157,26 +155,3 @@ def calibrate_run(outputs: DevOutputs, modes: Sequence[str], *, seed: int = CROS
     counts = {NO_CALIBRATION: sentence_counts(gold, uncalibrated)}
     counts.update({mode: sentence_counts(gold, fit.predicted) for mode, fit in fits.items()})
     return RunCalibration(scores, counts, fits)
-
-
-def calibrate_sections(
-    sections: Sequence[Section], records: Mapping[str, Mapping[str, Any]], results_dir: str | os.PathLike
-) -> dict[str, RunCalibration]:
-    """Run id -> `calibrate_run` of every run of a section whose config asks for `calibration`.
-
-    A run shared by two such sections gets the modes of both. Its `<run_id>.logits.npz` must
-    exist (`MissingDevOutputsError` naming the file otherwise).
-    """
-    modes_of: dict[str, set[str]] = {}
-    for section in sections:
-        for summary in section.summaries if section.calibration else []:
-            for record in records.values():
-                if record["setting_id"] == summary.setting_id and record["seed"] in summary.seeds:
-                    modes_of.setdefault(record["run_id"], set()).update(section.calibration)
-    return {
-        run_id: calibrate_run(
-            require_dev_outputs(results_dir, run_id, "the cross-fitted calibration"),
-            [mode for mode in CALIBRATION_MODES if mode in modes],
-        )
-        for run_id, modes in modes_of.items()
-    }

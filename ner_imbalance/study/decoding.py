@@ -12,7 +12,6 @@ run, and a setting against CE of the same seed under the same decoding, with the
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +29,7 @@ from ner_imbalance.evaluation.bootstrap import (
 )
 from ner_imbalance.study.convergence import format_interval, format_points, records_by_seed
 from ner_imbalance.study.crossfit import crossfit
-from ner_imbalance.study.records import dev_outputs_path, require_dev_outputs
+from ner_imbalance.study.records import DevOutputs
 from ner_imbalance.study.summary import Section, SettingSummary, entity_types, format_stat, mean_std, ordered_rows
 from ner_imbalance.tags import detect_scheme
 
@@ -58,9 +57,8 @@ class RunDecodings:
         return type_counts if metric == "macro_f1" else type_counts.sum(axis=1)
 
 
-def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
+def decode_run(outputs: DevOutputs) -> RunDecodings:
     """Decode one run's stored dev logits with argmax, Viterbi and Viterbi with the cross-fitted `O` bias."""
-    outputs = require_dev_outputs(results_dir, run_id, "the decoding comparison")
     gold = outputs.tags(outputs.gold)
     scheme = detect_scheme(outputs.labels)
     tags = {
@@ -69,8 +67,9 @@ def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
         )
         for method in DECODING_METHODS
     }
-    tags[VITERBI_OUTSIDE] = crossfit(outputs, "outside", decoding=VITERBI).predicted
     scores = {name: evaluate_tags(gold, predicted) for name, predicted in tags.items()}
+    fit = crossfit(outputs, "outside", decoding=VITERBI)
+    tags[VITERBI_OUTSIDE], scores[VITERBI_OUTSIDE] = fit.predicted, fit.scores
     return RunDecodings(
         scores=scores,
         type_counts={
@@ -78,24 +77,6 @@ def decode_run(results_dir: str | os.PathLike, run_id: str) -> RunDecodings:
             for name, predicted in tags.items()
         },
     )
-
-
-def decode_sections(
-    sections: Sequence[Section], records: Mapping[str, Mapping[str, Any]], results_dir: str | os.PathLike
-) -> dict[str, RunDecodings]:
-    """Run id -> `decode_run` for every run of the sections whose dev logits are stored."""
-    run_ids = {
-        record["run_id"]
-        for section in sections
-        for summary in section.summaries
-        for record in records_by_seed(records, summary.setting_id).values()
-        if record["seed"] in summary.seeds
-    }
-    return {
-        run_id: decode_run(results_dir, run_id)
-        for run_id in sorted(run_ids)
-        if dev_outputs_path(results_dir, run_id).is_file()
-    }
 
 
 def decoding_table(

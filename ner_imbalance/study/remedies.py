@@ -20,7 +20,6 @@ dev sentences only, not seed noise: the text says so.
 
 from __future__ import annotations
 
-import os
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -35,8 +34,8 @@ from ner_imbalance.study.convergence import (
     records_by_seed,
     time_to_reach,
 )
-from ner_imbalance.study.crossfit import RunCalibration, calibrate_run
-from ner_imbalance.study.records import require_dev_outputs
+from ner_imbalance.study.crossfit import RunCalibration
+from ner_imbalance.study.dev_runs import DevRuns
 from ner_imbalance.study.summary import Section, SettingSummary, Stat, format_stat, mean_std, ordered_rows
 
 PROTOCOL_SEEDS = 3
@@ -118,7 +117,7 @@ def compare_with_ce(
     modes: Sequence[str],
     records: Mapping[str, dict[str, Any]],
     calibrated: Mapping[str, RunCalibration],
-    results_dir: str | os.PathLike,
+    dev_runs: DevRuns,
 ) -> list[Remedy]:
     """Every setting × calibration mode of one corpus's cell against uncalibrated CE (see the module docstring).
 
@@ -135,7 +134,7 @@ def compare_with_ce(
         run_id = record["run_id"]
         if run_id in calibrated:
             return calibrated[run_id]
-        return calibrate_run(require_dev_outputs(results_dir, run_id, "the remedy comparison"), [])
+        return dev_runs.calibration(run_id, (), "the remedy comparison")
 
     reference_runs = {seed: calibration_of(record) for seed, record in reference.items()}
     remedies = []
@@ -184,7 +183,7 @@ def section_remedies(
     sections: Sequence[Section],
     records: Mapping[str, dict[str, Any]],
     calibrated: Mapping[str, RunCalibration],
-    results_dir: str | os.PathLike,
+    dev_runs: DevRuns,
 ) -> dict[str, list[Remedy]]:
     """Dataset -> its remedies, from every convergence section (full training set only)."""
     by_dataset: dict[str, list[Remedy]] = {}
@@ -194,7 +193,7 @@ def section_remedies(
         for dataset in section.datasets():
             cell = section.cells(dataset).get(1.0, [])
             by_dataset.setdefault(dataset, []).extend(
-                compare_with_ce(cell, section.calibration, records, calibrated, results_dir)
+                compare_with_ce(cell, section.calibration, records, calibrated, dev_runs)
             )
     return {dataset: remedies for dataset, remedies in by_dataset.items() if remedies}
 

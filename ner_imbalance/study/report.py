@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
-from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration, calibrate_sections
-from ner_imbalance.study.decoding import RunDecodings, decode_sections, decoding_markdown, viterbi_table
+from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration
+from ner_imbalance.study.decoding import RunDecodings, decoding_markdown, viterbi_table
+from ner_imbalance.study.dev_runs import DevRuns, calibration_modes, section_run_ids
 from ner_imbalance.study.grid import best_settings, loss_label, split_sampling
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
@@ -209,14 +210,17 @@ def render_markdown(
     calibrated: Mapping[str, RunCalibration] | None = None,
     remedies: Mapping[str, Sequence[Remedy]] | None = None,
     decoded: Mapping[str, RunDecodings] | None = None,
+    dev_runs: DevRuns | None = None,
 ) -> str:
     """The whole `docs/results.md`; `images` maps (section name, dataset) to a relative image path.
 
     `calibrated` holds the cross-fitted calibration of the runs of sections that ask for it
-    (`crossfit.calibrate_sections`); `remedies` the "which remedy when" comparisons per dataset
+    (`dev_runs.calibration_modes`); `remedies` the "which remedy when" comparisons per dataset
     (`remedies.section_remedies`), shown before the sections; `decoded` each run's dev scores
-    under argmax and Viterbi (`decoding.decode_sections`), shown last.
+    under argmax and Viterbi (`decoding.decode_run`), shown last. `dev_runs` (default: a new one of
+    `results_dir`) gives the convergence sections the counts of the runs' stored predictions.
     """
+    dev_runs = dev_runs or DevRuns(results_dir)
     used = {summary.setting_id for section in sections for summary in section.summaries}
     used_records = [record for record in records.values() if record["setting_id"] in used]
     lines = [
@@ -243,7 +247,7 @@ def render_markdown(
     if remedies:
         lines += ["", *remedies_markdown(remedies)]
     for section in sections:
-        lines += ["", *section_markdown(section, records, images, results_dir, calibrated or {}, decoded or {})]
+        lines += ["", *section_markdown(section, records, images, dev_runs, calibrated or {}, decoded or {})]
     if decoded:
         lines += ["", *decoding_markdown(sections, records, decoded)]
     return "\n".join(lines) + "\n"
@@ -253,7 +257,7 @@ def section_markdown(
     section: Section,
     records: Mapping[str, dict[str, Any]],
     images: Mapping[tuple[str, str], str],
-    results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
+    dev_runs: DevRuns,
     calibrated: Mapping[str, RunCalibration] | None = None,
     decoded: Mapping[str, RunDecodings] | None = None,
 ) -> list[str]:
@@ -276,7 +280,7 @@ def section_markdown(
                 lines += ["", f"#### {imbalance_heading(ratio, summaries)}"]
             if section.kind == "convergence":
                 lines += ["", *comparison_table(summaries, ("precision", "recall", "f1", "macro_f1"))]
-                lines += convergence_markdown(dataset, summaries, records, results_dir)
+                lines += convergence_markdown(dataset, summaries, records, dev_runs.counts)
             else:
                 lines += ["", *comparison_table(summaries)]
             if section.kind == "loss_shares":
@@ -359,16 +363,24 @@ def write_report(
     output: str | os.PathLike = "docs/results.md",
     img_dir: str | os.PathLike = "docs/img",
 ) -> list[Path]:
-    """Write the markdown report, `results.json` beside it and the plots; return the paths written."""
+    """Write the markdown report, `results.json` beside it and the plots; return the paths written.
+
+    Every run's stored dev outputs are read and derived once (`dev_runs.DevRuns`, one process per core).
+    """
     records = load_records(results_dir)
     sections = build_sections(config_paths, records)
     output = Path(output)
-    calibrated = calibrate_sections(sections, records, results_dir)
+    dev_runs = DevRuns(results_dir)
+    modes = calibration_modes(sections, records)
+    decoded_runs = [run_id for run_id in section_run_ids(sections, records) if dev_runs.has_outputs(run_id)]
+    dev_runs.derive(modes, decoded_runs)
+    calibrated = dev_runs.calibrated(modes)
     written_plots = write_plots(sections, img_dir, records, calibrated)
     images = {key: Path(os.path.relpath(path, output.parent)).as_posix() for key, path in written_plots.items()}
     output.parent.mkdir(parents=True, exist_ok=True)
-    remedies = section_remedies(sections, records, calibrated, results_dir)
-    decoded = decode_sections(sections, records, results_dir)
-    write_text_atomic(output, render_markdown(sections, records, images, results_dir, calibrated, remedies, decoded))
+    remedies = section_remedies(sections, records, calibrated, dev_runs)
+    decoded = dev_runs.decoded(decoded_runs)
+    markdown = render_markdown(sections, records, images, results_dir, calibrated, remedies, decoded, dev_runs)
+    write_text_atomic(output, markdown)
     json_path = write_json_atomic(output.with_suffix(".json"), results_json(sections, records, calibrated, remedies))
     return [output, json_path, *written_plots.values()]

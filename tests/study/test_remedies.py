@@ -9,6 +9,7 @@ from study_records import study_record
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.evaluation.bootstrap import sentence_counts
 from ner_imbalance.study.crossfit import RunCalibration
+from ner_imbalance.study.dev_runs import DevRuns
 from ner_imbalance.study.grid import expand_study
 from ner_imbalance.study.remedies import (
     ABOVE,
@@ -74,7 +75,7 @@ def test_rare_types_have_fewer_training_entities_than_the_mean_per_type():
 
 def test_every_setting_and_mode_against_uncalibrated_ce(tmp_path):
     summaries, records, calibrated = hand_made_study()
-    compared = compare_with_ce(summaries, ["outside"], records, calibrated, tmp_path)
+    compared = compare_with_ce(summaries, ["outside"], records, calibrated, DevRuns(tmp_path))
     remedies = {remedy.name: remedy for remedy in compared}
     assert list(remedies) == ["ce + `outside` calibration", "focal gamma=2", "focal gamma=2 + `outside` calibration"]
 
@@ -112,7 +113,7 @@ def test_the_verdict_follows_the_interval_alone():
 
 def test_statements_give_the_interval_and_flag_too_few_seeds(tmp_path):
     summaries, records, calibrated = hand_made_study()
-    lines = remedies_markdown({"toy": compare_with_ce(summaries, ["outside"], records, calibrated, tmp_path)})
+    lines = remedies_markdown({"toy": compare_with_ce(summaries, ["outside"], records, calibrated, DevRuns(tmp_path))})
     text = "\n".join(lines)
     assert lines[0] == "## Which remedy when (convergence)" and "### toy" in lines
     assert "- Rests on as few as 2 of the protocol's 3 seeds: a lead, not a result." in text
