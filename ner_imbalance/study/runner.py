@@ -347,7 +347,7 @@ def describe_plan(
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
     only_dataset: str | None = None,
 ) -> list[str]:
-    """The `--dry-run` listing: one line per run (`<run_id>  done|todo`), then totals."""
+    """The `--dry_run` listing: one line per run (`<run_id>  done|todo`), then totals."""
     lines = []
     listed: set[str] = set()
     done = todo = 0
