@@ -13,6 +13,8 @@ from transformers import BertConfig, BertForTokenClassification, BertModel, Bert
 
 from ner_imbalance.config.arguments import NerTrainingArguments
 
+REPO = Path(__file__).resolve().parents[1]
+"""The repository root, for tests in any folder under `tests/`."""
 FIXTURES = Path(__file__).parent / "fixtures"
 
 

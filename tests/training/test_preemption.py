@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_models import tiny_corpus_flags
+from tiny_models import REPO, tiny_corpus_flags
 from transformers import TrainerControl, TrainerState
 
 from ner_imbalance.config.arguments import NerTrainingArguments
@@ -29,7 +29,6 @@ from ner_imbalance.training.checkpoints import COMPLETE_MARKER, checkpoint_probl
 from ner_imbalance.training.lock import LOCK_FILE
 from ner_imbalance.training.preemption import PreemptionCallback
 
-REPO = Path(__file__).parents[1]
 SCRIPT = REPO / "scripts" / "train_ner.py"
 STEPS, SAVE_STEPS = 120, 40
 TRAINING = [

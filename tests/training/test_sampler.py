@@ -1,7 +1,5 @@
-"""Sentence re-sampling inside a run, and the loss shares by gold class in the training logs.
+"""`training.sampler`: sentence re-sampling inside a run.
 
-- the logged loss shares and mean gold probabilities equal an independent per-token computation on
-  a fixed batch (cross-entropy per token, grouped by the gold tag's entity type);
 - `--sentence_sampling repeat_factor` reaches the Trainer: the epoch has the sampler's length, the
   train results record it, and a run resumed from an epoch's checkpoint draws the same window
   indices in the next epoch as the uninterrupted run;
@@ -13,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from tiny_models import StopAtStep, tiny_corpus_flags
 from transformers import TrainerCallback
 
@@ -40,44 +37,6 @@ def run_flags(model_dir, output_dir, *extra: str) -> list[str]:
         "4",
         *extra,
     )
-
-
-def test_logged_loss_shares_equal_an_independent_per_token_sum(tmp_path, tiny_model_dir):
-    prepared = prepare_run(
-        *parse_arguments(
-            run_flags(tiny_model_dir, tmp_path / "run", "--loss", "ce", "--class_weights", "inverse_frequency")
-        )
-    )
-    trainer, corpus = build_trainer(prepared)
-    columns = ("input_ids", "attention_mask", "labels")
-    rows = corpus.windows["train"].select(range(8)).select_columns(list(columns))
-    batch = trainer.data_collator([dict(row) for row in rows])
-    trainer.model.train()
-    torch.manual_seed(0)
-    loss = trainer.compute_loss(trainer.model, dict(batch))
-    shares = trainer.loss_shares()
-
-    trainer.model.train()
-    torch.manual_seed(0)  # the same dropout mask as the logged step
-    logits = trainer.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits.float()
-    labels = batch["labels"].reshape(-1)
-    valid = labels != -100
-    per_token = F.cross_entropy(logits.reshape(-1, logits.shape[-1])[valid], labels[valid], reduction="none")
-    weights = trainer.loss_fn.class_weights[labels[valid]]
-    gold_probability = per_token.detach().neg().exp()
-    per_token = (per_token * weights).detach()
-    torch.testing.assert_close(per_token.sum() / valid.sum(), loss.detach(), rtol=1e-5, atol=1e-6)
-    groups = {}
-    for index, label in enumerate(prepared.word_corpus.label_list):
-        groups.setdefault(label if label == "O" else label[2:], []).append(index)
-    for group, ids in groups.items():
-        in_group = torch.isin(labels[valid], torch.tensor(ids))
-        expected_share = float(per_token[in_group].sum() / per_token.sum())
-        assert shares[f"loss_share/{group}"] == pytest.approx(expected_share, rel=1e-5, abs=1e-7)
-        expected_probability = float(gold_probability[in_group].mean()) if in_group.any() else 0.0
-        assert shares[f"p_gold/{group}"] == pytest.approx(expected_probability, rel=1e-5, abs=1e-7)
-    assert sum(value for name, value in shares.items() if name.startswith("loss_share/")) == pytest.approx(1.0)
-    assert trainer.loss_shares()["loss_share/O"] == 0.0, "read once per logging step, then reset"
 
 
 class _RecordDraws(TrainerCallback):

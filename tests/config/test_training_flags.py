@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_models import tiny_corpus_flags
+from tiny_models import REPO, tiny_corpus_flags
 
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.errors import UsageError
 from ner_imbalance.training.predictions import evaluate_split
 from ner_imbalance.training.run import build_trainer
 
-DOCS = Path(__file__).parents[1] / "docs" / "training_flags.md"
+DOCS = REPO / "docs" / "training_flags.md"
 
 REFUSED = {
     "--prediction_loss_only": ["--prediction_loss_only", "true"],
@@ -71,8 +71,32 @@ def test_flags_of_older_transformers_are_refused_with_what_to_use(flag):
         parse_arguments([flag, "true"])
 
 
-def test_default_values_of_the_refused_flags_are_accepted():
-    parse_arguments(["--output_dir", "unused", "--label_names", "labels", "--eval_do_concat_batches", "true"])
+# Each refused flag at its accepted value (its default; `--include_for_metrics` takes no empty list on the
+# command line, so it is left out), with the training-arguments field it sets and the value parsed.
+ACCEPTED = {
+    "--prediction_loss_only": (["--prediction_loss_only", "false"], "prediction_loss_only", False),
+    "--batch_eval_metrics": (["--batch_eval_metrics", "false"], "batch_eval_metrics", False),
+    "--include_for_metrics": ([], "include_for_metrics", []),
+    "--eval_do_concat_batches false": (["--eval_do_concat_batches", "true"], "eval_do_concat_batches", True),
+    "--label_names": (["--label_names", "labels"], "label_names", ["labels"]),
+    "--remove_unused_columns false": (["--remove_unused_columns", "true"], "remove_unused_columns", True),
+    "--dataloader_drop_last": (["--dataloader_drop_last", "false"], "dataloader_drop_last", False),
+}
+
+
+@pytest.mark.parametrize("flag", sorted(REFUSED))
+def test_default_values_of_the_refused_flags_are_accepted(flag):
+    argv, field, value = ACCEPTED[flag]
+    training_args = parse_arguments(["--output_dir", "unused", *argv])[-1]
+    assert getattr(training_args, field) == value
+
+
+def test_all_refused_flags_at_their_accepted_values_parse_together():
+    argv = [arg for flag in sorted(ACCEPTED) for arg in ACCEPTED[flag][0]]
+    training_args = parse_arguments(["--output_dir", "unused", *argv])[-1]
+    assert {field: getattr(training_args, field) for _, field, _ in ACCEPTED.values()} == {
+        field: value for _, field, value in ACCEPTED.values()
+    }
 
 
 def test_load_best_model_without_evaluation_is_refused_naming_both_flags():

@@ -12,7 +12,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -24,10 +23,10 @@ from distributed_worker import (
     sentence_sampler,
     train_tiny,
 )
-from tiny_models import make_tiny_tokenizer
+from tiny_models import REPO, make_tiny_tokenizer
 
-WORKER = Path(__file__).with_name("distributed_worker.py")
-CPU_CONFIG = Path(__file__).parents[1] / "configs" / "accelerate" / "cpu_2proc.yaml"
+WORKER = REPO / "tests" / "distributed_worker.py"
+CPU_CONFIG = REPO / "configs" / "accelerate" / "cpu_2proc.yaml"
 
 
 def free_port() -> int:

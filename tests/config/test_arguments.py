@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
+from tiny_models import REPO
 
 from ner_imbalance.config.arguments import LossArguments, argument_parser, loss_arguments_class, parse_arguments
 from ner_imbalance.losses import (
@@ -22,8 +22,6 @@ from ner_imbalance.losses import (
     register_loss,
     unregister_loss,
 )
-
-REPO = Path(__file__).parents[1]
 
 
 def test_defaults_are_offline_focal_on_the_demo_corpus(tmp_path):
