@@ -14,6 +14,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from tiny_models import REPO
 
 import ner_imbalance.losses
 from ner_imbalance.losses import (
@@ -26,7 +27,6 @@ from ner_imbalance.losses import (
     loss_hyperparameters,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 NUM_CLASSES = 13
 # A skewed training prior (O most frequent), as the logit-adjusted loss gets it from the corpus.
 PRIOR = (
