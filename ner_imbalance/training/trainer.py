@@ -122,7 +122,7 @@ class ImbalanceTrainer(Trainer):
         multiplies the result by the number of processes under `average_tokens_across_devices`,
         and treats it as already scaled for gradient accumulation: what the overridden
         `compute_loss` did before, so GA and several processes still equal one big batch
-        (tests/test_trainer.py, tests/test_distributed.py). The loss module follows the model's
+        (tests/training/test_trainer.py, tests/training/test_distributed.py). The loss module follows the model's
         train/eval mode (GHM-C updates its moving averages, and the class shares are summed, in
         training only).
         """
