@@ -15,8 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
+from tiny_models import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGE = "ner_imbalance"
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 CODE_SPAN = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")

@@ -8,10 +8,14 @@ A tiny random BERT (`tiny_models`) is exported once per module. These tests need
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
+from typing import Any
 
+import datasets
 import numpy as np
 import pytest
 
@@ -54,6 +58,56 @@ def test_export_writes_both_graphs_whole_and_readable(model_dir):
     assert "model.onnx" in names and "model.int8.onnx" in names
     assert not [name for name in names if name.endswith(".tmp")]
     assert (model_dir / "model.onnx").stat().st_mode & 0o777 == 0o644
+
+
+def output_state() -> dict[str, Any]:
+    """What an in-process export could leave changed for the code after it: each logger's level (the
+    `transformers` logger's is its verbosity), handlers, `propagate` and `disabled`; `logging.disable`;
+    the `warnings` filters; whether the `datasets` progress bars are off."""
+    loggers = {
+        name: logger for name, logger in logging.Logger.manager.loggerDict.items() if isinstance(logger, logging.Logger)
+    }
+    return {
+        "loggers": {
+            name: (logger.level, tuple(logger.handlers), logger.propagate, logger.disabled)
+            for name, logger in {"": logging.getLogger(), **loggers}.items()
+        },
+        "logging.disable": logging.root.manager.disable,
+        "warnings": list(warnings.filters),
+        "progress bars off": datasets.are_progress_bars_disabled(),
+    }
+
+
+@pytest.mark.parametrize(
+    "export",
+    [
+        lambda folder: export_command.main(["--model", str(folder), "--int8"]) == 0,
+        lambda folder: len(export_onnx(folder, int8=True)) == 2,
+    ],
+    ids=["ner-export-onnx", "export_onnx"],
+)
+def test_export_leaves_logging_as_it_was(tmp_path, caplog, export):
+    """ner-export-onnx quiets the libraries for its own run only, and export_onnx undoes what the exporter and
+    ONNX Runtime change (a stderr handler on a root logger that had none, torch's loggers reset): a warning of
+    the package logged after an in-process export still reaches the root logger's handlers."""
+    from tiny_models import save_tiny_tagger
+
+    folder = save_tiny_tagger(tmp_path, LABELS, seed=7)
+    root = logging.getLogger()
+    pytest_handlers = root.handlers[:]
+    for handler in pytest_handlers:  # the root logger of a plain process: no handler
+        root.removeHandler(handler)
+    try:
+        before = output_state()
+        assert export(folder)
+        after = output_state()
+    finally:
+        for handler in pytest_handlers:
+            root.addHandler(handler)
+    after["loggers"] = {name: after["loggers"][name] for name in before["loggers"]}  # new ones: the libraries' own
+    assert after == before
+    logging.getLogger("ner_imbalance.data.labels").warning("a warning after the export")
+    assert "a warning after the export" in caplog.text
 
 
 def test_fp32_graph_gives_the_torch_probabilities_and_tags(model_dir):

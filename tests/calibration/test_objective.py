@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import REPO
 
 from ner_imbalance.calibration import search_bias, tags_from_logits
 from ner_imbalance.calibration.objective import BLEND, KEEP_RECALL, MACRO_F1, MICRO_F1
@@ -15,7 +15,6 @@ from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.constants import DECODING_METHODS
 from ner_imbalance.evaluation import evaluate_tags
 
-REPO = Path(__file__).resolve().parents[2]
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER", "B-product", "I-product"]
 
 

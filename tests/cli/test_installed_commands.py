@@ -15,9 +15,8 @@ import venv
 from pathlib import Path
 
 import pytest
-from tiny_models import TINY_CORPUS, make_tiny_tokenizer, save_tiny_encoder
+from tiny_models import REPO, TINY_CORPUS, make_tiny_tokenizer, save_tiny_encoder
 
-REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("ner-train", "ner-predict", "ner-evaluate", "ner-export-onnx", "ner-tune", "ner-data-stats")
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from tiny_models import predict_flags, save_tiny_tagger
+from tiny_models import REPO, predict_flags, save_tiny_tagger
 from transformers import AutoModelForTokenClassification
 
 from ner_imbalance.calibration import fold_bias_into_classifier
@@ -22,7 +22,6 @@ from ner_imbalance.cli import predict
 from ner_imbalance.constants import DECODING_CONFIG_KEY, VITERBI
 from ner_imbalance.inference import Tagger
 
-REPO = Path(__file__).resolve().parents[2]
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 TEXTS = ["John  visited Paris and London today, with Mary!", "The city of Xyzzy and Qrst Uvw , abcd", "", "Mary"]
 

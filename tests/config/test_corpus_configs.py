@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tiny_models import TINY_CORPUS
+from tiny_models import REPO, TINY_CORPUS
 
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.config.run_arguments import DataArguments
 from ner_imbalance.training.run import prepare_run
 
-REPO = Path(__file__).resolve().parents[2]
 CORPUS_CONFIGS = sorted([*REPO.glob("configs/wnut17_*.yaml"), *REPO.glob("configs/ncbi_disease_*.yaml")])
 PUBLISHED_AT = {"wnut17": "github.com/leondz/emerging_entities_17", "ncbi": "MTL-Bioinformatics-2016"}
 

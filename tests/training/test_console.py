@@ -11,11 +11,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_models import TINY_CORPUS, tiny_corpus_flags
+from tiny_models import REPO, TINY_CORPUS, tiny_corpus_flags
 from transformers import TrainerControl, TrainerState
 
 from ner_imbalance.calibration import CalibrationResult
@@ -30,7 +29,6 @@ from ner_imbalance.training.console import (
     run_summary,
 )
 
-REPO = Path(__file__).resolve().parents[2]
 TRAIN_SCRIPT = REPO / "scripts" / "train_ner.py"
 SUMMARY_HEADER = f"===== {SUMMARY_TITLE} ====="
 HIDDEN_PREFIXES = (LOSS_SHARE_PREFIX, GOLD_PROBABILITY_PREFIX, "loss_stats/")

@@ -1,7 +1,7 @@
 """Tagging new text: inputs, windows (every word exactly one tag), outputs and errors, on a tiny random BERT.
 
-The consistency with the pipeline's own predictions and the transformers pipeline check live in
-test_pipeline.py, next to the trained tiny model.
+The consistency with a run's own predictions and the transformers pipeline check live in
+tests/training/test_run.py, next to the trained tiny model.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from signalled_runs import SAVE_STEPS, start, wait_for
 from test_cli_errors import one_error_line, snapshot  # noqa: E402
-from test_preemption import SAVE_STEPS, start, wait_for
 from tiny_models import tiny_corpus_flags
 
 from ner_imbalance.cli import train

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import runpy
 import sys
-from pathlib import Path
 
 import pytest
+from tiny_models import REPO
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS = REPO / "scripts"
 
 
 def run_script(name: str, *argv: str, monkeypatch, capsys) -> tuple[int, str, str]:

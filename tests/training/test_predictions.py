@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_models import tiny_corpus_flags
+from tiny_models import REPO, tiny_corpus_flags
 
 from ner_imbalance.calibration import search_bias, tags_from_logits
 from ner_imbalance.config import arguments as arguments_module
@@ -25,7 +25,7 @@ from ner_imbalance.losses import _base as loss_base
 from ner_imbalance.training.run import execute_run, prepare_run
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
-CONFIGS = sorted((Path(__file__).parents[1] / "configs").glob("*.yaml"))
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
 
 def random_dev(seed: int, num_sentences: int = 40) -> tuple[np.ndarray, list[list[str]]]:
@@ -121,7 +121,7 @@ def test_a_run_validates_its_flags_once_and_builds_its_loss_once(tmp_path, tiny_
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda path: path.name)
 def test_every_committed_config_parses_and_passes_prepare_run(config, tmp_path, monkeypatch):
-    monkeypatch.chdir(Path(__file__).parents[1])
+    monkeypatch.chdir(REPO)
     arguments = parse_arguments(["--config", str(config), "--output_dir", str(tmp_path / "out")])
     data_args = arguments[1]
     missing = [path for path in (data_args.train_file, data_args.validation_file) if path and not Path(path).is_file()]

@@ -16,13 +16,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_models import TINY_CORPUS, tiny_corpus_flags
+from tiny_models import REPO, TINY_CORPUS, tiny_corpus_flags
 
 from ner_imbalance.cli import data_stats, evaluate, tune
 from ner_imbalance.utils.atomic import write_json_atomic
-
-REPO = Path(__file__).parents[1]
-
 
 GOLD_IOB2 = "John B-PER\nSmith I-PER\nvisited O\nParis B-LOC\n\n"
 PRED_IOBES = "John B-PER\nSmith E-PER\nvisited O\nParis S-LOC\n\n"
