@@ -17,7 +17,6 @@ import sys
 import warnings
 from typing import NoReturn
 
-import datasets
 import numpy as np
 import transformers
 
@@ -25,7 +24,9 @@ from ner_imbalance.cli.common import command_parser, refuse
 from ner_imbalance.errors import UsageError
 from ner_imbalance.inference import Tagger
 from ner_imbalance.inference.onnx_backend import export_onnx, onnx_tagger
+from ner_imbalance.inference.pipeline import datasets_progress_bars_off
 from ner_imbalance.utils.extras import MissingExtraError
+from ner_imbalance.utils.logging_state import logging_restored
 
 PROGRAM = "ner-export-onnx"
 CHECK_SENTENCES = [
@@ -35,8 +36,24 @@ CHECK_SENTENCES = [
 ]
 
 
+def export_and_check(model: str, *, int8: bool) -> None:
+    """Export the folder's graphs, then print each one's largest word-probability difference from torch."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paths = export_onnx(model, int8=int8)
+    reference = Tagger.from_folder(model, device="cpu", dtype="float32").word_probabilities(CHECK_SENTENCES)
+    for variant, path in zip(("fp32", "int8"), paths):
+        probabilities = onnx_tagger(model, variant=variant).word_probabilities(CHECK_SENTENCES)
+        difference = float(np.abs(probabilities - reference).max())
+        print(f"wrote {path} (largest difference of a word probability from torch: {difference:.2e})")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Export, check each graph against torch and print the difference; the exit status (2: bad input)."""
+    """Export, check each graph against torch and print the difference; the exit status (2: bad input).
+
+    The libraries are quieted for this run only: `main` also runs in-process (tests), where a root
+    logger left at ERROR would drop every later warning of the package.
+    """
     parser = command_parser(PROGRAM, __doc__, epilog=True)
     parser.add_argument("--model", required=True, help="A model folder written by ner-train.")
     parser.add_argument("--int8", action="store_true", help="Also write model.int8.onnx (dynamic int8 quantisation).")
@@ -44,21 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except UsageError as error:
         return refuse(PROGRAM, str(error))
-    transformers.logging.set_verbosity_error()
-    datasets.disable_progress_bars()
-    for name in ("", "torch.onnx"):  # onnxruntime.quantization's advice; the exporter's notes on torchvision
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            paths = export_onnx(args.model, int8=args.int8)
-        reference = Tagger.from_folder(args.model, device="cpu", dtype="float32").word_probabilities(CHECK_SENTENCES)
-        for variant, path in zip(("fp32", "int8"), paths):
-            probabilities = onnx_tagger(args.model, variant=variant).word_probabilities(CHECK_SENTENCES)
-            difference = float(np.abs(probabilities - reference).max())
-            print(f"wrote {path} (largest difference of a word probability from torch: {difference:.2e})")
-    except (FileNotFoundError, ValueError, OSError, MissingExtraError) as error:
-        return refuse(PROGRAM, str(error).splitlines()[0])
+    with logging_restored(), datasets_progress_bars_off():
+        transformers.logging.set_verbosity_error()
+        for name in ("", "torch.onnx"):  # onnxruntime.quantization's advice; the exporter's notes on torchvision
+            logging.getLogger(name).setLevel(logging.ERROR)
+        try:
+            export_and_check(args.model, int8=args.int8)
+        except (FileNotFoundError, ValueError, OSError, MissingExtraError) as error:
+            return refuse(PROGRAM, str(error).splitlines()[0])
     return 0
 
 

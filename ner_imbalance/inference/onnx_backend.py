@@ -38,6 +38,7 @@ from transformers.modeling_outputs import TokenClassifierOutput
 from ner_imbalance.inference.tagger import Tagger, load_tokenizer, tagging_windows
 from ner_imbalance.utils.atomic import atomic_path
 from ner_imbalance.utils.extras import import_extra
+from ner_imbalance.utils.logging_state import logging_restored
 
 ONNX_EXTRA = "onnx"
 OPSET = 18
@@ -127,7 +128,8 @@ def export_onnx(model_dir: str | os.PathLike, *, int8: bool = False) -> list[Pat
     """Write `model.onnx` (and with `int8` also the `DEFAULT_INT8` variant) into `model_dir`; returns the paths.
 
     Each file is written under a temporary name and renamed into place (`utils.atomic.atomic_path`),
-    so an interrupted export leaves no half-written graph that `onnx_tagger` would load.
+    so an interrupted export leaves no half-written graph that `onnx_tagger` would load. The exporter
+    resets torch's loggers: `logging` is left as it was (`utils.logging_state.logging_restored`).
     """
     _onnxruntime("ONNX export")
     import_extra("onnxscript", extra=ONNX_EXTRA, feature="ONNX export")
@@ -142,18 +144,19 @@ def export_onnx(model_dir: str | os.PathLike, *, int8: bool = False) -> list[Pat
         return_tensors="pt",
     )
     batch, sequence = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    program = torch.onnx.export(
-        model,
-        (),
-        kwargs={name: sample[name] for name in names},
-        input_names=names,
-        output_names=["logits"],
-        dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
-        opset_version=OPSET,
-        dynamo=True,
-        external_data=False,
-        verbose=False,
-    )
+    with logging_restored():
+        program = torch.onnx.export(
+            model,
+            (),
+            kwargs={name: sample[name] for name in names},
+            input_names=names,
+            output_names=["logits"],
+            dynamic_shapes={name: {0: batch, 1: sequence} for name in names},
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            verbose=False,
+        )
     with atomic_path(onnx_path(folder, FP32)) as temporary:
         program.save(str(temporary), external_data=False)
     written = [onnx_path(folder, FP32)]
@@ -172,7 +175,8 @@ def quantize_int8(
     ranges (min/max) from the windows of the first `CALIBRATION_SENTENCES` of `calibration` (lists of
     words, e.g. training sentences). Weights are int8 per output channel (per-tensor weights lost 2.4
     F1 on WNUT-17 dev, `docs/performance.md`); activations uint8. A static recipe without
-    `calibration` is a `ValueError`, before anything is written.
+    `calibration` is a `ValueError`, before anything is written. ONNX Runtime's quantisation logs through
+    the root logger, which gives it a stderr handler where it has none: `logging` is left as it was.
     """
     if variant not in INT8_RECIPES:
         raise ValueError(f"int8 variant must be one of {', '.join(INT8_RECIPES)}, got {variant!r}")
@@ -201,7 +205,7 @@ def quantize_int8(
         weight_type=QuantType.QInt8,
         op_types_to_quantize=list(recipe.op_types) if recipe.op_types else None,
     )
-    with atomic_path(onnx_path(model_dir, variant)) as temporary:
+    with atomic_path(onnx_path(model_dir, variant)) as temporary, logging_restored():
         if recipe.static:
             quantize_static(
                 fused,
