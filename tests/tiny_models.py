@@ -44,7 +44,7 @@ def make_tiny_bert(num_labels: int, vocab_size: int, seed: int = 0, dropout: flo
 
 
 TINY_MAX_POSITIONS = 128
-TINY_CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
+TINY_CORPUS = FIXTURES / "tiny_corpus"
 
 
 def save_tiny_encoder(folder: str | Path, tokenizer: BertTokenizerFast, seed: int = 0) -> Path:

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import runpy
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 from study_records import entity_scores, study_record
+from tiny_models import REPO
 
 from ner_imbalance.calibration.search import search_bias, tags_from_logits
 from ner_imbalance.evaluation import evaluate_tags
@@ -25,7 +25,7 @@ from ner_imbalance.study.records import (
 )
 from ner_imbalance.study.report import write_report
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
+SCRIPTS = REPO / "scripts"
 LABELS = ["B-PER", "I-PER", "B-LOC", "O"]
 OUTSIDE = LABELS.index("O")
 

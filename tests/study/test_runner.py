@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import yaml
-from tiny_models import make_tiny_bert
+from tiny_models import REPO, TINY_CORPUS, make_tiny_bert
 
 from ner_imbalance.study.curves import LearningCurveCallback, first_reaching
 from ner_imbalance.study.grid import RunSpec, StudyConfigError, SweepIncompleteError, best_settings, expand_study
@@ -359,7 +359,7 @@ def test_run_study_drives_run_fn_with_the_study_arguments(tmp_path):
 
 def test_the_library_never_imports_the_study():
     """The study is an application on top of the library: no module outside `study/` imports it."""
-    package = Path(__file__).parents[1] / "ner_imbalance"
+    package = REPO / "ner_imbalance"
     offenders = []
     for path in package.rglob("*.py"):
         if "study" in path.relative_to(package).parts:
@@ -428,7 +428,7 @@ def test_a_tiny_study_trains_with_curves_and_equal_steps_at_every_keep_ratio(tmp
     model_dir = tmp_path / "tiny_bert"
     make_tiny_bert(2, len(tiny_tokenizer)).bert.save_pretrained(model_dir)
     tiny_tokenizer.save_pretrained(model_dir)
-    corpus = Path(__file__).parent / "fixtures" / "tiny_corpus"
+    corpus = TINY_CORPUS
     config = {
         "name": "tiny",
         "model": {"model_name_or_path": str(model_dir)},

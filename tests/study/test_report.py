@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from study_records import entity_scores, study_record
+from tiny_models import FIXTURES
 
 from ner_imbalance.evaluation import evaluate_tags
 from ner_imbalance.evaluation.bootstrap import (
@@ -196,7 +197,7 @@ def test_imbalance_plot_takes_the_calibrated_means_over_seeds(tmp_path):
     assert path.read_bytes().startswith(PNG_SIGNATURE)
 
 
-STUDY_FIXTURES = Path(__file__).parent / "fixtures" / "study"
+STUDY_FIXTURES = FIXTURES / "study"
 
 
 def test_report_of_committed_records_is_byte_for_byte_unchanged(tmp_path, monkeypatch):
