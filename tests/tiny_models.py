@@ -5,6 +5,7 @@ Importable by pytest fixtures (`conftest.py`) and by worker scripts that `accele
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import datasets
@@ -153,3 +154,21 @@ def predict_flags(model_dir: str | Path, source: str | Path) -> list[str]:
     """predict_ner.py's flags for a tiny tagger (8-sub-token windows, so sentences are split) without `--output`."""
     windows = ["--max_seq_length", "8", "--stride", "2"]
     return ["--model", str(model_dir), "--input", str(source), "--no_progress", *windows]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """relative path -> sha256 of every file under `folder`."""
+    return {
+        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
+
+
+def one_error_line(stderr: str) -> str:
+    """The one `ner-train: error: ...` line of a refused run's stderr (no traceback, nothing else)."""
+    lines = stderr.strip().splitlines()
+    assert "Traceback" not in stderr
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("ner-train: error: ")
+    return lines[0]

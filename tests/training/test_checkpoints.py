@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
-from test_cli_errors import one_error_line, snapshot  # noqa: E402
-from tiny_models import random_token_dataset, tiny_corpus_flags, tiny_training_arguments
+from tiny_models import one_error_line, random_token_dataset, snapshot, tiny_corpus_flags, tiny_training_arguments
 from transformers import DataCollatorForTokenClassification
 
 from ner_imbalance.cli import train

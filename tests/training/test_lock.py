@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 from signalled_runs import SAVE_STEPS, start, wait_for
-from test_cli_errors import one_error_line, snapshot  # noqa: E402
-from tiny_models import tiny_corpus_flags
+from tiny_models import one_error_line, snapshot, tiny_corpus_flags
 
 from ner_imbalance.cli import train
 from ner_imbalance.errors import UsageError

@@ -8,7 +8,6 @@ run's files with `--overwrite_output_dir`, and checks that those files are untou
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -17,14 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tiny_models import TINY_MAX_POSITIONS
+from tiny_models import REPO, TINY_CORPUS, TINY_MAX_POSITIONS, one_error_line, snapshot
 
 from ner_imbalance.cli import train
 
-REPO = Path(__file__).parents[1]
-
-
-CORPUS = Path(__file__).parent / "fixtures" / "tiny_corpus"
+CORPUS = TINY_CORPUS
 LABELS_IN_ORDER = "O,B-LOC,I-LOC,B-ORG,I-ORG,B-PER,I-PER"
 # One optimizer step, checkpoints and evaluations every step: a complete run in seconds.
 TINY_TRAINING = [
@@ -64,15 +60,6 @@ def run_flags(model_dir: Path, output_dir: Path, *extra: str, validation: bool =
     return [*flags, "--output_dir", str(output_dir), *TINY_TRAINING, *extra]
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    """relative path -> sha256 of every file under `folder`."""
-    return {
-        str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
-
-
 def make_earlier_run(folder: Path) -> Path:
     """A folder with an earlier run's files (results, predictions, a checkpoint) to be kept intact."""
     (folder / "checkpoint-12").mkdir(parents=True)
@@ -86,14 +73,6 @@ def make_earlier_run(folder: Path) -> Path:
 @pytest.fixture
 def earlier_run(tmp_path) -> Path:
     return make_earlier_run(tmp_path / "earlier_run")
-
-
-def one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert "Traceback" not in stderr
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("ner-train: error: ")
-    return lines[0]
 
 
 def fails_in_one_line(capsys, argv: list[str], earlier: Path) -> str:
