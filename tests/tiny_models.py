@@ -12,7 +12,8 @@ import datasets
 import torch
 from transformers import BertConfig, BertForTokenClassification, BertModel, BertTokenizerFast, TrainerCallback
 
-from ner_imbalance.config.arguments import NerTrainingArguments
+from ner_imbalance.config.arguments import NerTrainingArguments, parse_arguments
+from ner_imbalance.training.run import build_trainer, prepare_run
 
 REPO = Path(__file__).resolve().parents[1]
 """The repository root, for tests in any folder under `tests/`."""
@@ -172,3 +173,42 @@ def one_error_line(stderr: str) -> str:
     assert len(lines) == 1, stderr
     assert lines[0].startswith("ner-train: error: ")
     return lines[0]
+
+
+def run_flags(model_dir, output_dir, *extra: str) -> list[str]:
+    """Flags of a short CPU run on the tiny corpus: batch 8, windows of 16 sub-tokens, stride 4."""
+    return tiny_corpus_flags(
+        model_dir,
+        output_dir,
+        "--use_cpu",
+        "true",
+        "--disable_tqdm",
+        "true",
+        "--report_to",
+        "none",
+        "--per_device_train_batch_size",
+        "8",
+        "--max_seq_length",
+        "16",
+        "--stride",
+        "4",
+        *extra,
+    )
+
+
+class StopAfterFirstEpoch(TrainerCallback):
+    """Ends training, with a checkpoint, at the end of the first epoch."""
+
+    def on_epoch_end(self, args, state, control, **kwargs):
+        control.should_training_stop = True
+        control.should_save = True
+        return control
+
+
+def two_epoch_trainer(model_dir, output_dir, *extra: str):
+    """The trainer of a 2-epoch run on the tiny corpus (no evaluation), resuming if `extra` says so."""
+    flags = run_flags(
+        model_dir, output_dir, "--num_train_epochs", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false"
+    )
+    arguments = parse_arguments([*flags, *extra])
+    return build_trainer(prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint))[0]

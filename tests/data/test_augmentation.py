@@ -20,7 +20,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
-from test_sentence_sampling_run import _StopAfterFirstEpoch, run_flags, two_epoch_trainer
+from tiny_models import StopAfterFirstEpoch, run_flags, two_epoch_trainer
 
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.constants import IOB2, IOBES
@@ -220,7 +220,7 @@ def test_a_resumed_augmented_run_draws_the_same_rows_as_an_uninterrupted_one(tmp
     assert {key.epoch for key in recorded.keys[1]} == {1}
 
     first = augmented_trainer(tiny_model_dir, tmp_path / "cut")
-    first.add_callback(_StopAfterFirstEpoch())
+    first.add_callback(StopAfterFirstEpoch())
     first.train()
     checkpoint = sorted((tmp_path / "cut").glob("checkpoint-*"))[-1]
     resumed = augmented_trainer(tiny_model_dir, tmp_path / "cut", "--resume_from_checkpoint", str(checkpoint))

@@ -11,32 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from tiny_models import StopAtStep, tiny_corpus_flags
+from tiny_models import StopAfterFirstEpoch, StopAtStep, run_flags, two_epoch_trainer
 from transformers import TrainerCallback
 
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.data.sampling import SentenceRepeatSampler
-from ner_imbalance.training.run import build_trainer, execute_run, prepare_run
-
-
-def run_flags(model_dir, output_dir, *extra: str) -> list[str]:
-    return tiny_corpus_flags(
-        model_dir,
-        output_dir,
-        "--use_cpu",
-        "true",
-        "--disable_tqdm",
-        "true",
-        "--report_to",
-        "none",
-        "--per_device_train_batch_size",
-        "8",
-        "--max_seq_length",
-        "16",
-        "--stride",
-        "4",
-        *extra,
-    )
+from ner_imbalance.training.run import execute_run, prepare_run
 
 
 class _RecordDraws(TrainerCallback):
@@ -52,22 +32,6 @@ class _RecordDraws(TrainerCallback):
             return iter(indices)
 
         sampler.__class__ = type("RecordingSampler", (sampler.__class__,), {"__iter__": recording_iter})
-
-
-class _StopAfterFirstEpoch(TrainerCallback):
-    def on_epoch_end(self, args, state, control, **kwargs):
-        control.should_training_stop = True
-        control.should_save = True
-        return control
-
-
-def two_epoch_trainer(model_dir, output_dir, *extra: str):
-    """The trainer of a 2-epoch run on the tiny corpus (no evaluation), resuming if `extra` says so."""
-    flags = run_flags(
-        model_dir, output_dir, "--num_train_epochs", "2", "--eval_strategy", "no", "--load_best_model_at_end", "false"
-    )
-    arguments = parse_arguments([*flags, *extra])
-    return build_trainer(prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint))[0]
 
 
 def sampled_trainer(model_dir, output_dir, *extra: str):
@@ -96,7 +60,7 @@ def test_a_resumed_run_draws_the_same_sentences_as_an_uninterrupted_one(tmp_path
     assert sorted(recorded.draws) == [0, 1] and recorded.draws[0] != recorded.draws[1]
 
     first, _ = sampled_trainer(tiny_model_dir, tmp_path / "interrupted")
-    first.add_callback(_StopAfterFirstEpoch())
+    first.add_callback(StopAfterFirstEpoch())
     first.train()
     checkpoint = sorted((tmp_path / "interrupted").glob("checkpoint-*"))[-1]
     resumed, resumed_draws = sampled_trainer(
