@@ -12,6 +12,7 @@ it is the same, so the grid is bisected over the sentences whose path still diff
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,7 +42,6 @@ class BiasScan:
         self.objective = objective
         self.decoder = decoder
         self.candidates = 0
-        self._word_starts = np.cumsum(counter.lengths) - counter.lengths
 
     def predict(self, bias: np.ndarray) -> np.ndarray:
         """Label ids of every word under the bias (`x + b` in the logits' float32, as the model's head adds it)."""
@@ -60,10 +60,7 @@ class BiasScan:
         self, bias: np.ndarray, label: int, grid: np.ndarray, current: float, *, margin: float
     ) -> tuple[np.ndarray, float]:
         """Best value of `bias[label]` on `grid` (others fixed), taken if it gains >= `margin` (and > 0)."""
-        if self.decoder.method == ARGMAX:
-            scores = self._argmax_scan(bias, label, grid)
-        else:
-            scores = self._sentence_scan(bias, label, grid)
+        scores = self.grid_scores(bias, label, grid)
         self.candidates += len(grid)
         best = scores.max()
         closest = np.flatnonzero(scores == best)[np.argmin(np.abs(grid[scores == best] - bias[label]))]
@@ -73,14 +70,23 @@ class BiasScan:
             return moved, float(best)
         return bias, current
 
+    def grid_scores(self, bias: np.ndarray, label: int, grid: np.ndarray) -> np.ndarray:
+        """The objective at every value of `bias[label]` on `grid` (the other biases fixed): `score` of each
+        such bias, found without decoding every sentence at every grid value."""
+        if self.decoder.method == ARGMAX:
+            return self._argmax_scan(bias, label, grid)
+        return self._sentence_scan(bias, label, grid)
+
     def _argmax_scan(self, bias: np.ndarray, label: int, grid: np.ndarray) -> np.ndarray:
         """The metric at every grid value of `bias[label]` under argmax decoding.
 
         With the other biases fixed, `argmax(x + b)` is `label` exactly where `x_label + v`
         beats the largest earlier biased logit and ties or beats the largest later one (arg-max
         takes the first maximum), else the arg-max of the other labels. As `v` grows, words only
-        switch to `label`; each word switches at one grid step. So the grid is walked upwards
-        and at each step only the sentences with a word switching there are re-counted.
+        switch to `label`; each word switches at one grid step. So a sentence's tags change only
+        at the steps where one of its words switches: each sentence with a switching word is
+        counted at the first grid value and after each of its switching steps (all in one batch),
+        and each change of its counts is added to the totals from its step on.
         """
         counter = self.counter
         rule = _OneLabelRule(self.columns, bias, label)
@@ -90,23 +96,21 @@ class BiasScan:
         switch_step = np.zeros(len(switching), dtype=np.int64)
         for step in range(len(grid) - 1, 0, -1):
             switch_step[switch_rule.wins(grid[step])] = step
-        order = np.argsort(switch_step, kind="stable")
-        bounds = np.searchsorted(switch_step[order], np.arange(len(grid) + 1))
-        counts = counter.counts(predicted)
-        scores = np.empty(len(grid))
-        scores[0] = self.objective(counts)
-        for step in range(1, len(grid)):
-            words = switching[order[bounds[step] : bounds[step + 1]]]
-            if len(words):
-                sentences = np.zeros(len(counter.lengths), dtype=bool)
-                sentences[counter.sentence_of_word[words]] = True
-                subset = counter.subset(sentences)
-                in_subset = sentences[counter.sentence_of_word]
-                before = subset.counts(predicted[in_subset])
-                predicted[words] = label
-                counts = counts - before + subset.counts(predicted[in_subset])
-            scores[step] = self.objective(counts)
-        return scores
+        changes = np.zeros((len(grid), 3, len(counter.tables.types)), dtype=np.int64)
+        if len(switching):
+            switching_sentences = counter.sentence_of_word[switching]
+            # (sentence, step): each such sentence at step 0 and at each step one of its words switches, in order.
+            keys = switching_sentences * len(grid)
+            sentences, steps = np.divmod(np.unique(np.concatenate((keys, keys + switch_step))), len(grid))
+            switches_at = np.full(counter.num_words, len(grid), dtype=np.int64)
+            switches_at[switching] = switch_step
+            words = counter.words_of(sentences)
+            tags = np.where(switches_at[words] <= np.repeat(steps, counter.lengths[sentences]), label, predicted[words])
+            counts = counter.select(sentences).sentence_counts(tags)
+            changed = sentences[1:] == sentences[:-1]
+            np.add.at(changes, steps[1:][changed], (counts[1:] - counts[:-1])[changed])
+        totals = counter.counts(predicted) + np.cumsum(changes, axis=0)
+        return np.array([self.objective(step_counts) for step_counts in totals])
 
     def _sentence_scan(self, bias: np.ndarray, label: int, grid: np.ndarray) -> np.ndarray:
         """The metric at every grid value of `bias[label]` under a sentence-level decoding (Viterbi).
@@ -114,64 +118,86 @@ class BiasScan:
         A sentence whose best path is the same at two grid values keeps it in between (see the
         module docstring). So every sentence is decoded at both ends of the grid; those whose path
         differs are decoded at the middle of the grid and the halves are searched the same way,
-        each with only its sentences whose path still differs between its ends (bisection). A
-        sentence is decoded about (times its path changes) x log2(grid size) times, not once per
-        grid value. The counts of the sentences found constant on a stretch of the grid are added
-        to that stretch at once.
+        each with only its sentences whose path still differs between its ends (bisection, breadth
+        first: the sentences of one level, each at its own grid value, are decoded in one batch).
+        A sentence is decoded about (times its path changes) x log2(grid size) times, not once per
+        grid value. Each path found constant on a stretch of the grid is counted once (all in one
+        batch) and its counts are added to that whole stretch.
         """
         counter = self.counter
         last = len(grid) - 1
-        # Per grid index, the counts of every sentence: accumulated as differences over the grid.
-        differences = np.zeros((len(grid) + 1, *counter.counts(np.zeros(counter.num_words, np.int64)).shape))
-        candidate = bias.copy()
-
-        def decode_at(step: int, sentences: np.ndarray) -> np.ndarray:
-            candidate[label] = grid[step]
-            words = np.repeat(self._word_starts[sentences], counter.lengths[sentences]) + _offsets(
-                counter.lengths[sentences]
-            )
-            return self.decoder(self.logits[words] + candidate.astype(self.logits.dtype), counter.lengths[sentences])
-
-        def add(first: int, stop: int, sentences: np.ndarray, predicted: np.ndarray) -> None:
-            """Add the counts of `sentences` tagged `predicted` to grid indices `first` to `stop - 1`."""
-            if len(sentences) and stop > first:
-                mask = np.zeros(len(counter.lengths), dtype=bool)
-                mask[sentences] = True
-                counts = counter.subset(mask).counts(predicted)
-                differences[first] += counts
-                differences[stop] -= counts
-
-        def search(first: int, stop: int, sentences: np.ndarray, at_first: np.ndarray, at_stop: np.ndarray) -> None:
-            """Grid indices `first` to `stop - 1` for `sentences`, whose paths at `first` and `stop` differ."""
-            if stop - first == 1:
-                add(first, stop, sentences, at_first)
-                return
-            middle = (first + stop) // 2
-            at_middle = decode_at(middle, sentences)
-            for start, end, left, right in ((first, middle, at_first, at_middle), (middle, stop, at_middle, at_stop)):
-                same = _same_per_sentence(left, right, counter.lengths[sentences])
-                add(start, end, sentences[same], left[np.repeat(same, counter.lengths[sentences])])
-                changing = ~same
-                if changing.any():
-                    word_changing = np.repeat(changing, counter.lengths[sentences])
-                    search(start, end, sentences[changing], left[word_changing], right[word_changing])
-
         every = np.arange(len(counter.lengths))
-        at_low, at_high = decode_at(0, every), decode_at(last, every)
-        add(last, last + 1, every, at_high)
-        if last:
-            same = _same_per_sentence(at_low, at_high, counter.lengths)
-            add(0, last, every[same], at_low[np.repeat(same, counter.lengths)])
-            word_changing = np.repeat(~same, counter.lengths)
-            if (~same).any():
-                search(0, last, every[~same], at_low[word_changing], at_high[word_changing])
-        counts = np.cumsum(differences[:-1], axis=0)
-        return np.array([self.objective(step_counts) for step_counts in counts])
+        ends = np.full_like(every, last)
+        at_high = self._decode_at(bias, label, grid, every, ends)
+        settled = [_Stretches(every, ends, ends + 1, at_high, at_high)]
+        searched = _Stretches(
+            every, np.zeros_like(every), ends, self._decode_at(bias, label, grid, every, np.zeros_like(every)), at_high
+        )
+        while last and len(searched.sentences):
+            lengths = counter.lengths[searched.sentences]
+            done = (searched.stop - searched.first == 1) | _same_per_sentence(
+                searched.at_first, searched.at_stop, lengths
+            )
+            settled.append(searched.where(done, lengths))
+            searched = searched.where(~done, lengths)
+            if len(searched.sentences):
+                middle = (searched.first + searched.stop) // 2
+                searched = searched.halves(middle, self._decode_at(bias, label, grid, searched.sentences, middle))
+        stretches = _Stretches.concatenate(settled)
+        counts = counter.select(stretches.sentences).sentence_counts(stretches.at_first)
+        differences = np.zeros((len(grid) + 1, *counts.shape[1:]), dtype=np.int64)
+        np.add.at(differences, stretches.first, counts)
+        np.add.at(differences, stretches.stop, -counts)
+        return np.array([self.objective(step_counts) for step_counts in np.cumsum(differences[:-1], axis=0)])
+
+    def _decode_at(
+        self, bias: np.ndarray, label: int, grid: np.ndarray, sentences: np.ndarray, steps: np.ndarray
+    ) -> np.ndarray:
+        """The label ids of `sentences` (indices, repeats allowed), each decoded with `bias[label]` set to its
+        own grid value `grid[steps[i]]`, in one batch (a sentence's path does not depend on the others)."""
+        lengths = self.counter.lengths[sentences]
+        candidates = np.repeat(bias[None, :], len(sentences), axis=0)
+        candidates[:, label] = grid[steps]
+        candidates = candidates.astype(self.logits.dtype)
+        return self.decoder(
+            self.logits[self.counter.words_of(sentences)] + np.repeat(candidates, lengths, axis=0), lengths
+        )
 
 
-def _offsets(lengths: np.ndarray) -> np.ndarray:
-    """`0 .. length - 1` for each sentence, concatenated."""
-    return np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+@dataclass(frozen=True)
+class _Stretches:
+    """Sentences (indices, repeats allowed), each with a stretch of grid indices `first[i]` to `stop[i]` and its
+    paths at both ends (`at_first`, `at_stop`: one label id per word, the sentences concatenated).
+
+    A settled stretch has one path throughout: `at_first`, on `first[i]` to `stop[i] - 1`.
+    """
+
+    sentences: np.ndarray
+    first: np.ndarray
+    stop: np.ndarray
+    at_first: np.ndarray
+    at_stop: np.ndarray
+
+    def where(self, keep: np.ndarray, lengths: np.ndarray) -> _Stretches:
+        """The stretches where `keep` (one per sentence); `lengths` are the sentences' numbers of words."""
+        words = np.repeat(keep, lengths)
+        return _Stretches(
+            self.sentences[keep], self.first[keep], self.stop[keep], self.at_first[words], self.at_stop[words]
+        )
+
+    def halves(self, middle: np.ndarray, at_middle: np.ndarray) -> _Stretches:
+        """Each stretch cut at `middle`, whose paths are `at_middle`: all first halves, then all second halves."""
+        return _Stretches.concatenate(
+            [
+                _Stretches(self.sentences, self.first, middle, self.at_first, at_middle),
+                _Stretches(self.sentences, middle, self.stop, at_middle, self.at_stop),
+            ]
+        )
+
+    @staticmethod
+    def concatenate(parts: Sequence[_Stretches]) -> _Stretches:
+        fields = ((part.sentences, part.first, part.stop, part.at_first, part.at_stop) for part in parts)
+        return _Stretches(*(np.concatenate(field) for field in zip(*fields)))
 
 
 def _same_per_sentence(first: np.ndarray, second: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -137,7 +137,8 @@ def paired_bootstrap(
     same run under two decision rules), on the same sentences in the same order: `sentence_counts`
     for `score=micro_f1`, `sentence_type_counts` for `score=macro_f1` (each side its own types).
     Each resample draws the same sentences for every pair and both sides; its counts are the
-    number of times each sentence was drawn times that sentence's counts.
+    number of times each sentence was drawn times that sentence's counts, summed for every run of
+    both sides in one product (`_resampled_each`).
     """
     if len(setting) != len(reference) or not setting:
         raise ValueError(f"paired seeds needed: {len(setting)} runs of the setting, {len(reference)} of the reference")
@@ -146,9 +147,10 @@ def paired_bootstrap(
         raise ValueError(f"the runs scored different numbers of dev sentences: {sorted(sizes)}")
     _check_confidence(confidence)
     times_drawn = _paired_times_drawn(sizes.pop(), resamples, seed)
+    resampled = _resampled_each(times_drawn, [*setting, *reference])
     differences = np.zeros(resamples)
-    for setting_counts, reference_counts in zip(setting, reference):
-        differences += score(_resampled(times_drawn, setting_counts)) - score(_resampled(times_drawn, reference_counts))
+    for setting_sums, reference_sums in zip(resampled[: len(setting)], resampled[len(setting) :]):
+        differences += score(setting_sums) - score(reference_sums)
     return _percentiles(differences / len(setting), confidence)
 
 
@@ -182,6 +184,18 @@ def _resampled(times_drawn: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """
     flat = counts.reshape(len(counts), -1).astype(times_drawn.dtype, copy=False)
     return (times_drawn @ flat).reshape(len(times_drawn), *counts.shape[1:])
+
+
+def _resampled_each(times_drawn: np.ndarray, runs: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """`_resampled(times_drawn, counts)` of each of `runs` (C-contiguous, as `_resampled` gives them), from
+    one product: the draws are read once for all runs. The sums are the same integers, so the same floats."""
+    flat = [counts.reshape(len(counts), -1) for counts in runs]
+    bounds = np.cumsum([0, *(part.shape[1] for part in flat)])
+    sums = _resampled(times_drawn, np.concatenate(flat, axis=1))
+    return [
+        np.ascontiguousarray(sums[:, start:stop]).reshape(len(times_drawn), *counts.shape[1:])
+        for start, stop, counts in zip(bounds[:-1], bounds[1:], runs)
+    ]
 
 
 def _check_confidence(confidence: float) -> None:

@@ -52,7 +52,8 @@ class EntityCounter:
 
     Words are laid out sentence after sentence with one `O` between sentences, as seqeval
     flattens nested lists, and chunk starts and ends are looked up in `ChunkTables`. Counts are
-    additive over sentences (no entity crosses a separator), which `calibration.scan.BiasScan.ascend` relies on.
+    additive over sentences (no entity crosses a separator), which `calibration.scan.BiasScan.ascend` relies on:
+    it counts the sentences a bias changes (`select`, each version once, `sentence_counts`) and adds them up.
     """
 
     def __init__(self, gold_ids: np.ndarray, lengths: Sequence[int], tables: ChunkTables) -> None:
@@ -64,15 +65,21 @@ class EntityCounter:
         # Position of every word in the layout: a leading start state, then each sentence and an O.
         self.positions = 1 + np.arange(self.num_words) + self.sentence_of_word
         self.size = 1 + self.num_words + len(self.lengths)
-        gold_keys, gold_types, gold_ends = self._entities(self.gold_ids)
+        gold_keys, self.gold_types, self.gold_ends = self._entities(self.gold_ids)
         # Entities do not overlap: the one gold entity ending at each position, if any.
         self.gold_key_ending_at = np.full(self.size, -1, dtype=np.int64)
-        self.gold_key_ending_at[gold_ends] = gold_keys
-        self.gold_counts = np.bincount(gold_types, minlength=len(tables.types))
+        self.gold_key_ending_at[self.gold_ends] = gold_keys
+        self.gold_counts = np.bincount(self.gold_types, minlength=len(tables.types))
 
-    def subset(self, sentences: np.ndarray) -> EntityCounter:
-        """The counter of the sentences where `sentences` (a boolean mask) is true."""
-        return EntityCounter(self.gold_ids[sentences[self.sentence_of_word]], self.lengths[sentences], self.tables)
+    def select(self, sentences: np.ndarray) -> EntityCounter:
+        """The counter of the sentences `sentences` (indices, in that order; one may come more than once)."""
+        return EntityCounter(self.gold_ids[self.words_of(sentences)], self.lengths[sentences], self.tables)
+
+    def words_of(self, sentences: np.ndarray) -> np.ndarray:
+        """The indices of the words of `sentences` (indices, repeats allowed), sentence after sentence."""
+        lengths = self.lengths[sentences]
+        first_words = (np.cumsum(self.lengths) - self.lengths)[sentences]
+        return np.repeat(first_words - (np.cumsum(lengths) - lengths), lengths) + np.arange(lengths.sum())
 
     def counts(self, predicted_ids: np.ndarray) -> np.ndarray:
         """`[3, num_types]` int64: gold, predicted and correct entities of each type."""
@@ -85,6 +92,28 @@ class EntityCounter:
                 np.bincount(types, minlength=num_types),
                 np.bincount(types[correct], minlength=num_types),
             ]
+        )
+
+    def sentence_counts(self, predicted_ids: np.ndarray) -> np.ndarray:
+        """`[num_sentences, 3, num_types]` int64: `counts` of each sentence alone (summed over sentences: `counts`)."""
+        keys, types, ends = self._entities(predicted_ids)
+        correct = self.gold_key_ending_at[ends] == keys
+        # The position of each sentence's first word (of the separator after it, for an empty sentence).
+        first_positions = 1 + np.cumsum(self.lengths) - self.lengths + np.arange(len(self.lengths))
+        num_types, num_sentences = len(self.tables.types), len(self.lengths)
+
+        def per_sentence(entity_types: np.ndarray, entity_ends: np.ndarray) -> np.ndarray:
+            sentences = np.searchsorted(first_positions, entity_ends, side="right") - 1
+            cells = np.bincount(sentences * num_types + entity_types, minlength=num_sentences * num_types)
+            return cells.reshape(num_sentences, num_types)
+
+        return np.stack(
+            [
+                per_sentence(self.gold_types, self.gold_ends),
+                per_sentence(types, ends),
+                per_sentence(types[correct], ends[correct]),
+            ],
+            axis=1,
         )
 
     def _entities(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

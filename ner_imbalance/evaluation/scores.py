@@ -10,7 +10,7 @@ entities (`entity_counts.precision_recall_f1`, the one home of the formulas).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from seqeval import scheme as seqeval_scheme
@@ -56,13 +56,32 @@ def evaluate_tags(
     gold_counts = Counter(span.type for _, span in gold_entities)
     pred_counts = Counter(span.type for _, span in pred_entities)
     correct_counts = Counter(span.type for _, span in gold_entities & pred_entities)
-    per_type = {
-        entity_type: _scores(correct_counts[entity_type], pred_counts[entity_type], gold_counts[entity_type])
-        for entity_type in sorted(gold_counts.keys() | pred_counts.keys())
+    type_counts = {
+        entity_type: (gold_counts[entity_type], pred_counts[entity_type], correct_counts[entity_type])
+        for entity_type in gold_counts.keys() | pred_counts.keys()
     }
-    overall = _scores(sum(correct_counts.values()), len(pred_entities), len(gold_entities))
     tokens = sum(len(tags) for tags in gold)
     correct_tokens = sum(g == p for gold_tags, pred_tags in zip(gold, pred) for g, p in zip(gold_tags, pred_tags))
+    return scores_from_counts(type_counts, tokens, correct_tokens)
+
+
+def scores_from_counts(type_counts: Mapping[str, tuple[int, int, int]], tokens: int, correct_tokens: int) -> dict:
+    """`evaluate_tags`' scores from the gold, predicted and correct entities of each type found in gold or
+    predictions (`type_counts`, any order) and the numbers of tokens and correctly tagged tokens.
+
+    The one place those scores are formed, so counts found another way (`entity_counts.EntityCounter`) give
+    the same dict, float for float: the micro scores of the summed counts, the macro F1 summed over the types
+    in sorted order.
+    """
+    per_type = {
+        entity_type: _scores(int(correct), int(predicted), int(gold))
+        for entity_type, (gold, predicted, correct) in sorted(type_counts.items())
+    }
+    correct, predicted, support = (
+        sum(scores[field] for scores in per_type.values()) for field in ("correct", "predicted", "support")
+    )
+    overall = _scores(correct, predicted, support)
+    tokens, correct_tokens = int(tokens), int(correct_tokens)
     return {
         "precision": overall["precision"],
         "recall": overall["recall"],
@@ -70,8 +89,8 @@ def evaluate_tags(
         "macro_f1": sum(scores["f1"] for scores in per_type.values()) / len(per_type) if per_type else 0.0,
         "accuracy": correct_tokens / tokens,
         "per_type": per_type,
-        "gold_entities": len(gold_entities),
-        "pred_entities": len(pred_entities),
+        "gold_entities": overall["support"],
+        "pred_entities": overall["predicted"],
         "correct_entities": overall["correct"],
         "tokens": tokens,
         "correct_tokens": correct_tokens,

@@ -5,8 +5,8 @@ calibrated score. Cross-fitting keeps it honest at no extra training: dev senten
 into two fixed halves A and B (a seeded permutation of the sentence indices, so every run of a
 corpus gets the same halves); `b_A = search_bias(half A)` predicts half B, `b_B` predicts half
 A, and the two predicted halves, put back in dev order, are scored together as one dev set
-(`evaluate_tags`: entity micro P/R/F1, macro F1, per-type recall). No sentence is predicted
-with a bias chosen on it.
+(`evaluate_tags`' scores: entity micro P/R/F1, macro F1, per-type recall, found on label ids by
+`scoring.DevScorer`). No sentence is predicted with a bias chosen on it.
 
 The report computes this when it is built, once per run (`dev_runs.DevRuns`): `search_bias` on
 the stored logits takes well under a second per run and mode on a dev set of WNUT-17's size.
@@ -21,16 +21,11 @@ from typing import Any
 import numpy as np
 
 from ner_imbalance.calibration.objective import DEFAULT_MACRO_WEIGHT, DEFAULT_METRIC, DEFAULT_RECALL_FLOOR
-from ner_imbalance.calibration.search import (
-    CALIBRATION_MODES,
-    NO_CALIBRATION,
-    search_bias,
-    tags_from_logits,
-)
+from ner_imbalance.calibration.scan import Decoder
+from ner_imbalance.calibration.search import CALIBRATION_MODES, NO_CALIBRATION, search_bias
 from ner_imbalance.constants import ARGMAX
-from ner_imbalance.evaluation import evaluate_tags
-from ner_imbalance.evaluation.bootstrap import sentence_counts
 from ner_imbalance.study.records import DevOutputs
+from ner_imbalance.study.scoring import DevScorer, ScoredTagging
 from ner_imbalance.tags import detect_scheme
 
 CROSSFIT_SEED = 0
@@ -55,15 +50,19 @@ class CrossFitResult:
     """The pooled cross-fitted predictions of one run and one calibration mode.
 
     `biases[0]` was chosen on `halves[0]` and predicts `halves[1]`; `biases[1]` the other way
-    round. `predicted` holds the pooled tags, one list per dev sentence in dev order, and
-    `scores` their `evaluate_tags` scores against the gold tags.
+    round. `predicted` holds the pooled label ids, one per dev word in dev order, and `scored` their
+    `evaluate_tags` scores and per-sentence counts against the gold (`scoring.ScoredTagging`).
     """
 
     mode: str
     halves: tuple[np.ndarray, np.ndarray]
     biases: tuple[np.ndarray, np.ndarray]
-    predicted: list[list[str]]
-    scores: dict[str, Any]
+    predicted: np.ndarray
+    scored: ScoredTagging
+
+    @property
+    def scores(self) -> dict[str, Any]:
+        return self.scored.scores
 
     def to_json(self) -> dict[str, Any]:
         """The biases and headline scores, as plain data."""
@@ -88,17 +87,19 @@ def crossfit(
     recall_floor: float = DEFAULT_RECALL_FLOOR,
     macro_weight: float = DEFAULT_MACRO_WEIGHT,
     decoding: str = ARGMAX,
+    scorer: DevScorer | None = None,
 ) -> CrossFitResult:
     """Choose `b` on each half with `search_bias(mode=mode, metric=metric, decoding=decoding)` (and the
-    metric's `recall_floor` / `macro_weight`), decode the other half with it, pool, score."""
+    metric's `recall_floor` / `macro_weight`), decode the other half with it, pool, score (with `scorer`,
+    default: a new `DevScorer` of `outputs`)."""
     if mode not in CALIBRATION_MODES:
         raise ValueError(f"mode must be one of {', '.join(CALIBRATION_MODES)}, got {mode!r}")
     halves = dev_halves(len(outputs.sentence_lengths), seed)
     gold = outputs.tags(outputs.gold)
     logits = outputs.logits.astype(np.float32)
-    lengths = np.asarray(outputs.sentence_lengths)
-    scheme = detect_scheme(outputs.labels)
-    predicted: list[list[str]] = [[] for _ in gold]
+    lengths = np.asarray(outputs.sentence_lengths, dtype=np.int64)
+    decoder = Decoder(outputs.labels, detect_scheme(outputs.labels), decoding)
+    predicted = np.empty(len(logits), dtype=np.int64)
     chosen = []
     for fit, held_out in (halves, halves[::-1]):
         fit_gold = [gold[row] for row in fit]
@@ -111,21 +112,14 @@ def crossfit(
             metric=metric,
             recall_floor=recall_floor,
             macro_weight=macro_weight,
-            scheme=scheme,
+            scheme=decoder.scheme,
             decoding=decoding,
         ).bias
         chosen.append(bias)
-        tags = tags_from_logits(
-            logits[_words_of(outputs, held_out)],
-            lengths[held_out],
-            outputs.labels,
-            bias,
-            scheme=scheme,
-            decoding=decoding,
-        )
-        for row, sentence_tags in zip(held_out, tags):
-            predicted[row] = sentence_tags
-    return CrossFitResult(mode, halves, (chosen[0], chosen[1]), predicted, evaluate_tags(gold, predicted))
+        words = _words_of(outputs, held_out)
+        predicted[words] = decoder(logits[words] + bias.astype(logits.dtype), lengths[held_out])
+    scored = (scorer or DevScorer(outputs))(predicted)
+    return CrossFitResult(mode, halves, (chosen[0], chosen[1]), predicted, scored)
 
 
 @dataclass(frozen=True)
@@ -133,7 +127,8 @@ class RunCalibration:
     """One run's dev scores uncalibrated (its stored predictions) and cross-fitted per mode.
 
     `scores[mode]` are `evaluate_tags` scores and `counts[mode]` the per-sentence entity counts
-    (`evaluation.bootstrap.sentence_counts`) for the paired bootstrap; mode `none` is the uncalibrated model.
+    (`evaluation.bootstrap.sentence_counts`) for the paired bootstrap; mode `none` is the uncalibrated model
+    (the run's stored predictions).
     """
 
     scores: dict[str, dict[str, Any]]
@@ -147,11 +142,16 @@ class RunCalibration:
         return {NO_CALIBRATION: {"scores": uncalibrated}, **{mode: self.fits[mode].to_json() for mode in modes}}
 
 
-def calibrate_run(outputs: DevOutputs, modes: Sequence[str], *, seed: int = CROSSFIT_SEED) -> RunCalibration:
-    """The uncalibrated and the cross-fitted (`modes`) scores of one run's dev outputs."""
-    gold, uncalibrated = outputs.tags(outputs.gold), outputs.tags(outputs.predicted)
-    fits = {mode: crossfit(outputs, mode, seed=seed) for mode in modes}
-    scores = {NO_CALIBRATION: evaluate_tags(gold, uncalibrated), **{mode: fit.scores for mode, fit in fits.items()}}
-    counts = {NO_CALIBRATION: sentence_counts(gold, uncalibrated)}
-    counts.update({mode: sentence_counts(gold, fit.predicted) for mode, fit in fits.items()})
-    return RunCalibration(scores, counts, fits)
+def calibrate_run(
+    outputs: DevOutputs, modes: Sequence[str], *, seed: int = CROSSFIT_SEED, scorer: DevScorer | None = None
+) -> RunCalibration:
+    """The uncalibrated and the cross-fitted (`modes`) scores of one run's dev outputs (scored by `scorer`,
+    default: a new `DevScorer` of `outputs`)."""
+    scorer = scorer or DevScorer(outputs)
+    fits = {mode: crossfit(outputs, mode, seed=seed, scorer=scorer) for mode in modes}
+    scored = {NO_CALIBRATION: scorer(outputs.predicted), **{mode: fit.scored for mode, fit in fits.items()}}
+    return RunCalibration(
+        {mode: tagging.scores for mode, tagging in scored.items()},
+        {mode: tagging.counts for mode, tagging in scored.items()},
+        fits,
+    )

@@ -18,18 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from ner_imbalance.calibration.search import tags_from_logits
+from ner_imbalance.calibration.scan import Decoder
 from ner_imbalance.constants import ARGMAX, DECODING_METHODS, VITERBI
-from ner_imbalance.evaluation import evaluate_tags
-from ner_imbalance.evaluation.bootstrap import (
-    macro_f1,
-    micro_f1,
-    paired_bootstrap,
-    sentence_type_counts,
-)
+from ner_imbalance.evaluation.bootstrap import macro_f1, micro_f1, paired_bootstrap
 from ner_imbalance.study.convergence import format_interval, format_points, records_by_seed
 from ner_imbalance.study.crossfit import crossfit
 from ner_imbalance.study.records import DevOutputs
+from ner_imbalance.study.scoring import DevScorer
 from ner_imbalance.study.summary import Section, SettingSummary, entity_types, format_stat, mean_std, ordered_rows
 from ner_imbalance.tags import detect_scheme
 
@@ -57,25 +52,18 @@ class RunDecodings:
         return type_counts if metric == "macro_f1" else type_counts.sum(axis=1)
 
 
-def decode_run(outputs: DevOutputs) -> RunDecodings:
-    """Decode one run's stored dev logits with argmax, Viterbi and Viterbi with the cross-fitted `O` bias."""
-    gold = outputs.tags(outputs.gold)
+def decode_run(outputs: DevOutputs, scorer: DevScorer | None = None) -> RunDecodings:
+    """Decode one run's stored dev logits with argmax, Viterbi and Viterbi with the cross-fitted `O` bias
+    (scored by `scorer`, default: a new `DevScorer` of `outputs`)."""
+    scorer = scorer or DevScorer(outputs)
+    logits = outputs.logits.astype(np.float32)
+    lengths = np.asarray(outputs.sentence_lengths, dtype=np.int64)
     scheme = detect_scheme(outputs.labels)
-    tags = {
-        method: tags_from_logits(
-            outputs.logits, outputs.sentence_lengths, outputs.labels, scheme=scheme, decoding=method
-        )
-        for method in DECODING_METHODS
-    }
-    scores = {name: evaluate_tags(gold, predicted) for name, predicted in tags.items()}
-    fit = crossfit(outputs, "outside", decoding=VITERBI)
-    tags[VITERBI_OUTSIDE], scores[VITERBI_OUTSIDE] = fit.predicted, fit.scores
+    scored = {method: scorer(Decoder(outputs.labels, scheme, method)(logits, lengths)) for method in DECODING_METHODS}
+    scored[VITERBI_OUTSIDE] = crossfit(outputs, "outside", decoding=VITERBI, scorer=scorer).scored
     return RunDecodings(
-        scores=scores,
-        type_counts={
-            name: sentence_type_counts(gold, predicted, list(scores[name]["per_type"]))
-            for name, predicted in tags.items()
-        },
+        scores={name: tagging.scores for name, tagging in scored.items()},
+        type_counts={name: tagging.type_counts for name, tagging in scored.items()},
     )
 
 

@@ -22,6 +22,7 @@ from ner_imbalance.study.convergence import records_by_seed
 from ner_imbalance.study.crossfit import RunCalibration, calibrate_run
 from ner_imbalance.study.decoding import RunDecodings, decode_run
 from ner_imbalance.study.records import dev_outputs_path, load_dev_outputs, require_dev_outputs
+from ner_imbalance.study.scoring import DevScorer
 from ner_imbalance.study.summary import Section
 
 CALIBRATION_PURPOSE = "the cross-fitted calibration"
@@ -55,9 +56,14 @@ def section_run_ids(sections: Sequence[Section], records: Mapping[str, Mapping[s
 def _derive(
     results_dir: str | os.PathLike, run_id: str, modes: tuple[str, ...] | None, decode: bool
 ) -> tuple[RunCalibration | None, RunDecodings | None]:
-    """One run's calibration (`modes`; None: none) and decodings (if `decode`), from one read of its file."""
+    """One run's calibration (`modes`; None: none) and decodings (if `decode`), from one read of its file,
+    each distinct tagging of it scored once (`scoring.DevScorer`)."""
     outputs = load_dev_outputs(dev_outputs_path(results_dir, run_id))
-    return (None if modes is None else calibrate_run(outputs, modes), decode_run(outputs) if decode else None)
+    scorer = DevScorer(outputs)
+    return (
+        None if modes is None else calibrate_run(outputs, modes, scorer=scorer),
+        decode_run(outputs, scorer) if decode else None,
+    )
 
 
 class DevRuns:

@@ -58,5 +58,26 @@ def test_counts_are_additive_over_sentences():
     counter = EntityCounter(gold_ids, lengths, ChunkTables(label_list))
     chosen = generator.random(len(lengths)) < 0.5
     words = np.repeat(chosen, lengths)
-    both = counter.subset(chosen).counts(pred_ids[words]) + counter.subset(~chosen).counts(pred_ids[~words])
+    parts = [np.flatnonzero(chosen), np.flatnonzero(~chosen)]
+    both = sum(counter.select(part).counts(pred_ids[counter.words_of(part)]) for part in parts)
     np.testing.assert_array_equal(both, counter.counts(pred_ids))
+    np.testing.assert_array_equal(counter.words_of(parts[0]), np.flatnonzero(words))
+
+
+@pytest.mark.parametrize("name", sorted(LABEL_LISTS))
+def test_sentence_counts_are_the_counts_of_each_sentence_alone(name):
+    label_list = LABEL_LISTS[name]
+    generator = np.random.default_rng(11)
+    gold_ids, lengths = _random_sentences(generator, len(label_list))
+    pred_ids = np.where(generator.random(len(gold_ids)) < 0.5, generator.integers(0, len(label_list)), gold_ids)
+    counter = EntityCounter(gold_ids, lengths, ChunkTables(label_list))
+    per_sentence = counter.sentence_counts(pred_ids)
+    for sentence in range(len(lengths)):
+        alone = np.array([sentence])
+        expected = counter.select(alone).counts(pred_ids[counter.words_of(alone)])
+        np.testing.assert_array_equal(per_sentence[sentence], expected)
+    np.testing.assert_array_equal(per_sentence.sum(axis=0), counter.counts(pred_ids))
+    # one sentence chosen twice, in any order, is counted twice
+    picked = np.array([len(lengths) - 1, 0, 0, 2])
+    repeated = counter.select(picked).sentence_counts(pred_ids[counter.words_of(picked)])
+    np.testing.assert_array_equal(repeated, per_sentence[picked])

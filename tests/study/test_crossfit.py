@@ -100,7 +100,7 @@ def test_pooled_score_is_evaluate_tags_of_the_pooled_tags(mode):
         tags = tags_from_logits(np.concatenate([sentences[s] for s in scored]), lengths[scored], LABELS, bias)
         for sentence, sentence_tags in zip(scored, tags):
             by_hand[sentence] = sentence_tags
-    assert fit.predicted == by_hand
+    assert outputs.tags(fit.predicted) == by_hand
     assert fit.scores == evaluate_tags(outputs.tags(outputs.gold), by_hand)
 
 
