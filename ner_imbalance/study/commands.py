@@ -14,6 +14,7 @@ from pathlib import Path
 
 import transformers
 
+from ner_imbalance.study.derived_cache import DEFAULT_CACHE_DIR
 from ner_imbalance.study.grid import StudyConfigError
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, MissingDevOutputsError
 from ner_imbalance.study.report import write_report
@@ -85,6 +86,13 @@ def report_results_arguments(argv: list[str] | None = None) -> argparse.Namespac
     _flag(parser, "results_dir", default=str(DEFAULT_RESULTS_DIR), help="Folder of the run records.")
     parser.add_argument("--output", default="docs/results.md", help="The markdown report; results.json goes beside it.")
     _flag(parser, "img_dir", default="docs/img", help="Folder of the PNG plots.")
+    _flag(
+        parser,
+        "cache_dir",
+        default=str(DEFAULT_CACHE_DIR),
+        help="Disk cache of what the report derives from each run's dev logits (not versioned).",
+    )
+    _flag(parser, "no_cache", action="store_true", help="Derive every run again, reading and writing no cache.")
     return parser.parse_args(argv)
 
 
@@ -93,7 +101,8 @@ def report_results(argv: list[str] | None = None) -> int:
     args = report_results_arguments(argv)
     configs = args.configs or sorted(str(path) for path in STUDY_CONFIGS.glob("*.yaml"))
     try:
-        written = write_report(configs, args.results_dir, args.output, args.img_dir)
+        cache_dir = None if args.no_cache else args.cache_dir
+        written = write_report(configs, args.results_dir, args.output, args.img_dir, cache_dir)
     except (StudyConfigError, MissingDevOutputsError) as error:
         print(f"report_results.py: error: {error}", file=sys.stderr)
         return 2

@@ -5,7 +5,9 @@ Several tables of the report need the same run: the per-sentence counts of its s
 re-decoded under argmax and Viterbi (`decoding.decode_run`). `DevRuns` reads each
 `<run_id>.logits.npz` once, derives what the report's sections ask of it, one process per core,
 and keeps the results for every table. Each result is a pure function of the run's stored file,
-so the report does not depend on the process or the order the runs were derived in.
+so the report does not depend on the process or the order the runs were derived in, and a result
+derived by an earlier report is read back from the disk cache (`derived_cache.DerivedCache`)
+instead of being derived again.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ner_imbalance.calibration.search import CALIBRATION_MODES, NO_CALIBRATION
 from ner_imbalance.study.convergence import records_by_seed
 from ner_imbalance.study.crossfit import RunCalibration, calibrate_run
 from ner_imbalance.study.decoding import RunDecodings, decode_run
+from ner_imbalance.study.derived_cache import DerivedCache
 from ner_imbalance.study.records import dev_outputs_path, load_dev_outputs, require_dev_outputs
 from ner_imbalance.study.scoring import DevScorer
 from ner_imbalance.study.summary import Section
@@ -69,13 +72,17 @@ def _derive(
 class DevRuns:
     """The runs' stored dev outputs of one results folder, and what the report derives from them, kept.
 
-    `derive` computes a batch of runs in `workers` processes (default: one per usable core);
+    `derive` computes a batch of runs in `workers` processes (default: one per usable core), reading
+    back those `cache` holds (None: no disk cache) and storing the others there;
     `calibration`, `decodings` and `counts` return a kept result or derive it on the spot.
     """
 
-    def __init__(self, results_dir: str | os.PathLike, workers: int | None = None) -> None:
+    def __init__(
+        self, results_dir: str | os.PathLike, workers: int | None = None, cache: DerivedCache | None = None
+    ) -> None:
         self.results_dir = results_dir
         self.workers = workers or len(os.sched_getaffinity(0))
+        self.cache = cache
         self._calibrations: dict[tuple[str, tuple[str, ...]], RunCalibration] = {}
         self._decodings: dict[str, RunDecodings] = {}
 
@@ -95,18 +102,30 @@ class DevRuns:
             if (run_id, tuple(modes)) not in self._calibrations
         }
         run_ids = sorted(to_decode | to_calibrate.keys())
+        asked = {run_id: (to_calibrate.get(run_id), run_id in to_decode) for run_id in run_ids}
+        keys = {
+            run_id: self.cache.key(dev_outputs_path(self.results_dir, run_id), *asked[run_id])
+            for run_id in (run_ids if self.cache else [])
+        }
+        results = {run_id: self.cache.load(key) for run_id, key in keys.items()}
+        missing = [run_id for run_id in run_ids if results.get(run_id) is None]
         arguments = (
-            [self.results_dir] * len(run_ids),
-            run_ids,
-            [to_calibrate.get(run_id) for run_id in run_ids],
-            [run_id in to_decode for run_id in run_ids],
+            [self.results_dir] * len(missing),
+            missing,
+            [asked[run_id][0] for run_id in missing],
+            [asked[run_id][1] for run_id in missing],
         )
-        if self.workers > 1 and len(run_ids) > 1:
-            with ProcessPoolExecutor(max_workers=min(self.workers, len(run_ids))) as pool:
-                results = list(pool.map(_derive, *arguments))
+        if self.workers > 1 and len(missing) > 1:
+            with ProcessPoolExecutor(max_workers=min(self.workers, len(missing))) as pool:
+                derived = list(pool.map(_derive, *arguments))
         else:
-            results = list(map(_derive, *arguments))
-        for run_id, (calibration, decoded) in zip(run_ids, results):
+            derived = list(map(_derive, *arguments))
+        for run_id, result in zip(missing, derived):
+            results[run_id] = result
+            if self.cache:
+                self.cache.store(keys[run_id], result)
+        for run_id in run_ids:
+            calibration, decoded = results[run_id]
             if calibration is not None:
                 self._calibrations[run_id, to_calibrate[run_id]] = calibration
             if decoded is not None:
@@ -118,7 +137,9 @@ class DevRuns:
         """`calibrate_run` of the run's dev outputs; `MissingDevOutputsError` naming `needed_for` without them."""
         key = (run_id, tuple(modes))
         if key not in self._calibrations:
-            self._calibrations[key] = calibrate_run(require_dev_outputs(self.results_dir, run_id, needed_for), modes)
+            if not self.has_outputs(run_id):
+                require_dev_outputs(self.results_dir, run_id, needed_for)
+            self.derive({run_id: modes}, [])
         return self._calibrations[key]
 
     def decodings(self, run_id: str) -> RunDecodings:

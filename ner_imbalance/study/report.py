@@ -17,6 +17,7 @@ from typing import Any
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
 from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration
 from ner_imbalance.study.decoding import RunDecodings, decoding_markdown, viterbi_table
+from ner_imbalance.study.derived_cache import DerivedCache
 from ner_imbalance.study.dev_runs import DevRuns, calibration_modes, section_run_ids
 from ner_imbalance.study.grid import best_settings, loss_label, split_sampling
 from ner_imbalance.study.plots import write_plots
@@ -362,15 +363,18 @@ def write_report(
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
     output: str | os.PathLike = "docs/results.md",
     img_dir: str | os.PathLike = "docs/img",
+    cache_dir: str | os.PathLike | None = None,
 ) -> list[Path]:
     """Write the markdown report, `results.json` beside it and the plots; return the paths written.
 
-    Every run's stored dev outputs are read and derived once (`dev_runs.DevRuns`, one process per core).
+    Every run's stored dev outputs are read and derived once (`dev_runs.DevRuns`, one process per core),
+    or read back from `cache_dir` (`derived_cache.DerivedCache`; None: no disk cache) where an earlier
+    report derived them.
     """
     records = load_records(results_dir)
     sections = build_sections(config_paths, records)
     output = Path(output)
-    dev_runs = DevRuns(results_dir)
+    dev_runs = DevRuns(results_dir, cache=None if cache_dir is None else DerivedCache(cache_dir))
     modes = calibration_modes(sections, records)
     decoded_runs = [run_id for run_id in section_run_ids(sections, records) if dev_runs.has_outputs(run_id)]
     dev_runs.derive(modes, decoded_runs)
