@@ -19,6 +19,7 @@ from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration
 from ner_imbalance.study.decoding import RunDecodings, decoding_markdown, viterbi_table
 from ner_imbalance.study.derived_cache import DerivedCache
 from ner_imbalance.study.dev_runs import DevRuns, calibration_modes, section_run_ids
+from ner_imbalance.study.ensembles import cell_ensembles, ensembles_appendix, ensembles_json
 from ner_imbalance.study.grid import best_settings, loss_label, split_sampling
 from ner_imbalance.study.plots import write_plots
 from ner_imbalance.study.records import DEFAULT_RESULTS_DIR, load_records
@@ -385,6 +386,8 @@ def write_report(
     remedies = section_remedies(sections, records, calibrated, dev_runs)
     decoded = dev_runs.decoded(decoded_runs)
     markdown = render_markdown(sections, records, images, results_dir, calibrated, remedies, decoded, dev_runs)
-    write_text_atomic(output, markdown)
-    json_path = write_json_atomic(output.with_suffix(".json"), results_json(sections, records, calibrated, remedies))
+    ensembles = cell_ensembles(sections, records, dev_runs)
+    write_text_atomic(output, markdown + ensembles_appendix(ensembles))
+    aggregates = {**results_json(sections, records, calibrated, remedies), **ensembles_json(ensembles)}
+    json_path = write_json_atomic(output.with_suffix(".json"), aggregates)
     return [output, json_path, *written_plots.values()]
