@@ -42,10 +42,17 @@ class BiasScan:
         self.objective = objective
         self.decoder = decoder
         self.candidates = 0
+        self._predicted: dict[bytes, np.ndarray] = {}
 
     def predict(self, bias: np.ndarray) -> np.ndarray:
-        """Label ids of every word under the bias (`x + b` in the logits' float32, as the model's head adds it)."""
-        return self.decoder(self.logits + bias.astype(self.logits.dtype), self.counter.lengths)
+        """Label ids of every word under the bias (`x + b` in the logits' float32, as the model's head adds it);
+        each bias decoded once (the search scores the zero bias, and its final bias, more than once)."""
+        biased = bias.astype(self.logits.dtype)
+        key = biased.tobytes()
+        if key not in self._predicted:
+            self._predicted[key] = self.decoder(self.logits + biased, self.counter.lengths)
+            self._predicted[key].setflags(write=False)
+        return self._predicted[key]
 
     def score(self, bias: np.ndarray) -> float:
         self.candidates += 1
@@ -127,12 +134,12 @@ class BiasScan:
         counter = self.counter
         last = len(grid) - 1
         every = np.arange(len(counter.lengths))
-        ends = np.full_like(every, last)
-        at_high = self._decode_at(bias, label, grid, every, ends)
+        starts, ends = np.zeros_like(every), np.full_like(every, last)
+        # Both ends of the grid in one batch: every sentence at grid index 0, then every sentence at the last.
+        at_both = self._decode_at(bias, label, grid, np.concatenate((every, every)), np.concatenate((starts, ends)))
+        at_low, at_high = at_both[: counter.num_words], at_both[counter.num_words :]
         settled = [_Stretches(every, ends, ends + 1, at_high, at_high)]
-        searched = _Stretches(
-            every, np.zeros_like(every), ends, self._decode_at(bias, label, grid, every, np.zeros_like(every)), at_high
-        )
+        searched = _Stretches(every, starts, ends, at_low, at_high)
         while last and len(searched.sentences):
             lengths = counter.lengths[searched.sentences]
             done = (searched.stop - searched.first == 1) | _same_per_sentence(
