@@ -138,7 +138,9 @@ def paired_bootstrap(
     for `score=micro_f1`, `sentence_type_counts` for `score=macro_f1` (each side its own types).
     Each resample draws the same sentences for every pair and both sides; its counts are the
     number of times each sentence was drawn times that sentence's counts, summed for every run of
-    both sides in one product (`_resampled_each`).
+    both sides in one product (`_resampled_each`). A count array given more than once (the same
+    object) is resampled and scored once: one tagging paired with each of several (a seed ensemble
+    against each of its seeds) gives, on each resample, its score minus the mean of theirs.
     """
     if len(setting) != len(reference) or not setting:
         raise ValueError(f"paired seeds needed: {len(setting)} runs of the setting, {len(reference)} of the reference")
@@ -147,10 +149,11 @@ def paired_bootstrap(
         raise ValueError(f"the runs scored different numbers of dev sentences: {sorted(sizes)}")
     _check_confidence(confidence)
     times_drawn = _paired_times_drawn(sizes.pop(), resamples, seed)
-    resampled = _resampled_each(times_drawn, [*setting, *reference])
+    distinct = list({id(counts): counts for counts in (*setting, *reference)}.values())
+    scores = {id(counts): score(sums) for counts, sums in zip(distinct, _resampled_each(times_drawn, distinct))}
     differences = np.zeros(resamples)
-    for setting_sums, reference_sums in zip(resampled[: len(setting)], resampled[len(setting) :]):
-        differences += score(setting_sums) - score(reference_sums)
+    for setting_counts, reference_counts in zip(setting, reference):
+        differences += scores[id(setting_counts)] - scores[id(reference_counts)]
     return _percentiles(differences / len(setting), confidence)
 
 

@@ -50,11 +50,14 @@ ENSEMBLES_KEY = "seed_ensembles"
 
 
 def mean_log_probabilities(logits: Sequence[np.ndarray]) -> np.ndarray:
-    """`[num_words, num_labels]` float64: the mean over runs of each run's `log softmax` of its word logits."""
-    stacked = np.stack([np.asarray(run_logits, dtype=np.float64) for run_logits in logits])
-    shifted = stacked - stacked.max(axis=2, keepdims=True)
-    log_probabilities = shifted - np.log(np.exp(shifted).sum(axis=2, keepdims=True))
-    return log_probabilities.mean(axis=0)
+    """`[num_words, num_labels]` float64: the mean over runs of each run's `log softmax` of its word logits,
+    `x - m - log sum_k exp(x(k) - m)` with `m` the word's largest logit (no overflow)."""
+    total = np.zeros(np.shape(logits[0]), dtype=np.float64)
+    for run_logits in logits:
+        run_logits = np.asarray(run_logits, dtype=np.float64)
+        shifted = run_logits - run_logits.max(axis=1, keepdims=True)
+        total += shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return total / len(logits)
 
 
 def ensemble_tagging(outputs: Sequence[DevOutputs], scorer: DevScorer | None = None) -> ScoredTagging:
