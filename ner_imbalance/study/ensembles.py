@@ -60,9 +60,9 @@ def mean_log_probabilities(logits: Sequence[np.ndarray]) -> np.ndarray:
     return total / len(logits)
 
 
-def ensemble_tagging(outputs: Sequence[DevOutputs], scorer: DevScorer | None = None) -> ScoredTagging:
-    """The seeds' ensemble of one cell: Viterbi of `mean_log_probabilities`, scored by `scorer` (default: a
-    new `DevScorer` of the first run). `ValueError` unless every run scored the same dev words and labels."""
+def ensemble_tagging(outputs: Sequence[DevOutputs]) -> ScoredTagging:
+    """The seeds' ensemble of one cell: Viterbi of `mean_log_probabilities`, scored against the gold of the
+    dev words (`DevScorer`). `ValueError` unless every run scored the same dev words and labels."""
     first = outputs[0]
     for number, other in enumerate(outputs[1:], start=2):
         if (
@@ -75,7 +75,7 @@ def ensemble_tagging(outputs: Sequence[DevOutputs], scorer: DevScorer | None = N
     tags = Decoder(first.labels, detect_scheme(first.labels), VITERBI)(
         log_probabilities, np.asarray(first.sentence_lengths, dtype=np.int64)
     )
-    return (scorer or DevScorer(first))(tags)
+    return DevScorer(first)(tags)
 
 
 @dataclass(frozen=True)
