@@ -188,42 +188,37 @@ def write_plots(
     calibrated: Mapping[str, RunCalibration] | None = None,
 ) -> dict[tuple[str, str], Path]:
     """`per_type_f1_<dataset>.png` for comparison sections, `f1_vs_imbalance_<dataset>.png` for imbalance
-    ones (`<section name>_<dataset>` when two such sections report a dataset; with the section's
-    cross-fitted calibration modes as dashed lines), `learning_curves_<dataset>.png` for convergence ones,
-    `loss_share_<dataset>.png` for loss-share ones."""
+    ones (with the section's cross-fitted calibration modes as dashed lines), `learning_curves_<dataset>.png`
+    for convergence ones, `loss_share_<dataset>.png` for loss-share ones; `<kind>_<section name>_<dataset>.png`
+    for a later section of a kind that already reports the dataset."""
     written: dict[tuple[str, str], Path] = {}
     for section in sections:
         for dataset in section.datasets():
             cells = section.cells(dataset)
             if section.kind == "comparison":
-                path = Path(img_dir) / f"per_type_f1_{dataset}.png"
-                _check_unused(path, written)
+                path = _unused_path(Path(img_dir) / f"per_type_f1_{dataset}.png", section.name, dataset, written)
                 written[section.name, dataset] = plot_per_type_f1(
                     cells[max(cells)], path, f"{dataset}: dev F1 per entity type"
                 )
             elif section.kind == "imbalance":
-                path = Path(img_dir) / f"f1_vs_imbalance_{dataset}.png"
-                if path in written.values():
-                    path = path.with_name(f"f1_vs_imbalance_{section.name}_{dataset}.png")
+                path = _unused_path(Path(img_dir) / f"f1_vs_imbalance_{dataset}.png", section.name, dataset, written)
                 summaries = [summary for cell in cells.values() for summary in cell]
                 means = calibrated_means(summaries, records, calibrated or {}, section.calibration)
                 written[section.name, dataset] = plot_imbalance(cells, path, dataset, means)
             elif section.kind == "loss_shares":
-                path = Path(img_dir) / f"loss_share_{dataset}.png"
-                _check_unused(path, written)
+                path = _unused_path(Path(img_dir) / f"loss_share_{dataset}.png", section.name, dataset, written)
                 written[section.name, dataset] = plot_loss_shares(
                     cells[max(cells)], records, path, f"{dataset}: share of the training loss from O"
                 )
             elif section.kind == "convergence":
-                path = Path(img_dir) / f"learning_curves_{dataset}.png"
-                _check_unused(path, written)
+                path = _unused_path(Path(img_dir) / f"learning_curves_{dataset}.png", section.name, dataset, written)
                 written[section.name, dataset] = plot_learning_curves(cells[max(cells)], records, path, dataset)
     return written
 
 
-def _check_unused(path: Path, written: Mapping[tuple[str, str], Path]) -> None:
-    if path in written.values():
-        raise ValueError(
-            f"two sections of the same kind report {path.stem}: "
-            "give each dataset one comparison and one imbalance config"
-        )
+def _unused_path(path: Path, section_name: str, dataset: str, written: Mapping[tuple[str, str], Path]) -> Path:
+    """`path`, or, when an earlier section of the kind already wrote it, `<kind>_<section name>_<dataset>.png`."""
+    if path not in written.values():
+        return path
+    kind = path.stem.removesuffix(f"_{dataset}")
+    return path.with_name(f"{kind}_{section_name}_{dataset}.png")
