@@ -22,6 +22,7 @@ import pytest
 from ner_imbalance.cli import export_onnx as export_command
 from ner_imbalance.cli import predict
 from ner_imbalance.inference import Tagger, export_onnx, onnx_tagger
+from ner_imbalance.inference.onnx_backend import DEFAULT_INT8
 from ner_imbalance.utils.extras import MissingExtraError
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
@@ -55,7 +56,7 @@ def model_dir(tmp_path_factory) -> Path:
 
 def test_export_writes_both_graphs_whole_and_readable(model_dir):
     names = sorted(path.name for path in model_dir.iterdir())
-    assert "model.onnx" in names and "model.int8.onnx" in names
+    assert "model.onnx" in names and f"model.{DEFAULT_INT8}.onnx" in names
     assert not [name for name in names if name.endswith(".tmp")]
     assert (model_dir / "model.onnx").stat().st_mode & 0o777 == 0o644
 
@@ -121,7 +122,7 @@ def test_fp32_graph_gives_the_torch_probabilities_and_tags(model_dir):
 
 def test_int8_graph_is_close(model_dir):
     reference = Tagger.from_folder(model_dir, device="cpu", **WINDOWS).word_probabilities(SENTENCES)
-    probabilities = onnx_tagger(model_dir, variant="int8", **WINDOWS).word_probabilities(SENTENCES)
+    probabilities = onnx_tagger(model_dir, variant=DEFAULT_INT8, **WINDOWS).word_probabilities(SENTENCES)
     assert probabilities.shape == reference.shape
     np.testing.assert_allclose(probabilities.sum(-1), 1.0, rtol=1e-5)
     assert np.abs(probabilities - reference).max() < 0.1
@@ -183,4 +184,4 @@ def test_missing_graph_says_how_to_export(tmp_path, model_dir):
         if path.suffix != ".onnx":
             (folder / path.name).write_bytes(path.read_bytes())
     with pytest.raises(FileNotFoundError, match=r"ner-export-onnx --model .* --int8"):
-        onnx_tagger(folder, variant="int8")
+        onnx_tagger(folder, variant=DEFAULT_INT8)

@@ -1,7 +1,7 @@
 """Export a model folder written by ner-train to ONNX, for `ner-predict --backend onnx`.
 
     ner-export-onnx --model runs/wnut17_focal            # writes runs/wnut17_focal/model.onnx
-    ner-export-onnx --model runs/wnut17_focal --int8     # and model.int8.onnx
+    ner-export-onnx --model runs/wnut17_focal --int8     # and model.int8-fp32-classifier.onnx
 
 The graph is `torch.onnx.export` of the folder's model (dynamic batch and sequence axes; the
 calibration bias of training is in its classifier bias); `--int8` adds ONNX Runtime's dynamic
@@ -23,7 +23,7 @@ import transformers
 from ner_imbalance.cli.common import command_parser, refuse
 from ner_imbalance.errors import UsageError
 from ner_imbalance.inference import Tagger
-from ner_imbalance.inference.onnx_backend import export_onnx, onnx_tagger
+from ner_imbalance.inference.onnx_backend import DEFAULT_INT8, FP32, export_onnx, onnx_tagger
 from ner_imbalance.inference.pipeline import datasets_progress_bars_off
 from ner_imbalance.utils.extras import MissingExtraError
 from ner_imbalance.utils.logging_state import logging_restored
@@ -42,7 +42,7 @@ def export_and_check(model: str, *, int8: bool) -> None:
         warnings.simplefilter("ignore")
         paths = export_onnx(model, int8=int8)
     reference = Tagger.from_folder(model, device="cpu", dtype="float32").word_probabilities(CHECK_SENTENCES)
-    for variant, path in zip(("fp32", "int8"), paths):
+    for variant, path in zip((FP32, DEFAULT_INT8), paths):
         probabilities = onnx_tagger(model, variant=variant).word_probabilities(CHECK_SENTENCES)
         difference = float(np.abs(probabilities - reference).max())
         print(f"wrote {path} (largest difference of a word probability from torch: {difference:.2e})")
@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     """
     parser = command_parser(PROGRAM, __doc__, epilog=True)
     parser.add_argument("--model", required=True, help="A model folder written by ner-train.")
-    parser.add_argument("--int8", action="store_true", help="Also write model.int8.onnx (dynamic int8 quantisation).")
+    parser.add_argument(
+        "--int8", action="store_true", help=f"Also write model.{DEFAULT_INT8}.onnx (int8, the classifier fp32)."
+    )
     try:
         args = parser.parse_args(argv)
     except UsageError as error:

@@ -39,7 +39,7 @@ from ner_imbalance.inference.model_folder import (
     check_model_folder,
     check_tokenizer_files,
 )
-from ner_imbalance.inference.onnx_backend import onnx_tagger
+from ner_imbalance.inference.onnx_backend import DEFAULT_INT8, onnx_tagger
 from ner_imbalance.inference.tagger import Tagger, load_tokenizer
 from ner_imbalance.tags import entity_types
 from ner_imbalance.utils.atomic import atomic_open
@@ -57,7 +57,7 @@ class FileTagging:
     input_format: str | None = None
     output_format: str | None = None
     backend: str = TORCH_BACKEND
-    onnx_variant: str = "int8"
+    onnx_variant: str = DEFAULT_INT8
     device: str | None = None
     batch_size: int = 32
     dtype: str = "auto"
