@@ -6,9 +6,12 @@ Importable by pytest fixtures (`conftest.py`) and by worker scripts that `accele
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import os
 from pathlib import Path
 
 import datasets
+import pytest
 import torch
 from transformers import BertConfig, BertForTokenClassification, BertModel, BertTokenizerFast, TrainerCallback
 
@@ -212,3 +215,11 @@ def two_epoch_trainer(model_dir, output_dir, *extra: str):
     )
     arguments = parse_arguments([*flags, *extra])
     return build_trainer(prepare_run(*arguments, resume_from_checkpoint=arguments[3].resume_from_checkpoint))[0]
+
+
+def require_onnx_extra() -> None:
+    """Skip the calling test module without the onnx extra (onnxruntime, onnxscript); under CI, fail instead."""
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("onnxruntime and onnxscript are in the test extra: pip install -e '.[test]'", pytrace=False)
+        pytest.skip("needs the onnx extra: pip install 'ner_imbalance[onnx]'", allow_module_level=True)

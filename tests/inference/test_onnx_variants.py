@@ -7,12 +7,12 @@ A tiny random 2-layer BERT (`tiny_models`), exported once per module. Needs the 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny_models import require_onnx_extra, save_tiny_tagger
 
 from ner_imbalance.inference import Tagger
 from ner_imbalance.inference.onnx_backend import (
@@ -28,10 +28,7 @@ LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 SENTENCES = [["john", "visited", "paris", "and", "london", "today"] * 3, ["mary"], ["the", "city", "with", "mary"]]
 CALIBRATION = SENTENCES * 5
 
-if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
-    if os.environ.get("CI") == "true":
-        pytest.fail("onnxruntime and onnxscript are in the test extra: pip install -e '.[test]'", pytrace=False)
-    pytest.skip("needs the onnx extra: pip install 'ner_imbalance[onnx]'", allow_module_level=True)
+require_onnx_extra()
 
 import onnx  # noqa: E402  (after the skip: part of the onnx extra)
 
@@ -39,7 +36,6 @@ import onnx  # noqa: E402  (after the skip: part of the onnx extra)
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A random BertForTokenClassification saved as ner-train saves it, its fp32 graph and every int8 variant."""
-    from tiny_models import save_tiny_tagger
 
     folder = save_tiny_tagger(tmp_path_factory.mktemp("onnx_variants"), LABELS, seed=3)
     previous = os.umask(0o022)

@@ -7,7 +7,6 @@ A tiny random BERT (`tiny_models`) is exported once per module. These tests need
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import sys
@@ -18,6 +17,7 @@ from typing import Any
 import datasets
 import numpy as np
 import pytest
+from tiny_models import require_onnx_extra, save_tiny_tagger
 
 from ner_imbalance.cli import export_onnx as export_command
 from ner_imbalance.cli import predict
@@ -34,16 +34,12 @@ SENTENCES = [
     ["xyzzy", "abcd", "the", "city", "with", "mary"],
 ]
 
-if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None:
-    if os.environ.get("CI") == "true":
-        pytest.fail("onnxruntime and onnxscript are in the test extra: pip install -e '.[test]'", pytrace=False)
-    pytest.skip("needs the onnx extra: pip install 'ner_imbalance[onnx]'", allow_module_level=True)
+require_onnx_extra()
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
     """A random BertForTokenClassification with NER labels, saved as train_ner.py saves, exported to ONNX."""
-    from tiny_models import save_tiny_tagger
 
     folder = save_tiny_tagger(tmp_path_factory.mktemp("onnx_model"), LABELS, seed=7)
     previous = os.umask(0o022)
@@ -91,7 +87,6 @@ def test_export_leaves_logging_as_it_was(tmp_path, caplog, export):
     """ner-export-onnx quiets the libraries for its own run only, and export_onnx undoes what the exporter and
     ONNX Runtime change (a stderr handler on a root logger that had none, torch's loggers reset): a warning of
     the package logged after an in-process export still reaches the root logger's handlers."""
-    from tiny_models import save_tiny_tagger
 
     folder = save_tiny_tagger(tmp_path, LABELS, seed=7)
     root = logging.getLogger()
