@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -91,7 +92,7 @@ def _path_problem(text: str) -> str | None:
     if " " in text or text.startswith(("../", "-", "/", "~")) or "<" in text or "{" in text:
         return None
     path = text.rstrip("/").split("::")[0]
-    if path.split("/")[0].isupper():  # a placeholder folder: `OUTPUT_DIR/trials.md`
+    if path.split("/")[0].isupper() or _ignored_by_git(path):  # `OUTPUT_DIR/trials.md`, `results/cache/`
         return None
     if not path.endswith(PROJECT_FILE_SUFFIXES) and not path.startswith(PROJECT_PATH_PREFIXES):
         return None
@@ -102,6 +103,11 @@ def _path_problem(text: str) -> str | None:
         return None if any(REPO.glob(path)) else f"no file matches {path}"
     candidates = [REPO / path, REPO / PACKAGE / path, REPO / "tests" / path]
     return None if any(candidate.exists() for candidate in candidates) else f"no file {path}"
+
+
+def _ignored_by_git(path: str) -> bool:
+    """Whether git ignores `path` (a folder a command writes, such as `results/cache/`: never in a clone)."""
+    return subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO, check=False).returncode == 0
 
 
 def _problems(document: Path, package_names: set[str]) -> list[str]:
