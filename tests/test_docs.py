@@ -107,7 +107,8 @@ def _path_problem(text: str) -> str | None:
 
 def _ignored_by_git(path: str) -> bool:
     """Whether git ignores `path` (a folder a command writes, such as `results/cache/`: never in a clone)."""
-    return subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO, check=False).returncode == 0
+    names = [path, f"{path}/"]  # a pattern ending in / matches only a folder, which may not exist
+    return subprocess.run(["git", "check-ignore", "-q", *names], cwd=REPO, check=False).returncode == 0
 
 
 def _problems(document: Path, package_names: set[str]) -> list[str]:
