@@ -107,8 +107,11 @@ def _path_problem(text: str) -> str | None:
 
 def _ignored_by_git(path: str) -> bool:
     """Whether git ignores `path` (a folder a command writes, such as `results/cache/`: never in a clone)."""
-    names = [path, f"{path}/"]  # a pattern ending in / matches only a folder, which may not exist
-    return subprocess.run(["git", "check-ignore", "-q", *names], cwd=REPO, check=False).returncode == 0
+    # `git check-ignore` reads the path as written: a pattern ending in / matches only a path ending in /.
+    return any(
+        subprocess.run(["git", "check-ignore", "-q", name], cwd=REPO, check=False).returncode == 0
+        for name in (path, f"{path}/")
+    )
 
 
 def _problems(document: Path, package_names: set[str]) -> list[str]:
