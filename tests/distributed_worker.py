@@ -5,11 +5,13 @@ Each rank trains the same tiny BERT for two optimizer steps with focal loss and 
 then `ce` with and without `average_tokens_across_devices`, and the plain Trainer without it
 (OUT/<run>_rank<r>.pt, see PER_PROCESS_RUNS); then two epochs of repeat-factor sentence sampling,
 recording the dataset rows of every optimizer step (OUT/sampled_rank<r>.pt, see
-`train_sampled_sentences`).
+`train_sampled_sentences`). Last, it closes its process group and writes the names of the
+threads still running (OUT/threads_rank<r>.json, Linux only).
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -148,6 +150,10 @@ def main(output_dir: Path) -> None:
         torch.save(outcome, output_dir / f"{run_name}_rank{rank}.pt")
     torch.save(train_sampled_sentences(output_dir / "sampled"), output_dir / f"sampled_rank{rank}.pt")
     close_process_group()
+    tasks = Path("/proc/self/task")
+    if tasks.is_dir():
+        thread_names = [(task / "comm").read_text().strip() for task in tasks.iterdir()]
+        (output_dir / f"threads_rank{rank}.json").write_text(json.dumps(thread_names))
 
 
 if __name__ == "__main__":
