@@ -26,6 +26,9 @@ Config keys:
 - `calibration` (default none): the post-hoc decision-bias calibration modes (`outside`,
   `per_type`) the report gives beside the uncalibrated scores, 2-fold cross-fitted on dev from
   the word-level dev logits kept beside each record (`crossfit`). It changes no run.
+- `paired_with` (default none): what the config's cells change relative to runs found anywhere in
+  the study, `{learning_rate: 5.0e-5}` or `{augment: none}`; the report pairs each run with that
+  counterpart of the same seed (`counterparts`). It changes no run.
 
 Sentence sampling changes the length of an epoch (`data/sampling.py`), so a sampling run trains
 for the optimizer steps of the same run without it: those of the full training set under the
@@ -73,6 +76,7 @@ CONFIG_KEYS = frozenset(
         "sweep_metric",
         "equal_steps",
         "calibration",
+        "paired_with",
     }
 )
 # Training settings every study run gets: train on the fixed budget, evaluate dev after every epoch
@@ -94,6 +98,9 @@ RESERVED_TRAINING_KEYS = frozenset(STUDY_TRAINING_SETTINGS) | {"output_dir", "se
 # The `DataArguments` fields a `losses` entry may set: sentence sampling and augmentation are remedies of their own.
 SAMPLING_KEYS = ("sentence_sampling", "repeat_threshold")
 AUGMENT_KEYS = ("augment", "augment_rate")
+# What a config's `paired_with` may change back (`counterparts.counterpart_settings`): a learning
+# rate, or `augment: none`.
+PAIRED_WITH_KEYS = ("learning_rate", "augment")
 
 
 class StudyConfigError(ValueError):
@@ -238,7 +245,21 @@ def load_study_config(path: str | os.PathLike) -> dict[str, Any]:
     modes = config.get("calibration", [])
     if not isinstance(modes, list) or not set(modes) <= set(CALIBRATION_MODES):
         raise StudyConfigError(f"{path}: `calibration` must be a list of {', '.join(CALIBRATION_MODES)}, got {modes!r}")
+    _check_paired_with(path, config.get("paired_with", {}))
     return config
+
+
+def _check_paired_with(path: Path, paired_with: Any) -> None:
+    """`paired_with` maps `learning_rate` to a positive number and/or `augment` to `none`."""
+    if not isinstance(paired_with, Mapping) or not set(paired_with) <= set(PAIRED_WITH_KEYS):
+        raise StudyConfigError(
+            f"{path}: `paired_with` must map {' and/or '.join(PAIRED_WITH_KEYS)} to a value, got {paired_with!r}"
+        )
+    rate = paired_with.get("learning_rate", 1.0)
+    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or rate <= 0:
+        raise StudyConfigError(f"{path}: `paired_with: learning_rate` must be a positive number, got {rate!r}")
+    if paired_with.get("augment", NO_AUGMENTATION) != NO_AUGMENTATION:
+        raise StudyConfigError(f"{path}: `paired_with: augment` can only be {NO_AUGMENTATION}")
 
 
 def section_kind(config: Mapping[str, Any]) -> str:

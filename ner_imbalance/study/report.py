@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ner_imbalance.study.convergence import calibration_markdown, convergence_markdown
+from ner_imbalance.study.counterparts import counterpart_intro, counterpart_table
 from ner_imbalance.study.crossfit import CROSSFIT_SEED, RunCalibration
 from ner_imbalance.study.decoding import RunDecodings, decoding_markdown, viterbi_table
 from ner_imbalance.study.derived_cache import DerivedCache
@@ -264,8 +265,9 @@ def section_markdown(
     decoded: Mapping[str, RunDecodings] | None = None,
 ) -> list[str]:
     """One config's section: per dataset and cell the comparison table, the section kind's own table
-    (learning curves, loss shares), calibration, and for an imbalance section the scores under
-    Viterbi (`decoding.viterbi_table`, from the runs' stored logits)."""
+    (learning curves, loss shares), calibration, for an imbalance section the scores under
+    Viterbi (`decoding.viterbi_table`, from the runs' stored logits), and with `paired_with` each
+    setting against its counterpart (`counterparts.counterpart_table`)."""
     lines = [f"## {section.title}", "", f"Config: `{section.config_path}` (experiment `{section.name}`)."]
     if section.blocked:
         return lines + ["", f"No results yet: {section.blocked}"]
@@ -292,6 +294,11 @@ def section_markdown(
             viterbi = viterbi_table(summaries, records, decoded or {}) if section.kind == "imbalance" else []
             if viterbi:
                 lines += ["", VITERBI_TABLE_INTRO, "", *viterbi]
+            paired = (
+                counterpart_table(summaries, records, decoded or {}, section.paired_with) if section.paired_with else []
+            )
+            if paired:
+                lines += ["", counterpart_intro(section.paired_with), "", *paired]
         if (section.name, dataset) in images:
             lines += ["", f"![{section.kind} plot, {dataset}]({images[section.name, dataset]})"]
     return lines
@@ -342,7 +349,11 @@ def _section_json(
     section: Section, records: Mapping[str, dict[str, Any]], calibrated: Mapping[str, RunCalibration]
 ) -> dict[str, Any]:
     data = {
-        **{key: value for key, value in dataclasses.asdict(section).items() if key not in ("summaries", "calibration")},
+        **{
+            key: value
+            for key, value in dataclasses.asdict(section).items()
+            if key not in ("summaries", "calibration") and (key != "paired_with" or value)
+        },
         "settings": [_summary_json(summary) for summary in section.summaries],
     }
     if section.calibration:

@@ -145,7 +145,8 @@ def entity_types(summaries: Sequence[SettingSummary]) -> list[str]:
 class Section:
     """The records of one study config, summarized; `blocked` says why it has none yet.
 
-    `calibration`: the config's cross-fitted calibration modes the report adds (`crossfit`).
+    `calibration`: the config's cross-fitted calibration modes the report adds (`crossfit`);
+    `paired_with`: what its cells change relative to their counterparts (`counterparts`).
     """
 
     config_path: str
@@ -157,6 +158,7 @@ class Section:
     runs_finished: int = 0
     blocked: str | None = None
     calibration: list[str] = field(default_factory=list)
+    paired_with: dict[str, Any] = field(default_factory=dict)
 
     def datasets(self) -> list[str]:
         return list(dict.fromkeys(summary.dataset for summary in self.summaries))
@@ -181,6 +183,7 @@ def build_sections(config_paths: Sequence[str | os.PathLike], records: Mapping[s
             str(config.get("title", config["name"])),
             section_kind(config),
             calibration=list(config.get("calibration", [])),
+            paired_with=dict(config.get("paired_with", {})),
         )
         try:
             specs = expand_study(config, records)
