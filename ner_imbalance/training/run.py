@@ -275,8 +275,9 @@ def build_corpus_loss(
     Class weights (`--class_weights`) and the label prior (losses that declare `requires_class_prior`)
     come from the training tags; `label_smoothing` is `--label_smoothing_factor`, already checked
     against the loss by `validate_arguments` (the base Trainer's own label smoother is never applied:
-    with `compute_loss_func` set, the Trainer calls `ImbalanceTrainer.loss_from_outputs` instead). A per-class vector (focal's `--alpha`)
-    of the wrong length is a `UsageError` listing the labels in order.
+    with `compute_loss_func` set, the Trainer calls `ImbalanceTrainer.loss_from_outputs` instead).
+    A per-class vector (focal's `--alpha`) of the wrong length is a `UsageError` listing the labels
+    in order.
     """
     word_corpus = corpus.word_corpus if isinstance(corpus, PreparedCorpus) else corpus
     label_list, train_words = word_corpus.label_list, word_corpus.splits["train"]
