@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import logging
 import os
+import warnings
 from pathlib import Path
+from typing import Any
 
 import datasets
 import pytest
 import torch
+import transformers
 from transformers import BertConfig, BertForTokenClassification, BertModel, BertTokenizerFast, TrainerCallback
 
 from ner_imbalance.config.arguments import NerTrainingArguments, parse_arguments
@@ -223,3 +227,22 @@ def require_onnx_extra() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail("onnxruntime and onnxscript are in the test extra: pip install -e '.[test]'", pytrace=False)
         pytest.skip("needs the onnx extra: pip install 'ner_imbalance[onnx]'", allow_module_level=True)
+
+
+def output_state() -> dict[str, Any]:
+    """What an in-process command could leave changed for the code after it: each logger's level (the
+    `transformers` logger's is its verbosity), handlers, `propagate` and `disabled`; `logging.disable`;
+    the `warnings` filters; whether the `datasets` and `transformers` progress bars are off."""
+    loggers = {
+        name: logger for name, logger in logging.Logger.manager.loggerDict.items() if isinstance(logger, logging.Logger)
+    }
+    return {
+        "loggers": {
+            name: (logger.level, tuple(logger.handlers), logger.propagate, logger.disabled)
+            for name, logger in {"": logging.getLogger(), **loggers}.items()
+        },
+        "logging.disable": logging.root.manager.disable,
+        "warnings": list(warnings.filters),
+        "progress bars off": datasets.are_progress_bars_disabled(),
+        "transformers progress bars on": transformers.utils.logging.is_progress_bar_enabled(),
+    }

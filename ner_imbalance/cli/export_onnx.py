@@ -24,9 +24,8 @@ from ner_imbalance.cli.common import command_parser, refuse
 from ner_imbalance.errors import UsageError
 from ner_imbalance.inference import Tagger
 from ner_imbalance.inference.onnx_backend import DEFAULT_INT8, FP32, export_onnx, onnx_tagger
-from ner_imbalance.inference.pipeline import datasets_progress_bars_off
 from ner_imbalance.utils.extras import MissingExtraError
-from ner_imbalance.utils.logging_state import logging_restored
+from ner_imbalance.utils.logging_state import logging_restored, progress_bars_off
 
 PROGRAM = "ner-export-onnx"
 CHECK_SENTENCES = [
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except UsageError as error:
         return refuse(PROGRAM, str(error))
-    with logging_restored(), datasets_progress_bars_off():
+    with logging_restored(), progress_bars_off():
         transformers.logging.set_verbosity_error()
         for name in ("", "torch.onnx"):  # onnxruntime.quantization's advice; the exporter's notes on torchvision
             logging.getLogger(name).setLevel(logging.ERROR)

@@ -49,6 +49,7 @@ from ner_imbalance.inference.onnx_backend import DEFAULT_INT8
 from ner_imbalance.inference.signals import Terminated, stop_between_chunks
 from ner_imbalance.utils.command_line import exit_with
 from ner_imbalance.utils.extras import MissingExtraError
+from ner_imbalance.utils.logging_state import logging_restored, progress_bars_off
 
 PROGRAM = "ner-predict"
 
@@ -118,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as error:
         return refuse(PROGRAM, str(error))
     progress = TaggingProgress()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    with stop_between_chunks() as stop_if_signalled:
+    with logging_restored(), progress_bars_off(), stop_between_chunks() as stop_if_signalled:
+        transformers.logging.set_verbosity_error()
         try:
             tag_file(job, progress, stop_if_signalled)
         except (FileNotFoundError, ValueError, MissingExtraError) as error:

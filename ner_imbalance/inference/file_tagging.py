@@ -43,6 +43,7 @@ from ner_imbalance.inference.onnx_backend import DEFAULT_INT8, onnx_tagger
 from ner_imbalance.inference.tagger import Tagger, load_tokenizer
 from ner_imbalance.tags import entity_types
 from ner_imbalance.utils.atomic import atomic_open
+from ner_imbalance.utils.logging_state import logging_restored, progress_bars_off
 
 
 @dataclasses.dataclass(frozen=True)
@@ -151,10 +152,14 @@ def tag_file(job: FileTagging, progress: TaggingProgress, stop_if_signalled: Cal
     sentences = iter_sentences(job.input, job.input_format, tokenizers[0])
     first_chunk = list(itertools.islice(sentences, job.chunk_size))  # errors of the first lines: before any work
     tagger = build_tagger(job)
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()  # the fingerprint notice of every chunk's tokenization
     stop_if_signalled()
-    with output_stream(job.output) as handle, tqdm(unit=" sentences", disable=job.no_progress) as bar:
+    with (
+        logging_restored(),
+        progress_bars_off(),
+        output_stream(job.output) as handle,
+        tqdm(unit=" sentences", disable=job.no_progress) as bar,
+    ):
+        datasets.logging.set_verbosity_error()  # the fingerprint notice of every chunk's tokenization
         if output_format == "html":
             handle.write(html_page_start(entity_types(tagger.labels.tolist()), f"{Path(job.input).name}: entities"))
         for tagged in tag_chunks(tagger, itertools.chain(first_chunk, sentences), job.chunk_size):

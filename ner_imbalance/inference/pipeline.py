@@ -27,12 +27,10 @@ log-probabilities are averaged before decoding, with the first folder's tokenize
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-import datasets
 import numpy as np
 import torch
 from transformers import AutoModelForTokenClassification, PreTrainedModel, pipeline
@@ -43,23 +41,11 @@ from ner_imbalance.constants import MAX_SEQ_LENGTH, PIPELINE_TASK, STRIDE
 from ner_imbalance.inference.files import text_sentence
 from ner_imbalance.inference.sentences import Entity
 from ner_imbalance.inference.tagger import WordDecoder, load_ensemble, load_tokenizer, tagging_windows
+from ner_imbalance.utils.logging_state import progress_bars_off
 
 WINDOW_KEYS = ("word_index", "word_position", "sentence")
 """What a window carries besides the model inputs: its words (indices in the text's words), the position of
 each one's first sub-token in the window, and (first window only) the text as a `Sentence`."""
-
-
-@contextlib.contextmanager
-def datasets_progress_bars_off() -> Iterator[None]:
-    """The `datasets` progress bars off while it runs (a pipeline windows one text at a time: one bar per
-    text would flood stderr), then as they were."""
-    were_disabled = datasets.are_progress_bars_disabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if not were_disabled:
-            datasets.enable_progress_bars()
 
 
 def entity_record(entity: Entity) -> dict[str, Any]:
@@ -127,7 +113,7 @@ class NerPipeline(ChunkPipeline):
         if not isinstance(text, str):
             raise TypeError(f"{type(self).__name__} takes a text or a list of texts, got {type(text).__name__}")
         sentence = text_sentence(text, self.tokenizer)
-        with datasets_progress_bars_off():
+        with progress_bars_off():
             windows = tagging_windows(
                 [sentence.tokens],
                 self.tokenizer,

@@ -4,7 +4,8 @@ Libraries change it as a side effect: ONNX Runtime's quantisation logs through t
 (`logging.warning`), which installs a stderr handler on it when it has none, and the torch ONNX
 exporter resets torch's loggers. A command that quiets libraries for its own run changes levels too.
 Run in-process (a test, a notebook), such changes outlive the call: a root logger left at ERROR
-drops every later warning of the package's modules.
+drops every later warning of the package's modules. The progress bars of `datasets` and
+`transformers` are switches of their own, not loggers: `progress_bars_off` puts them back.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+
+import datasets
+import transformers
 
 
 @dataclass(frozen=True)
@@ -60,3 +64,21 @@ def logging_restored() -> Iterator[None]:
             state.restore(loggers[name])
         if logging.root.manager.disable != disabled_below:
             logging.disable(disabled_below)
+
+
+@contextmanager
+def progress_bars_off() -> Iterator[None]:
+    """The `datasets` and `transformers` progress bars off while the block runs, then as they were (a
+    pipeline windows one text at a time, a file is tokenized chunk by chunk: one bar each would flood
+    stderr)."""
+    datasets_were_on = not datasets.are_progress_bars_disabled()
+    transformers_were_on = transformers.utils.logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if datasets_were_on:
+            datasets.enable_progress_bars()
+        if transformers_were_on:
+            transformers.utils.logging.enable_progress_bar()

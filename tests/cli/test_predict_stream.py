@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tiny_models import predict_flags
+from tiny_models import output_state, predict_flags
 
 from ner_imbalance.cli import predict
 from ner_imbalance.inference import Sentence, Tagger, iter_sentences, tag_chunks
@@ -55,6 +55,18 @@ def test_chunks_do_not_change_the_output(tmp_path, model_dir):
         ], "tags and entities do not depend on the chunks"
         # float32 sums depend on a batch's composition and padding: the probabilities agree to float noise
         assert _probabilities(chunked) == pytest.approx(_probabilities(whole), abs=1e-6)
+
+
+def test_in_process_it_leaves_logging_and_progress_bars_as_it_found_them(tmp_path, model_dir):
+    """ner-predict quiets transformers and datasets for its own run only: called from Python (a test, a
+    notebook), the caller's verbosity and progress bars are as before."""
+    source = tmp_path / "in.txt"
+    source.write_text("john visited paris\n", encoding="utf-8")
+    before = output_state()
+    assert _run(model_dir, source, tmp_path / "out.jsonl") == 0
+    after = output_state()
+    after["loggers"] = {name: after["loggers"][name] for name in before["loggers"]}  # new ones: the libraries' own
+    assert after == before
 
 
 def _records(path: Path) -> list[dict]:

@@ -10,14 +10,11 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import warnings
 from pathlib import Path
-from typing import Any
 
-import datasets
 import numpy as np
 import pytest
-from tiny_models import require_onnx_extra, save_tiny_tagger
+from tiny_models import output_state, require_onnx_extra, save_tiny_tagger
 
 from ner_imbalance.cli import export_onnx as export_command
 from ner_imbalance.cli import predict
@@ -55,24 +52,6 @@ def test_export_writes_both_graphs_whole_and_readable(model_dir):
     assert "model.onnx" in names and f"model.{DEFAULT_INT8}.onnx" in names
     assert not [name for name in names if name.endswith(".tmp")]
     assert (model_dir / "model.onnx").stat().st_mode & 0o777 == 0o644
-
-
-def output_state() -> dict[str, Any]:
-    """What an in-process export could leave changed for the code after it: each logger's level (the
-    `transformers` logger's is its verbosity), handlers, `propagate` and `disabled`; `logging.disable`;
-    the `warnings` filters; whether the `datasets` progress bars are off."""
-    loggers = {
-        name: logger for name, logger in logging.Logger.manager.loggerDict.items() if isinstance(logger, logging.Logger)
-    }
-    return {
-        "loggers": {
-            name: (logger.level, tuple(logger.handlers), logger.propagate, logger.disabled)
-            for name, logger in {"": logging.getLogger(), **loggers}.items()
-        },
-        "logging.disable": logging.root.manager.disable,
-        "warnings": list(warnings.filters),
-        "progress bars off": datasets.are_progress_bars_disabled(),
-    }
 
 
 @pytest.mark.parametrize(
