@@ -21,10 +21,9 @@ import sys
 from typing import NoReturn
 
 import transformers
-from transformers import HfArgumentParser
 
 from ner_imbalance.cli.common import EXIT_SIGINT, refuse
-from ner_imbalance.config.arguments import parse_arguments
+from ner_imbalance.config.arguments import OneLineHfArgumentParser, parse_arguments
 from ner_imbalance.training.tuning import TuningArguments, format_trials, run_search
 from ner_imbalance.utils.command_line import exit_with
 from ner_imbalance.utils.extras import MissingExtraError
@@ -43,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _tune(argv: list[str]) -> int:
     try:
-        tuning_args, rest = HfArgumentParser(TuningArguments, allow_abbrev=False).parse_args_into_dataclasses(
+        tuning_args, rest = OneLineHfArgumentParser(TuningArguments, allow_abbrev=False).parse_args_into_dataclasses(
             args=argv, return_remaining_strings=True, look_for_args_file=False
         )
         model_args, data_args, loss_args, training_args = parse_arguments(rest)

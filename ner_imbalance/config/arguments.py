@@ -44,8 +44,9 @@ def argument_classes() -> tuple[type, ...]:
     return tuple(loss_arguments_class() if cls is LossArguments else cls for cls in ARGUMENT_CLASSES)
 
 
-class _RunArgumentParser(HfArgumentParser, OneLineArgumentParser):
-    """`HfArgumentParser` with `OneLineArgumentParser`'s errors: a `UsageError` instead of usage text and an exit."""
+class OneLineHfArgumentParser(HfArgumentParser, OneLineArgumentParser):
+    """`HfArgumentParser` with `OneLineArgumentParser`'s errors: a `UsageError` instead of usage text and an exit
+    (the parser of `ner-train`'s flags, and of `ner-tune`'s own)."""
 
 
 def _yaml_defaults(config_path: Path) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def argument_parser() -> HfArgumentParser:
 
     Its errors raise a one-line `UsageError` instead of printing the usage text and exiting.
     """
-    parser = _RunArgumentParser(argument_classes())
+    parser = OneLineHfArgumentParser(argument_classes())
     add_version_flag(parser)
     parser.add_argument("--config", type=Path, default=None, help="A YAML file of arguments; flags override it.")
     parser.add_argument(

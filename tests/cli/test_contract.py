@@ -184,6 +184,15 @@ def test_tune_refuses_a_folder_holding_a_study_of_other_data_or_loss(tmp_path, t
     assert f"--output_dir {tmp_path} holds a study of other data, model or loss" in line and named in line
 
 
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--n_trials", "many"], "--n_trials"), (["--learning_rate_low", "low"], "--learning_rate_low")],
+)
+def test_tune_refuses_a_bad_value_of_its_own_flags_in_one_line(tmp_path, tiny_model_dir, capsys, flags, named):
+    line = refused(tune.main, [*flags, *search_flags(tiny_model_dir, tmp_path, "--loss", "focal")], capsys, "ner-tune")
+    assert named in line and "usage:" not in line
+
+
 def test_the_search_draws_are_not_part_of_the_fingerprint(tmp_path, tiny_model_dir):
     from ner_imbalance.config.arguments import parse_arguments
     from ner_imbalance.losses import loss_search_space
