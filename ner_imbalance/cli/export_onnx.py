@@ -17,22 +17,15 @@ import sys
 import warnings
 from typing import NoReturn
 
-import numpy as np
 import transformers
 
 from ner_imbalance.cli.common import command_parser, refuse
 from ner_imbalance.errors import UsageError
-from ner_imbalance.inference import Tagger
-from ner_imbalance.inference.onnx_backend import DEFAULT_INT8, FP32, export_onnx, onnx_tagger
+from ner_imbalance.inference.onnx_backend import DEFAULT_INT8, FP32, export_onnx, largest_difference_from_torch
 from ner_imbalance.utils.extras import MissingExtraError
 from ner_imbalance.utils.logging_state import logging_restored, progress_bars_off
 
 PROGRAM = "ner-export-onnx"
-CHECK_SENTENCES = [
-    ["Empire", "State", "Building", "in", "New", "York", "City", "!"],
-    ["@user", "watching", "the", "new", "Star", "Wars", "with", "Anna", "tonight"],
-    ["a"],
-]
 
 
 def export_and_check(model: str, *, int8: bool) -> None:
@@ -40,11 +33,10 @@ def export_and_check(model: str, *, int8: bool) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         paths = export_onnx(model, int8=int8)
-    reference = Tagger.from_folder(model, device="cpu", dtype="float32").word_probabilities(CHECK_SENTENCES)
-    for variant, path in zip((FP32, DEFAULT_INT8), paths):
-        probabilities = onnx_tagger(model, variant=variant).word_probabilities(CHECK_SENTENCES)
-        difference = float(np.abs(probabilities - reference).max())
-        print(f"wrote {path} (largest difference of a word probability from torch: {difference:.2e})")
+    variants = (FP32, DEFAULT_INT8)[: len(paths)]
+    differences = largest_difference_from_torch(model, variants)
+    for variant, path in zip(variants, paths):
+        print(f"wrote {path} (largest difference of a word probability from torch: {differences[variant]:.2e})")
 
 
 def main(argv: list[str] | None = None) -> int:

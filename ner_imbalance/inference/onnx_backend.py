@@ -342,3 +342,26 @@ def onnx_tagger(
     device = kwargs.pop("device", None) or "cpu"
     model = OnnxTokenClassifier(path, AutoConfig.from_pretrained(model_dir), threads=threads).to(device=device)
     return Tagger(model, tokenizer, device=device, **kwargs)  # type: ignore[arg-type]  # the model interface Tagger uses
+
+
+DIFFERENCE_CHECK_SENTENCES = (
+    ("Empire", "State", "Building", "in", "New", "York", "City", "!"),
+    ("@user", "watching", "the", "new", "Star", "Wars", "with", "Anna", "tonight"),
+    ("a",),
+)
+"""Sentences `largest_difference_from_torch` tags: multi-word entities, a handle, a one-letter sentence."""
+
+
+def largest_difference_from_torch(
+    model_dir: str | os.PathLike,
+    variants: Sequence[str] = (FP32,),
+    sentences: Sequence[Sequence[str]] = DIFFERENCE_CHECK_SENTENCES,
+) -> dict[str, float]:
+    """Variant -> `max |p_onnx - p_torch|` over every word probability of `sentences`, the torch model in
+    float32 on CPU: how far each exported graph of the folder is from the model it was exported from."""
+    words = [list(sentence) for sentence in sentences]
+    reference = Tagger.from_folder(model_dir, device="cpu", dtype="float32").word_probabilities(words)
+    return {
+        variant: float(np.abs(onnx_tagger(model_dir, variant=variant).word_probabilities(words) - reference).max())
+        for variant in variants
+    }

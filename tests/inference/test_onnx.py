@@ -19,7 +19,7 @@ from tiny_models import output_state, require_onnx_extra, save_tiny_tagger
 from ner_imbalance.cli import export_onnx as export_command
 from ner_imbalance.cli import predict
 from ner_imbalance.inference import Tagger, export_onnx, onnx_tagger
-from ner_imbalance.inference.onnx_backend import DEFAULT_INT8
+from ner_imbalance.inference.onnx_backend import DEFAULT_INT8, FP32, largest_difference_from_torch
 from ner_imbalance.utils.extras import MissingExtraError
 
 LABELS = ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
@@ -92,6 +92,16 @@ def test_fp32_graph_gives_the_torch_probabilities_and_tags(model_dir):
         onnx.word_probabilities(SENTENCES), torch_tagger.word_probabilities(SENTENCES), atol=1e-5, rtol=1e-4
     )
     assert [s.tags for s in onnx.tag(SENTENCES)] == [s.tags for s in torch_tagger.tag(SENTENCES)]
+
+
+def test_the_difference_from_torch_is_measured_per_graph_and_printed(tmp_path, capsys):
+    folder = save_tiny_tagger(tmp_path, LABELS, seed=7)
+    assert export_command.main(["--model", str(folder), "--int8"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    differences = largest_difference_from_torch(folder, (FP32, DEFAULT_INT8))
+    assert differences[FP32] < 1e-5 < differences[DEFAULT_INT8] < 0.1, "int8 rounds, fp32 does not"
+    expected = [f"{differences[variant]:.2e})" for variant in (FP32, DEFAULT_INT8)]
+    assert [line.rsplit(" ", 1)[-1] for line in printed] == expected
 
 
 def test_int8_graph_is_close(model_dir):
