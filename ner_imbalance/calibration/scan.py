@@ -35,7 +35,16 @@ class Decoder:
 class BiasScan:
     """Scores biases on the fixed dev logits under a decoding; counts the candidates scored."""
 
-    def __init__(self, logits: np.ndarray, counter: EntityCounter, objective: Objective, decoder: Decoder) -> None:
+    def __init__(
+        self,
+        logits: np.ndarray,
+        counter: EntityCounter,
+        objective: Objective,
+        decoder: Decoder,
+        unbiased: np.ndarray | None = None,
+    ) -> None:
+        """`unbiased`: the decoder's labels of the logits as they are, when the caller has decoded them
+        already (the uncalibrated counts of `objective`), kept as the zero bias's prediction."""
         self.logits = logits
         self.columns = np.ascontiguousarray(logits.T)
         self.counter = counter
@@ -43,6 +52,9 @@ class BiasScan:
         self.decoder = decoder
         self.candidates = 0
         self._predicted: dict[bytes, np.ndarray] = {}
+        if unbiased is not None:
+            self._predicted[np.zeros(logits.shape[1], dtype=logits.dtype).tobytes()] = unbiased
+            unbiased.setflags(write=False)
 
     def predict(self, bias: np.ndarray) -> np.ndarray:
         """Label ids of every word under the bias (`x + b` in the logits' float32, as the model's head adds it);

@@ -180,9 +180,9 @@ def search_bias(
     if counter.num_words != len(logits):
         raise ValueError(f"word_logits has {len(logits)} rows but gold_tags has {counter.num_words} words")
     decoder = Decoder(label_list, scheme, decoding)
-    uncalibrated = counter.counts(decoder(logits, counter.lengths))
-    objective = Objective(metric, uncalibrated, recall_floor=recall_floor, macro_weight=macro_weight)
-    search = BiasScan(logits, counter, objective, decoder)
+    unbiased = decoder(logits, counter.lengths)
+    objective = Objective(metric, counter.counts(unbiased), recall_floor=recall_floor, macro_weight=macro_weight)
+    search = BiasScan(logits, counter, objective, decoder, unbiased=unbiased)
     bias = np.zeros(len(label_list))
     before = search.score(bias)
     outside = list(label_list).index(OUTSIDE)

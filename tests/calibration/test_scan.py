@@ -44,3 +44,13 @@ def test_grid_scores_equal_scoring_each_grid_value(scheme, method, metric):
                 moved[label] = value
                 expected.append(scan.score(moved))
             np.testing.assert_array_equal(scan.grid_scores(bias, label, grid), expected)
+
+
+def test_the_unbiased_labels_a_caller_decoded_are_the_zero_bias_prediction():
+    """search_bias decodes the logits once for the uncalibrated counts; the scan reuses them for the zero bias."""
+    labels = LABEL_LISTS["iob2"]
+    scan = _scan(labels, "IOB2", "viterbi", "micro_f1", seed=0)
+    unbiased = scan.decoder(scan.logits, scan.counter.lengths)
+    seeded = BiasScan(scan.logits, scan.counter, scan.objective, scan.decoder, unbiased=unbiased)
+    assert seeded.predict(np.zeros(len(labels))) is unbiased
+    assert seeded.score(np.zeros(len(labels))) == scan.score(np.zeros(len(labels)))
