@@ -10,6 +10,8 @@ import importlib.util
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -246,3 +248,13 @@ def output_state() -> dict[str, Any]:
         "progress bars off": datasets.are_progress_bars_disabled(),
         "transformers progress bars on": transformers.utils.logging.is_progress_bar_enabled(),
     }
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """The process umask set to `mask` while the block runs (files it writes get `mode & ~mask`), then as it was."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tiny_models import REPO, TINY_CORPUS, tiny_corpus_flags
+from tiny_models import REPO, TINY_CORPUS, tiny_corpus_flags, umask
 
 from ner_imbalance.cli import data_stats, evaluate, tune
 from ner_imbalance.utils.atomic import write_json_atomic
@@ -210,12 +210,9 @@ def test_the_search_draws_are_not_part_of_the_fingerprint(tmp_path, tiny_model_d
 
 
 def test_written_files_get_the_permissions_of_a_plain_open(tmp_path):
-    mask = os.umask(0o027)
-    try:
+    with umask(0o027):
         path = write_json_atomic(tmp_path / "results.json", {"f1": 0.5})
         assert path.stat().st_mode & 0o777 == 0o640
         path.chmod(0o664)
         write_json_atomic(path, {"f1": 0.6})
         assert path.stat().st_mode & 0o777 == 0o664, "an existing file keeps its mode"
-    finally:
-        os.umask(mask)

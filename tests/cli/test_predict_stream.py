@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from tiny_models import output_state, predict_flags
+from tiny_models import output_state, predict_flags, umask
 
 from ner_imbalance.cli import predict
 from ner_imbalance.inference import Sentence, Tagger, iter_sentences, tag_chunks
@@ -131,11 +131,8 @@ def test_iter_sentences_is_lazy_and_names_the_line_of_bad_bytes(tmp_path):
 def test_output_has_umask_permissions_and_no_temporary_file_is_left(tmp_path, model_dir):
     source = tmp_path / "in.txt"
     source.write_text("John visited Paris\n", encoding="utf-8")
-    previous = os.umask(0o022)
-    try:
+    with umask(0o022):
         assert _run(model_dir, source, tmp_path / "out" / "tags.conll") == 0
-    finally:
-        os.umask(previous)
     assert (tmp_path / "out" / "tags.conll").stat().st_mode & 0o777 == 0o644
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == ["tags.conll"]
 

@@ -8,13 +8,12 @@ A tiny random BERT (`tiny_models`) is exported once per module. These tests need
 from __future__ import annotations
 
 import logging
-import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_models import output_state, require_onnx_extra, save_tiny_tagger
+from tiny_models import output_state, require_onnx_extra, save_tiny_tagger, umask
 
 from ner_imbalance.cli import export_onnx as export_command
 from ner_imbalance.cli import predict
@@ -39,11 +38,8 @@ def model_dir(tmp_path_factory) -> Path:
     """A random BertForTokenClassification with NER labels, saved as train_ner.py saves, exported to ONNX."""
 
     folder = save_tiny_tagger(tmp_path_factory.mktemp("onnx_model"), LABELS, seed=7)
-    previous = os.umask(0o022)
-    try:
+    with umask(0o022):
         assert export_command.main(["--model", str(folder), "--int8"]) == 0
-    finally:
-        os.umask(previous)
     return folder
 
 

@@ -7,12 +7,11 @@ A tiny random 2-layer BERT (`tiny_models`), exported once per module. Needs the 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_models import require_onnx_extra, save_tiny_tagger
+from tiny_models import require_onnx_extra, save_tiny_tagger, umask
 
 from ner_imbalance.inference import Tagger
 from ner_imbalance.inference.onnx_backend import (
@@ -38,13 +37,10 @@ def model_dir(tmp_path_factory) -> Path:
     """A random BertForTokenClassification saved as ner-train saves it, its fp32 graph and every int8 variant."""
 
     folder = save_tiny_tagger(tmp_path_factory.mktemp("onnx_variants"), LABELS, seed=3)
-    previous = os.umask(0o022)
-    try:
+    with umask(0o022):
         export_onnx(folder)
         for variant in INT8_RECIPES:
             quantize_int8(folder, variant, calibration=CALIBRATION)
-    finally:
-        os.umask(previous)
     return folder
 
 
