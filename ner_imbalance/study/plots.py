@@ -181,6 +181,15 @@ def save_figure(figure: Figure, path: str | os.PathLike) -> Path:
     return path
 
 
+PLOT_NAMES = {
+    "comparison": "per_type_f1",
+    "imbalance": "f1_vs_imbalance",
+    "loss_shares": "loss_share",
+    "convergence": "learning_curves",
+}
+"""The figure of each section kind (a sweep has none), the start of its file name."""
+
+
 def write_plots(
     sections: Sequence[Section],
     img_dir: str | os.PathLike,
@@ -194,31 +203,31 @@ def write_plots(
     written: dict[tuple[str, str], Path] = {}
     for section in sections:
         for dataset in section.datasets():
+            if section.kind not in PLOT_NAMES:
+                continue
+            path = _unused_path(Path(img_dir), PLOT_NAMES[section.kind], section.name, dataset, written)
             cells = section.cells(dataset)
             if section.kind == "comparison":
-                path = _unused_path(Path(img_dir) / f"per_type_f1_{dataset}.png", section.name, dataset, written)
                 written[section.name, dataset] = plot_per_type_f1(
                     cells[max(cells)], path, f"{dataset}: dev F1 per entity type"
                 )
             elif section.kind == "imbalance":
-                path = _unused_path(Path(img_dir) / f"f1_vs_imbalance_{dataset}.png", section.name, dataset, written)
                 summaries = [summary for cell in cells.values() for summary in cell]
                 means = calibrated_means(summaries, records, calibrated or {}, section.calibration)
                 written[section.name, dataset] = plot_imbalance(cells, path, dataset, means)
             elif section.kind == "loss_shares":
-                path = _unused_path(Path(img_dir) / f"loss_share_{dataset}.png", section.name, dataset, written)
                 written[section.name, dataset] = plot_loss_shares(
                     cells[max(cells)], records, path, f"{dataset}: share of the training loss from O"
                 )
-            elif section.kind == "convergence":
-                path = _unused_path(Path(img_dir) / f"learning_curves_{dataset}.png", section.name, dataset, written)
+            else:
                 written[section.name, dataset] = plot_learning_curves(cells[max(cells)], records, path, dataset)
     return written
 
 
-def _unused_path(path: Path, section_name: str, dataset: str, written: Mapping[tuple[str, str], Path]) -> Path:
-    """`path`, or, when an earlier section of the kind already wrote it, `<kind>_<section name>_<dataset>.png`."""
-    if path not in written.values():
-        return path
-    kind = path.stem.removesuffix(f"_{dataset}")
-    return path.with_name(f"{kind}_{section_name}_{dataset}.png")
+def _unused_path(
+    img_dir: Path, figure: str, section_name: str, dataset: str, written: Mapping[tuple[str, str], Path]
+) -> Path:
+    """`<figure>_<dataset>.png`, or, when an earlier section of the kind already wrote it,
+    `<figure>_<section name>_<dataset>.png`."""
+    path = img_dir / f"{figure}_{dataset}.png"
+    return path if path not in written.values() else img_dir / f"{figure}_{section_name}_{dataset}.png"
