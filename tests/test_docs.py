@@ -92,10 +92,16 @@ def _path_problem(text: str) -> str | None:
     if " " in text or text.startswith(("../", "-", "/", "~")) or "<" in text or "{" in text:
         return None
     path = text.rstrip("/").split("::")[0]
-    if path.split("/")[0].isupper() or _ignored_by_git(path):  # `OUTPUT_DIR/trials.md`, `results/cache/`
+    if path.split("/")[0].isupper():  # a placeholder folder: `OUTPUT_DIR/trials.md`
         return None
     if not path.endswith(PROJECT_FILE_SUFFIXES) and not path.startswith(PROJECT_PATH_PREFIXES):
         return None
+    problem = _missing(path)
+    return None if problem is None or _ignored_by_git(path) else problem  # `results/cache/`: written, not cloned
+
+
+def _missing(path: str) -> str | None:
+    """What is missing of a project path, or None when it is there."""
     if "/" not in path:  # a bare file name: somewhere in the project
         found = [found for top in PROJECT_TOP_FOLDERS for found in (REPO / top).rglob(path)]
         return None if found or (REPO / path).exists() else f"no file {path} in the project"
