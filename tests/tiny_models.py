@@ -23,6 +23,7 @@ from transformers import BertConfig, BertForTokenClassification, BertModel, Bert
 
 from ner_imbalance.config.arguments import NerTrainingArguments, parse_arguments
 from ner_imbalance.training.run import build_trainer, prepare_run
+from ner_imbalance.utils.logging_state import existing_loggers
 
 REPO = Path(__file__).resolve().parents[1]
 """The repository root, for tests in any folder under `tests/`."""
@@ -235,13 +236,10 @@ def output_state() -> dict[str, Any]:
     """What an in-process command could leave changed for the code after it: each logger's level (the
     `transformers` logger's is its verbosity), handlers, `propagate` and `disabled`; `logging.disable`;
     the `warnings` filters; whether the `datasets` and `transformers` progress bars are off."""
-    loggers = {
-        name: logger for name, logger in logging.Logger.manager.loggerDict.items() if isinstance(logger, logging.Logger)
-    }
     return {
         "loggers": {
             name: (logger.level, tuple(logger.handlers), logger.propagate, logger.disabled)
-            for name, logger in {"": logging.getLogger(), **loggers}.items()
+            for name, logger in existing_loggers().items()
         },
         "logging.disable": logging.root.manager.disable,
         "warnings": list(warnings.filters),
