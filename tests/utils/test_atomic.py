@@ -3,10 +3,9 @@ library writes to a name (`atomic_path`) appears whole, with a plain mode, or no
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
+from tiny_models import umask
 
 from ner_imbalance.calibration import load_word_logits, save_word_logits
 from ner_imbalance.utils.atomic import atomic_open, atomic_path, write_json_atomic
@@ -38,14 +37,11 @@ def test_only_whole_file_modes_are_accepted(tmp_path):
 
 def test_the_written_file_is_moved_into_place_with_a_plain_mode(tmp_path):
     target = tmp_path / "sub" / "model.onnx"
-    previous = os.umask(0o022)
-    try:
+    with umask(0o022):
         with atomic_path(target) as temporary:
             assert temporary.parent == target.parent and temporary != target
             temporary.write_bytes(b"graph")
             assert not target.exists()
-    finally:
-        os.umask(previous)
     assert target.read_bytes() == b"graph"
     assert target.stat().st_mode & 0o777 == 0o644
     assert [path.name for path in target.parent.iterdir()] == ["model.onnx"]
