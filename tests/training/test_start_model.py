@@ -18,6 +18,7 @@ from tiny_models import TINY_CORPUS, make_tiny_tokenizer, save_tiny_encoder, sav
 from ner_imbalance.config.arguments import parse_arguments
 from ner_imbalance.training.run import execute_run, prepare_run
 from ner_imbalance.training.start_model import load_start_model
+from ner_imbalance.training.start_model import logger as start_model_logger
 
 RUN_LABELS = ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
 """The labels of the tiny corpus, in the order a run builds them."""
@@ -58,7 +59,7 @@ def check_fitted(model: torch.nn.Module, stored: dict, kept: set[str]) -> None:
             assert bias.item() == 0.0
 
 
-START_MODEL_LOGGER = "ner_imbalance.training.start_model"
+START_MODEL_LOGGER = start_model_logger.name
 
 
 def start_model_lines(caplog) -> list[str]:
