@@ -202,9 +202,9 @@ def write_plots(
     for a later section of a kind that already reports the dataset."""
     written: dict[tuple[str, str], Path] = {}
     for section in sections:
+        if section.kind not in PLOT_NAMES:
+            continue
         for dataset in section.datasets():
-            if section.kind not in PLOT_NAMES:
-                continue
             path = _unused_path(Path(img_dir), PLOT_NAMES[section.kind], section.name, dataset, written)
             cells = section.cells(dataset)
             if section.kind == "comparison":
